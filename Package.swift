@@ -1,0 +1,41 @@
+// swift-tools-version:6.0
+// trickbook: a notebook-style environment for the "Bag of Tricks" paper.
+//
+// Dependencies point one way:
+//   system libraries / C shims  ->  TrickbookTensor  ->  (models, data, training, language, bindings, REPL)  ->  trickbook
+import PackageDescription
+
+let package = Package(
+    name: "trickbook",
+    products: [
+        .executable(name: "trickbook", targets: ["trickbook"]),
+        .library(name: "TrickbookTensor", targets: ["TrickbookTensor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: System libraries and C shims
+        // OpenBLAS is not linked: CBLAS opens it at first use, after choosing OPENBLAS_CORETYPE,
+        // because OpenBLAS reads that variable only when it loads.
+        .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl")]),
+        .systemLibrary(name: "CPNG", path: "Sources/System/CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/System/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CEdit", path: "Sources/System/CEdit", providers: [.apt(["libedit-dev"])]),
+
+        // MARK: Tensor engine: storage, ops with their gradients, autodiff, random numbers
+        .target(name: "TrickbookTensor", dependencies: ["CBLAS"]),
+
+        // MARK: The command-line program
+        .executableTarget(
+            name: "trickbook",
+            dependencies: [
+                "TrickbookTensor", "CPNG", "CZlib", "CEdit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        // MARK: Tests
+        .testTarget(name: "TrickbookTensorTests", dependencies: ["TrickbookTensor"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

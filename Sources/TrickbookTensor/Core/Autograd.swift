@@ -1,0 +1,127 @@
+/// Reverse-mode automatic differentiation.
+///
+/// Every op that reads a tensor requiring gradients records a `Node` on its output: the inputs and a
+/// closure that maps the output's gradient to the inputs' gradients. The closure sits beside the op's
+/// forward code (see `Ops/`). `backward()` walks the recorded graph once in reverse topological order.
+final class Node {
+    let op: String
+    let inputs: [Tensor]
+    /// (gradient of the output, the output itself) → gradients of the inputs, in order (nil: none).
+    let backward: (Tensor, Tensor) throws -> [Tensor?]
+
+    init(op: String, inputs: [Tensor], backward: @escaping (Tensor, Tensor) throws -> [Tensor?]) {
+        self.op = op
+        self.inputs = inputs
+        self.backward = backward
+    }
+}
+
+public enum GradMode {
+    @TaskLocal static var enabled = true
+    /// Whether operations currently record the graph.
+    public static var isEnabled: Bool { enabled }
+}
+
+/// Runs `body` without recording operations: for evaluation, optimizer updates and teachers.
+public func withNoGrad<T>(_ body: () throws -> T) rethrows -> T {
+    try GradMode.$enabled.withValue(false) { try body() }
+}
+
+extension Tensor {
+    /// Attaches the backward closure when gradients are on and some input requires them.
+    @discardableResult
+    func recorded(_ op: String, _ inputs: [Tensor], _ backward: @escaping (Tensor, Tensor) throws -> [Tensor?]) -> Tensor {
+        guard GradMode.enabled, inputs.contains(where: { $0.requiresGrad }) else { return self }
+        requiresGrad = true
+        node = Node(op: op, inputs: inputs, backward: backward)
+        return self
+    }
+
+    /// Whether this tensor is a leaf of the graph (made by the user, not by an op).
+    public var isLeaf: Bool { node == nil }
+
+    /// Back-propagates from this tensor. Without `gradient` the tensor must have one element, and the
+    /// seed is 1. Leaf gradients accumulate into `grad` across calls, as in PyTorch.
+    public func backward(_ gradient: Tensor? = nil) throws {
+        guard requiresGrad else {
+            throw TensorError("backward", "tensor \(label) does not require gradients: no input of its graph has requiresGrad set")
+        }
+        let seed: Tensor
+        if let g = gradient {
+            guard g.shape == shape else {
+                throw TensorError("backward", "gradient of shape \(fmt(g.shape)) for a tensor of shape \(fmt(shape))")
+            }
+            seed = g
+        } else {
+            guard count == 1 else {
+                throw TensorError("backward", "called on tensor of shape \(fmt(shape)) without a gradient: only a one-element tensor has an implicit gradient of 1")
+            }
+            seed = Tensor.full(shape, 1)
+        }
+        let order = topologicalOrder()
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
+        try withNoGrad {
+            for t in order.reversed() {
+                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                guard let node = t.node else {
+                    try t.accumulateGrad(g)
+                    continue
+                }
+                let inputGrads = try node.backward(g, t)
+                for (input, ig) in zip(node.inputs, inputGrads) {
+                    guard input.requiresGrad, let ig else { continue }
+                    guard ig.shape == input.shape else {
+                        throw TensorError("backward", "internal: \(node.op) produced a gradient of shape \(fmt(ig.shape)) for an input of shape \(fmt(input.shape))")
+                    }
+                    let key = ObjectIdentifier(input)
+                    grads[key] = try grads[key].map { try $0 + ig } ?? ig
+                }
+            }
+        }
+    }
+
+    private func accumulateGrad(_ g: Tensor) throws {
+        if let existing = grad {
+            existing.addInPlace(g)
+        } else {
+            grad = g.copy()
+        }
+    }
+
+    /// Tensors of the graph ending here, each after all of its inputs (iterative: deep graphs are fine).
+    private func topologicalOrder() -> [Tensor] {
+        var order: [Tensor] = []
+        var visited = Set<ObjectIdentifier>()
+        var stack: [(Tensor, Bool)] = [(self, false)]
+        while let (t, expanded) = stack.popLast() {
+            if expanded { order.append(t); continue }
+            guard visited.insert(ObjectIdentifier(t)).inserted else { continue }
+            stack.append((t, true))
+            for input in t.node?.inputs ?? [] where input.requiresGrad && !visited.contains(ObjectIdentifier(input)) {
+                stack.append((input, false))
+            }
+        }
+        return order
+    }
+
+    /// Clears the accumulated gradient.
+    public func zeroGrad() { grad = nil }
+
+    /// self += other, elementwise, same shape; used for gradient accumulation and optimizers.
+    func addInPlace(_ other: Tensor, scale: Float = 1) {
+        let n = count, p = storage.pointer, q = other.storage.pointer
+        parallelFor(n, grain: 1 << 16) { r in
+            for i in r { p[i] += scale * q[i] }
+        }
+    }
+}
+
+extension Tensor {
+    /// self −= scale · other, in place and unrecorded: the primitive an optimizer step uses.
+    public func update(subtracting other: Tensor, scale: Float) throws {
+        guard other.shape == shape else {
+            throw TensorError("update", "update of shape \(fmt(other.shape)) for tensor \(label)")
+        }
+        addInPlace(other, scale: -scale)
+    }
+}

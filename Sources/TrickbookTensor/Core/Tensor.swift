@@ -1,0 +1,110 @@
+/// A dense, contiguous, row-major Float32 tensor (NCHW for images) that can record the operations
+/// applied to it for reverse-mode differentiation.
+///
+/// Tensors are reference types, as in PyTorch: an optimizer updates a parameter in place and every
+/// holder sees it. Operations return new tensors; `reshaped` shares storage.
+public final class Tensor {
+    public let shape: [Int]
+    let storage: Storage
+    /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs to check).
+    public var requiresGrad: Bool
+    /// The accumulated gradient of a leaf after `backward()`.
+    public var grad: Tensor?
+    /// How this tensor was computed, when it was computed from tensors that require gradients.
+    var node: Node?
+    /// An optional name used in messages ("conv1.weight").
+    public var name: String?
+
+    /// Wraps existing storage; `shape` must have `storage.count` elements.
+    init(shape: [Int], storage: Storage) {
+        self.shape = shape
+        self.storage = storage
+        requiresGrad = false
+    }
+
+    /// A new uninitialised tensor (the op fills every element).
+    convenience init(uninitialized shape: [Int], op: String) throws {
+        let n = try Memory.elementCount(shape, op: op)
+        self.init(shape: shape, storage: Storage(uninitialized: n))
+    }
+
+    /// A tensor of `shape` holding `values` in row-major order.
+    public convenience init(_ values: [Float], shape: [Int]) throws {
+        let n = try Memory.elementCount(shape, op: "tensor")
+        guard n == values.count else {
+            throw TensorError("tensor", "\(values.count) values do not fill shape \(fmt(shape)) (\(n) elements)")
+        }
+        self.init(shape: shape, storage: Storage(uninitialized: n))
+        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: n) }
+    }
+
+    /// A 0-d tensor.
+    public convenience init(scalar: Float) {
+        let s = Storage(uninitialized: 1)
+        s.pointer[0] = scalar
+        self.init(shape: [], storage: s)
+    }
+
+    public var count: Int { storage.count }
+    public var rank: Int { shape.count }
+    /// The first element as a number (for scalars and one-element tensors).
+    public var item: Float { storage.pointer[0] }
+    /// The elements in row-major order.
+    public var scalars: [Float] { Array(UnsafeBufferPointer(start: storage.pointer, count: count)) }
+
+    /// Read-only access to the elements.
+    public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// In-place access to the elements, for optimizers and running statistics. Not recorded for autodiff.
+    public func withUnsafeMutableBufferPointer<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R {
+        try body(UnsafeMutableBufferPointer(start: storage.pointer, count: count))
+    }
+
+    /// The element at a multi-index, checked.
+    public func at(_ index: [Int]) throws -> Float {
+        guard index.count == rank else {
+            throw TensorError("at", "index of \(index.count) numbers for a tensor of shape \(fmt(shape))")
+        }
+        var offset = 0
+        for (i, (x, d)) in zip(index, shape).enumerated() {
+            let v = x < 0 ? x + d : x
+            guard v >= 0 && v < d else {
+                throw TensorError("at", "index \(x) is out of range for axis \(i) of size \(d) in shape \(fmt(shape))")
+            }
+            offset = offset * d + v
+        }
+        return storage.pointer[offset]
+    }
+
+    /// A copy with its own storage, detached from the graph.
+    public func copy() -> Tensor {
+        let t = Tensor(shape: shape, storage: Storage(uninitialized: count))
+        t.storage.pointer.update(from: storage.pointer, count: count)
+        return t
+    }
+
+    /// The same values, cut from the graph: gradients do not flow through it. Shares storage.
+    public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
+
+    /// The label used in messages: the name if there is one, else the shape.
+    var label: String { name.map { "'\($0)' \(fmt(shape))" } ?? fmt(shape) }
+}
+
+extension Tensor: CustomStringConvertible {
+    public var description: String {
+        let n = count
+        let shown = (0..<Swift.min(n, 8)).map { i in shortFloat(storage.pointer[i]) }
+        return "Tensor(shape: \(fmt(shape)), [\(shown.joined(separator: ", "))\(n > 8 ? ", …" : "")])"
+    }
+}
+
+func shortFloat(_ x: Float) -> String {
+    if x.isNaN { return "nan" }
+    if x.isInfinite { return x > 0 ? "inf" : "-inf" }
+    if x == x.rounded() && abs(x) < 1e7 { return String(Int(x)) }
+    return String(format: "%.4g", Double(x))
+}
+
+import Foundation

@@ -1,0 +1,53 @@
+// Matrix products through cblas_sgemm: 2-D and batched (batch axes broadcast as in NumPy).
+
+extension Tensor {
+    /// op(a) · op(b) over the last two axes, batch axes broadcast. op transposes when asked.
+    static func matmulCore(_ a: Tensor, _ b: Tensor, transA: Bool, transB: Bool, op: String) throws -> Tensor {
+        guard a.rank >= 2, b.rank >= 2 else {
+            throw TensorError(op, "needs tensors with at least 2 axes, got \(fmt(a.shape)) and \(fmt(b.shape))")
+        }
+        let ar = a.shape[a.rank - 2], ac = a.shape[a.rank - 1], br = b.shape[b.rank - 2], bc = b.shape[b.rank - 1]
+        let (m, k) = transA ? (ac, ar) : (ar, ac)
+        let (k2, n) = transB ? (bc, br) : (br, bc)
+        guard k == k2 else {
+            throw TensorError(op, "inner sizes differ: \(fmt(a.shape)) @ \(fmt(b.shape)) (\(k) vs \(k2))")
+        }
+        let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
+        let batch = try broadcastShape(aBatch, bBatch, op: op)
+        let out = try Tensor(uninitialized: batch + [m, n], op: op)
+        let count = batch.reduce(1, *)
+        let sa = broadcastStrides(aBatch, to: batch), sb = broadcastStrides(bBatch, to: batch)
+        let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
+        for i in 0..<count {
+            var rem = i, offA = 0, offB = 0
+            for d in stride(from: batch.count - 1, through: 0, by: -1) {
+                let idx = rem % batch[d]
+                rem /= batch[d]
+                offA += idx * sa[d]
+                offB += idx * sb[d]
+            }
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k,
+                  a: pa + offA * ar * ac, lda: ac, b: pb + offB * br * bc, ldb: bc, c: po + i * m * n, ldc: n)
+        }
+        return out
+    }
+
+    /// Matrix product. 1-D operands are treated as a row (left) or a column (right) vector and
+    /// that axis is dropped from the result, as in NumPy.
+    public func matmul(_ other: Tensor) throws -> Tensor {
+        if rank == 1 || other.rank == 1 {
+            let a = rank == 1 ? try reshaped([1, count]) : self
+            let b = other.rank == 1 ? try other.reshaped([other.count, 1]) : other
+            var r = try a.matmul(b)
+            if rank == 1 { r = try r.reshaped(Array(r.shape.dropLast(2)) + [r.shape[r.rank - 1]]) }
+            if other.rank == 1 { r = try r.reshaped(Array(r.shape.dropLast())) }
+            return r
+        }
+        let a = self, b = other
+        return try Tensor.matmulCore(a, b, transA: false, transB: false, op: "matmul").recorded("matmul", [a, b]) { g, _ in
+            // dA = g · Bᵀ, dB = Aᵀ · g, summed over broadcast batch axes.
+            [a.requiresGrad ? try Tensor.matmulCore(g, b, transA: false, transB: true, op: "matmul").sumTo(a.shape) : nil,
+             b.requiresGrad ? try Tensor.matmulCore(a, g, transA: true, transB: false, op: "matmul").sumTo(b.shape) : nil]
+        }
+    }
+}

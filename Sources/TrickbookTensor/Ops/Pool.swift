@@ -1,0 +1,181 @@
+// Pooling over [N, C, H, W], one (n, c) plane at a time, with PyTorch's size rules:
+// out = ⌊(H + 2p − d·(k − 1) − 1) / s⌋ + 1 (⌈ ⌉ in ceil mode, where a last window that would start
+// inside the right padding is dropped).
+
+struct PoolGeometry {
+    let n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow: Int
+    var planes: Int { n * c }
+
+    init(_ op: String, x: [Int], kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), dilation: (Int, Int) = (1, 1), ceilMode: Bool) throws {
+        guard x.count == 4 else { throw TensorError(op, "input must be [N, C, H, W], got shape \(fmt(x))") }
+        let s = stride ?? kernel
+        guard kernel.0 >= 1, kernel.1 >= 1 else { throw TensorError(op, "kernel size must be positive, got \(kernel)") }
+        guard s.0 >= 1, s.1 >= 1 else { throw TensorError(op, "stride must be positive, got \(s)") }
+        guard dilation.0 >= 1, dilation.1 >= 1 else { throw TensorError(op, "dilation must be positive, got \(dilation)") }
+        guard padding.0 >= 0, padding.1 >= 0, padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
+            throw TensorError(op, "padding \(padding) must be non-negative and at most half the kernel \(kernel)")
+        }
+        (n, c, h, w) = (x[0], x[1], x[2], x[3])
+        (kh, kw, sh, sw, ph, pw, dh, dw) = (kernel.0, kernel.1, s.0, s.1, padding.0, padding.1, dilation.0, dilation.1)
+        func outSize(_ size: Int, _ k: Int, _ s: Int, _ p: Int, _ d: Int) -> Int {
+            let span = size + 2 * p - d * (k - 1) - 1
+            guard span >= 0 else { return 0 }
+            var o = (ceilMode ? (span + s - 1) / s : span / s) + 1
+            if ceilMode && (o - 1) * s >= size + p { o -= 1 }
+            return o
+        }
+        oh = outSize(h, kh, sh, ph, dh)
+        ow = outSize(w, kw, sw, pw, dw)
+        guard oh >= 1, ow >= 1 else {
+            throw TensorError(op, "input \(fmt(x)) is too small for kernel \(kernel) with padding \(padding): the output would be \(oh)x\(ow)")
+        }
+    }
+}
+
+extension Tensor {
+    /// Max pooling. The gradient goes to the first maximum of each window.
+    public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                          dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) throws -> Tensor {
+        let g = try PoolGeometry("max_pool2d", x: shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+        let out = try Tensor(uninitialized: [g.n, g.c, g.oh, g.ow], op: "max_pool2d")
+        let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: out.count)
+        let px = storage.pointer, po = out.storage.pointer
+        parallelFor(g.planes, grain: 1) { r in
+            for plane in r {
+                let src = px + plane * g.h * g.w, base = plane * g.oh * g.ow
+                for oy in 0..<g.oh {
+                    for ox in 0..<g.ow {
+                        var best = -Float.infinity, at = -1
+                        for ki in 0..<g.kh {
+                            let iy = oy * g.sh - g.ph + ki * g.dh
+                            guard iy >= 0 && iy < g.h else { continue }
+                            for kj in 0..<g.kw {
+                                let ix = ox * g.sw - g.pw + kj * g.dw
+                                guard ix >= 0 && ix < g.w else { continue }
+                                let v = src[iy * g.w + ix]
+                                if v > best || v.isNaN || at < 0 { best = v; at = iy * g.w + ix; if v.isNaN { break } }
+                            }
+                        }
+                        po[base + oy * g.ow + ox] = best
+                        argmax[base + oy * g.ow + ox] = Int32(at)
+                    }
+                }
+            }
+        }
+        let x = self
+        let keep = ArgmaxBuffer(argmax)
+        return out.recorded("max_pool2d", [x]) { grad, _ in
+            let dx = Tensor.full(x.shape, 0)
+            let pd = dx.storage.pointer, pg = grad.storage.pointer, am = keep.pointer
+            parallelFor(g.planes, grain: 1) { r in
+                for plane in r {
+                    let d = pd + plane * g.h * g.w, base = plane * g.oh * g.ow
+                    for i in 0..<(g.oh * g.ow) where am[base + i] >= 0 { d[Int(am[base + i])] += pg[base + i] }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// Average pooling. With `countIncludePad` the divisor counts padding inside the window, as in PyTorch.
+    public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                          ceilMode: Bool = false, countIncludePad: Bool = true) throws -> Tensor {
+        let g = try PoolGeometry("avg_pool2d", x: shape, kernel: kernel, stride: stride, padding: padding, ceilMode: ceilMode)
+        // One window per output position: clipped bounds and divisor, shared by both passes.
+        var windows: [(y0: Int, y1: Int, x0: Int, x1: Int, scale: Float)] = []
+        windows.reserveCapacity(g.oh * g.ow)
+        for oy in 0..<g.oh {
+            for ox in 0..<g.ow {
+                var y0 = oy * g.sh - g.ph, x0 = ox * g.sw - g.pw
+                var y1 = Swift.min(y0 + g.kh, g.h + g.ph), x1 = Swift.min(x0 + g.kw, g.w + g.pw)
+                let poolSize = (y1 - y0) * (x1 - x0)
+                y0 = Swift.max(y0, 0); x0 = Swift.max(x0, 0); y1 = Swift.min(y1, g.h); x1 = Swift.min(x1, g.w)
+                let valid = Swift.max(0, y1 - y0) * Swift.max(0, x1 - x0)
+                let divisor = countIncludePad ? poolSize : valid
+                windows.append((y0, y1, x0, x1, valid == 0 ? 0 : 1 / Float(divisor)))
+            }
+        }
+        let out = try Tensor(uninitialized: [g.n, g.c, g.oh, g.ow], op: "avg_pool2d")
+        let px = storage.pointer, po = out.storage.pointer
+        parallelFor(g.planes, grain: 1) { r in
+            for plane in r {
+                let src = px + plane * g.h * g.w, dst = po + plane * g.oh * g.ow
+                for (i, win) in windows.enumerated() {
+                    var s: Float = 0
+                    if win.y0 < win.y1 { for y in win.y0..<win.y1 { for x in win.x0..<Swift.max(win.x0, win.x1) { s += src[y * g.w + x] } } }
+                    dst[i] = s * win.scale
+                }
+            }
+        }
+        let x = self
+        return out.recorded("avg_pool2d", [x]) { grad, _ in
+            let dx = Tensor.full(x.shape, 0)
+            let pd = dx.storage.pointer, pg = grad.storage.pointer
+            parallelFor(g.planes, grain: 1) { r in
+                for plane in r {
+                    let d = pd + plane * g.h * g.w, gs = pg + plane * g.oh * g.ow
+                    for (i, win) in windows.enumerated() {
+                        let v = gs[i] * win.scale
+                        if win.y0 < win.y1 { for y in win.y0..<win.y1 { for x in win.x0..<Swift.max(win.x0, win.x1) { d[y * g.w + x] += v } } }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// Adaptive average pooling to `output` size: bin i covers ⌊i·H/OH⌋ ..< ⌈(i+1)·H/OH⌉.
+    public func adaptiveAvgPool2d(_ output: (Int, Int)) throws -> Tensor {
+        guard rank == 4 else { throw TensorError("adaptive_avg_pool2d", "input must be [N, C, H, W], got shape \(fmt(shape))") }
+        let (oh, ow) = output
+        guard oh >= 1, ow >= 1 else { throw TensorError("adaptive_avg_pool2d", "output size must be positive, got \(output)") }
+        let n = shape[0], c = shape[1], h = shape[2], w = shape[3]
+        guard h >= 1, w >= 1 else { throw TensorError("adaptive_avg_pool2d", "input \(fmt(shape)) has an empty plane") }
+        let ys = (0..<oh).map { ($0 * h / oh, (($0 + 1) * h + oh - 1) / oh) }
+        let xs = (0..<ow).map { ($0 * w / ow, (($0 + 1) * w + ow - 1) / ow) }
+        let out = try Tensor(uninitialized: [n, c, oh, ow], op: "adaptive_avg_pool2d")
+        let px = storage.pointer, po = out.storage.pointer
+        parallelFor(n * c, grain: 1) { r in
+            for plane in r {
+                let src = px + plane * h * w, dst = po + plane * oh * ow
+                for (i, (y0, y1)) in ys.enumerated() {
+                    for (j, (x0, x1)) in xs.enumerated() {
+                        var s: Float = 0
+                        for y in y0..<y1 { for x in x0..<x1 { s += src[y * w + x] } }
+                        dst[i * ow + j] = s / Float((y1 - y0) * (x1 - x0))
+                    }
+                }
+            }
+        }
+        let x = self
+        return out.recorded("adaptive_avg_pool2d", [x]) { grad, _ in
+            let dx = Tensor.full(x.shape, 0)
+            let pd = dx.storage.pointer, pg = grad.storage.pointer
+            parallelFor(n * c, grain: 1) { r in
+                for plane in r {
+                    let d = pd + plane * h * w, gs = pg + plane * oh * ow
+                    for (i, (y0, y1)) in ys.enumerated() {
+                        for (j, (x0, x1)) in xs.enumerated() {
+                            let v = gs[i * ow + j] / Float((y1 - y0) * (x1 - x0))
+                            for y in y0..<y1 { for x in x0..<x1 { d[y * w + x] += v } }
+                        }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
+
+    /// Mean over each plane: [N, C, H, W] → [N, C, 1, 1].
+    public func globalAvgPool2d() throws -> Tensor {
+        guard rank == 4 else { throw TensorError("global_avg_pool2d", "input must be [N, C, H, W], got shape \(fmt(shape))") }
+        return try mean(axes: [2, 3], keepdims: true)
+    }
+}
+
+/// Owns the argmax indices of a max-pool forward until its backward is gone.
+final class ArgmaxBuffer {
+    let pointer: UnsafeMutablePointer<Int32>
+    init(_ p: UnsafeMutablePointer<Int32>) { pointer = p }
+    deinit { pointer.deallocate() }
+}
