@@ -127,7 +127,7 @@ extension Tensor {
         let src = self
         values.recorded(op, [src]) { g, _ in
             let grad = Tensor.full([outer * n * inner], 0)
-            let pg = grad.storage.pointer, pgo = g.storage.pointer
+            let pg = grad.storage.pointer, pgo = g.storage.pointer, pi = indices.storage.pointer
             for o in 0..<outer { for i in 0..<inner { pg[(o * n + Int(pi[o * inner + i])) * inner + i] += pgo[o * inner + i] } }
             return [try grad.reshaped(src.shape)]
         }

@@ -1,0 +1,180 @@
+import Foundation
+import Testing
+@testable import TrickbookTensor
+
+/// Forward results against plain loops written straight from the definitions.
+@Suite struct ReferenceTests {
+    /// out[n][o][y][x] = b[o] + Σ_{c in group} Σ_i Σ_j in[n][c][y·s − p + i·d][x·s − p + j·d] · w[o][c'][i][j]
+    static func directConv(_ x: Tensor, _ w: Tensor, _ b: Tensor, s: Int, p: Int, d: Int, groups: Int) -> [Float] {
+        let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let (o, cg, k) = (w.shape[0], w.shape[1], w.shape[2])
+        let og = o / groups
+        let oh = (h + 2 * p - d * (k - 1) - 1) / s + 1, ow = (wd + 2 * p - d * (k - 1) - 1) / s + 1
+        let xs = x.scalars, ws = w.scalars, bs = b.scalars
+        var out = [Float](repeating: 0, count: n * o * oh * ow)
+        for bn in 0..<n {
+            for oc in 0..<o {
+                for y in 0..<oh {
+                    for xx in 0..<ow {
+                        var acc = Double(bs[oc])
+                        for ci in 0..<cg {
+                            let cin = (oc / og) * cg + ci
+                            for i in 0..<k {
+                                for j in 0..<k {
+                                    let iy = y * s - p + i * d, ix = xx * s - p + j * d
+                                    guard iy >= 0, iy < h, ix >= 0, ix < wd else { continue }
+                                    acc += Double(xs[((bn * c + cin) * h + iy) * wd + ix]) * Double(ws[((oc * cg + ci) * k + i) * k + j])
+                                }
+                            }
+                        }
+                        out[((bn * o + oc) * oh + y) * ow + xx] = Float(acc)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    static let convs: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+        (3, 4, 3, 1, 1, 1, 1, 9), (4, 6, 3, 2, 1, 1, 2, 10), (2, 5, 1, 2, 0, 1, 1, 7),
+        (6, 6, 3, 1, 2, 2, 3, 11), (3, 8, 7, 2, 3, 1, 1, 16), (4, 4, 3, 1, 1, 1, 4, 6),
+    ]
+
+    @Test(arguments: convs)
+    func conv2dMatchesSevenLoops(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, groups: Int, size: Int) throws {
+        let x = try random([3, c, size, size + 1], seed: 1), w = try random([o, c / groups, k, k], seed: 2), b = try random([o], seed: 3)
+        let y = try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups)
+        let expected = Self.directConv(x, w, b, s: s, p: p, d: d, groups: groups)
+        expectClose(y.scalars, expected, atol: 1e-4, rtol: 1e-4, "conv2d c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) g\(groups)")
+    }
+
+    /// Windows of the PyTorch pools, enumerated directly: positions of the padded image that each
+    /// output covers, and which of them are real pixels.
+    static func directPool(_ x: Tensor, k: Int, s: Int, p: Int, ceil: Bool, max: Bool, includePad: Bool) -> ([Float], [Int]) {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        func size(_ len: Int) -> Int {
+            let num = Double(len + 2 * p - k) / Double(s)
+            var o = Int(ceil ? num.rounded(.up) : num.rounded(.down)) + 1
+            if ceil && (o - 1) * s >= len + p { o -= 1 }
+            return o
+        }
+        let oh = size(h), ow = size(w)
+        let xs = x.scalars
+        var out: [Float] = []
+        for plane in 0..<(n * c) {
+            for y in 0..<oh {
+                for xx in 0..<ow {
+                    var best = -Float.infinity, sum: Float = 0, real = 0, inPadded = 0
+                    for i in 0..<k {
+                        for j in 0..<k {
+                            let iy = y * s - p + i, ix = xx * s - p + j
+                            if iy < h + p && ix < w + p { inPadded += 1 }  // the window stops at the far padding edge
+                            guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                            let v = xs[(plane * h + iy) * w + ix]
+                            best = Swift.max(best, v); sum += v; real += 1
+                        }
+                    }
+                    out.append(max ? best : sum / Float(includePad ? inPadded : real))
+                }
+            }
+        }
+        return (out, [n, c, oh, ow])
+    }
+
+    static let pools: [(Int, Int, Int, Bool)] = [(3, 2, 1, false), (3, 2, 1, true), (2, 2, 0, true), (3, 3, 1, true), (2, 1, 1, false), (3, 2, 0, true)]
+
+    @Test(arguments: pools)
+    func poolsMatchDirectWindows(k: Int, s: Int, p: Int, ceil: Bool) throws {
+        let x = try random([2, 3, 7, 8], seed: 4)
+        let (mx, shape) = Self.directPool(x, k: k, s: s, p: p, ceil: ceil, max: true, includePad: true)
+        let m = try x.maxPool2d(kernel: (k, k), stride: (s, s), padding: (p, p), ceilMode: ceil)
+        #expect(m.shape == shape)
+        expectClose(m.scalars, mx, "max_pool k\(k) s\(s) p\(p) ceil \(ceil)")
+        for include in [true, false] {
+            let (av, _) = Self.directPool(x, k: k, s: s, p: p, ceil: ceil, max: false, includePad: include)
+            let a = try x.avgPool2d(kernel: (k, k), stride: (s, s), padding: (p, p), ceilMode: ceil, countIncludePad: include)
+            #expect(a.shape == shape)
+            expectClose(a.scalars, av, "avg_pool k\(k) s\(s) p\(p) ceil \(ceil) include_pad \(include)")
+        }
+    }
+
+    /// Worked by hand: avg_pool2d(k=3, s=2, p=1, ceil_mode=True) on a 1×1×4×4 ramp 0…15.
+    /// Output 3×3: ⌈(4 + 2 − 3)/2⌉ + 1 = 3, and the last window starts at 3 < 4 + 1, so it stays.
+    /// Output (0,0) spans rows and columns −1…1: pixels 0, 1, 4, 5 (sum 10) in 9 positions.
+    /// Output (2,2) spans 3…5 but stops at the padded edge 4 + 1 = 5: 2×2 = 4 positions, one pixel, 15.
+    @Test func avgPoolCeilModeWorkedByHand() throws {
+        let x = try Tensor.arange(0, 16).reshaped([1, 1, 4, 4])
+        let y = try x.avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: true)
+        #expect(y.shape == [1, 1, 3, 3])
+        expectClose([try y.at([0, 0, 0, 0]), try y.at([0, 0, 2, 2])], [10.0 / 9, 15.0 / 4], "corners")
+        let z = try x.avgPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: true, countIncludePad: false)
+        expectClose([try z.at([0, 0, 0, 0]), try z.at([0, 0, 2, 2])], [10.0 / 4, 15], "corners without padding")
+    }
+
+    @Test func adaptiveAvgPoolBins() throws {
+        // H = 5 into 3 bins: [0, 2), [1, 4), [3, 5).
+        let x = try Tensor.arange(0, 5).reshaped([1, 1, 5, 1])
+        let y = try x.adaptiveAvgPool2d((3, 1))
+        expectClose(y.scalars, [0.5, 2, 3.5], "bins")
+    }
+
+    @Test func batchNormMatchesDefinition() throws {
+        let x = try random([4, 3, 2, 2], seed: 5, low: -3, high: 5)
+        let gamma = try Tensor([1, 2, 0.5], shape: [3]), beta = try Tensor([0, -1, 3], shape: [3])
+        let rm = try Tensor.zeros([3]), rv = try Tensor.ones([3])
+        let y = try x.batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: true, momentum: 0.1, eps: 1e-5)
+        let xs = x.scalars
+        var expected = [Float](repeating: 0, count: x.count)
+        for ch in 0..<3 {
+            var vals: [Double] = []
+            for b in 0..<4 { for i in 0..<4 { vals.append(Double(xs[(b * 3 + ch) * 4 + i])) } }
+            let mean = vals.reduce(0, +) / 16
+            let variance = vals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 16
+            for b in 0..<4 { for i in 0..<4 {
+                let idx = (b * 3 + ch) * 4 + i
+                expected[idx] = Float((Double(xs[idx]) - mean) / (variance + 1e-5).squareRoot() * Double(gamma.scalars[ch]) + Double(beta.scalars[ch]))
+            } }
+            expectClose([rm.scalars[ch], rv.scalars[ch]], [Float(0.1 * mean), Float(0.9 + 0.1 * variance * 16 / 15)], "running stats \(ch)")
+        }
+        expectClose(y.scalars, expected, atol: 1e-4, "batch_norm training")
+        let e = try x.batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: false)
+        let rmv = rm.scalars, rvv = rv.scalars
+        let manual = xs.enumerated().map { i, v -> Float in
+            let ch = (i / 4) % 3
+            return (v - rmv[ch]) / (rvv[ch] + 1e-5).squareRoot() * gamma.scalars[ch] + beta.scalars[ch]
+        }
+        expectClose(e.scalars, manual, atol: 1e-4, "batch_norm eval")
+    }
+
+    @Test func bilinearMatchesPyTorchAlignCornersFalse() throws {
+        // 1×1×2×2 [[0, 1], [2, 3]] upsampled to 4×4 (PyTorch: first row 0, 0.25, 0.75, 1).
+        let x = try Tensor([0, 1, 2, 3], shape: [1, 1, 2, 2])
+        let y = try x.resizeBilinear(height: 4, width: 4)
+        expectClose(Array(y.scalars[0..<4]), [0, 0.25, 0.75, 1], "row 0")
+        expectClose(Array(y.scalars[4..<8]), [0.5, 0.75, 1.25, 1.5], "row 1")
+    }
+
+    @Test func matmulMatchesLoops() throws {
+        let a = try random([2, 5, 7], seed: 6), b = try random([7, 3], seed: 7)
+        let c = try a.matmul(b)
+        var expected: [Float] = []
+        for bt in 0..<2 { for i in 0..<5 { for j in 0..<3 {
+            var s: Float = 0
+            for k in 0..<7 { s += try a.at([bt, i, k]) * b.at([k, j]) }
+            expected.append(s)
+        } } }
+        #expect(c.shape == [2, 5, 3])
+        expectClose(c.scalars, expected, "batched matmul")
+    }
+
+    @Test func stableSoftmax() throws {
+        let x = try Tensor([1000, 1001, 1002, -1000], shape: [1, 4])
+        let y = try x.softmax(axis: 1).scalars
+        let e: [Double] = [exp(-2), exp(-1), 1, 0]
+        let s = e.reduce(0, +)
+        expectClose(y, e.map { Float($0 / s) }, "softmax of large logits")
+        let l = try x.logSoftmax(axis: 1).scalars
+        #expect(l.allSatisfy { $0.isFinite })
+        expectClose(Array(l[0..<3]), [Float(-2 - log(s)), Float(-1 - log(s)), Float(-log(s))], atol: 1e-4, "log_softmax")
+    }
+}

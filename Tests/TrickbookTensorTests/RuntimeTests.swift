@@ -1,0 +1,85 @@
+import Testing
+@testable import TrickbookTensor
+
+@Suite struct RandomTests {
+    @Test func sameSeedSameNumbers() throws {
+        for make in [{ (g: Generator) in try Tensor.randn([100], generator: g) },
+                     { (g: Generator) in try Tensor.uniform([100], low: -2, high: 3, generator: g) },
+                     { (g: Generator) in try Tensor.bernoulli([100], p: 0.3, generator: g) },
+                     { (g: Generator) in try Tensor.randint(-5, 5, shape: [100], generator: g) },
+                     { (g: Generator) in try Tensor.permutation(100, generator: g) }] {
+            #expect(try make(Generator(seed: 42)).scalars == make(Generator(seed: 42)).scalars)
+            #expect(try make(Generator(seed: 42)).scalars != make(Generator(seed: 43)).scalars)
+        }
+    }
+
+    @Test func generatorStateRoundTrips() throws {
+        let g = Generator(seed: 7)
+        _ = g.normal()  // leaves a spare normal in the state
+        let saved = g.state
+        let a = (0..<5).map { _ in g.normal() }
+        let h = Generator(seed: 0)
+        try h.restore(saved)
+        #expect((0..<5).map { _ in h.normal() } == a)
+    }
+
+    @Test func distributionsHaveTheirMoments() throws {
+        let g = Generator(seed: 3)
+        let n = try Tensor.normal([20000], mean: 2, std: 3, generator: g)
+        #expect(abs(try n.mean().item - 2) < 0.1)
+        #expect(abs(try n.variance().item.squareRoot() - 3) < 0.1)
+        let u = try Tensor.uniform([20000], low: -1, high: 1, generator: g).scalars
+        #expect(u.allSatisfy { $0 >= -1 && $0 < 1 })
+        let r = try Tensor.randint(0, 3, shape: [3000], generator: g).scalars
+        #expect(Set(r) == [0, 1, 2])
+        #expect(try Tensor.permutation(50, generator: g).scalars.sorted() == (0..<50).map(Float.init))
+    }
+}
+
+@Suite struct LowPrecisionTests {
+    static let half: [(Float, UInt16)] = [
+        (1, 0x3C00), (-2, 0xC000), (65504, 0x7BFF), (65519.99, 0x7BFF), (65520, 0x7C00),
+        (0x1p-24, 0x0001), (0x1p-25, 0x0000), (0x1.8p-25, 0x0001), (0x1p-14, 0x0400),
+        (1 + 0x1p-11, 0x3C00),        // a tie rounds to the even mantissa (down)
+        (1 + 3 * 0x1p-11, 0x3C02),    // a tie rounds to the even mantissa (up)
+        (Float.infinity, 0x7C00), (0.1, 0x2E66),
+    ]
+    static let brain: [(Float, UInt16)] = [
+        (1, 0x3F80), (1 + 0x1p-8, 0x3F80), (1 + 3 * 0x1p-8, 0x3F82), (-0.1, 0xBDCD), (3.4e38, 0x7F80),
+    ]
+
+    @Test(arguments: half)
+    func float16RoundsToNearestEven(value: Float, bits: UInt16) {
+        #expect(float16Bits(value) == bits, "\(value)")
+    }
+
+    @Test(arguments: brain)
+    func bfloat16RoundsToNearestEven(value: Float, bits: UInt16) {
+        #expect(bfloat16Bits(value) == bits, "\(value)")
+    }
+
+    @Test func roundTripsAndNaN() throws {
+        for h in stride(from: 0, to: 0x7C00, by: 7) {  // every 7th finite half decodes and re-encodes exactly
+            #expect(float16Bits(floatFromFloat16Bits(UInt16(h))) == UInt16(h))
+        }
+        #expect(floatFromFloat16Bits(float16Bits(.nan)).isNaN)
+        #expect(floatFromBFloat16Bits(bfloat16Bits(.nan)).isNaN)
+        let t = try Tensor([0.1, 1000.7, -3], shape: [3])
+        let back = try Tensor(bits: t.bits(.bfloat16), format: .bfloat16, shape: [3])
+        #expect(back.scalars == t.rounded(to: .bfloat16).scalars)
+        #expect(t.rounded(to: .float16).scalars == [floatFromFloat16Bits(0x2E66), 1000.5, -3])
+    }
+}
+
+@Suite struct BLASTests {
+    @Test func loadedKernelsAgreeWithPlainLoops() throws {
+        let status = BLAS.status
+        #expect(status.threads >= 1)
+        let a = try random([70, 90], seed: 1), b = try random([90, 50], seed: 2)
+        let c = try a.matmul(b)
+        var ref = [Float](repeating: 0, count: 70 * 50)
+        let sa = a.scalars, sb = b.scalars
+        for i in 0..<70 { for k in 0..<90 { for j in 0..<50 { ref[i * 50 + j] += sa[i * 90 + k] * sb[k * 50 + j] } } }
+        expectClose(c.scalars, ref, atol: 1e-4, "sgemm via \(status.core)")
+    }
+}
