@@ -16,15 +16,15 @@ let package = Package(
     ],
     targets: [
         // MARK: System libraries and C shims
-        // OpenBLAS is not linked: CBLAS opens it at first use, after choosing OPENBLAS_CORETYPE,
+        // OpenBLAS is not linked: CShims opens it at first use, after choosing OPENBLAS_CORETYPE,
         // because OpenBLAS reads that variable only when it loads.
-        .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "CShims", path: "Sources/CShims", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CPNG", path: "Sources/System/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/System/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CEdit", path: "Sources/System/CEdit", providers: [.apt(["libedit-dev"])]),
 
         // MARK: Tensor engine: storage, ops with their gradients, autodiff, random numbers
-        .target(name: "TrickbookTensor", dependencies: ["CBLAS"]),
+        .target(name: "TrickbookTensor", dependencies: ["CShims"]),
 
         // MARK: The command-line program
         .executableTarget(

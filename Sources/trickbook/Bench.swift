@@ -50,6 +50,7 @@ func sgemmGFLOPs(m: Int, n: Int, k: Int) throws -> Double {
 struct ConvBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "conv", abstract: "conv2d forward and forward+backward GFLOP/s on ResNet layer shapes.")
     @Option(help: "Which shapes: resnet20, resnet50 or all.") var model: String = "all"
+    @Option(help: "Only layers whose name contains this text.") var layer: String?
 
     struct Layer { let name: String; let batch, cin, size, cout, k, stride: Int }
 
@@ -90,9 +91,9 @@ struct ConvBench: ParsableCommand {
             print(title)
             print("  layer                        fwd GFLOP/s  fwd+bwd GFLOP/s  fwd+bwd / sgemm")
             var flopsTotal = 0.0, timeTotal = 0.0
-            for l in layers {
+            for l in layers where layer.map({ l.name.contains($0) }) ?? true {
                 let x = try Tensor.randn([l.batch, l.cin, l.size, l.size])
-                x.requiresGrad = true
+                x.requiresGrad = ProcessInfo.processInfo.environment["NOX"] == nil
                 let w = try Tensor.randn([l.cout, l.cin, l.k, l.k])
                 w.requiresGrad = true
                 let pad = l.k / 2
@@ -106,7 +107,7 @@ struct ConvBench: ParsableCommand {
                 }
                 let fwd = 2 * Double(macs) / forward / 1e9, fb = 6 * Double(macs) / both / 1e9
                 flopsTotal += 6 * Double(macs); timeTotal += both
-                print(String(format: "  %-28@ %11.1f  %15.1f  %14.0f%%", l.name, fwd, fb, 100 * fb / reference))
+                print("  " + l.name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: " %11.1f  %15.1f  %14.0f%%", fwd, fb, 100 * fb / reference))
             }
             let overall = flopsTotal / timeTotal / 1e9
             print(String(format: "  all layers (FLOP-weighted)   %27.1f  %14.0f%%\n", overall, 100 * overall / reference))

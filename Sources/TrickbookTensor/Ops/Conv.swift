@@ -39,35 +39,60 @@ public struct ConvGeometry: Equatable {
         ow = (w + 2 * pw - effW) / sw + 1
     }
 
-    /// Images per chunk: col stays near 32 MiB so that it and the GEMM output stay in memory budget.
-    var chunk: Int { Swift.max(1, Swift.min(n, (8 << 20) / Swift.max(1, c * kh * kw * ohw))) }
+    /// A 1×1 convolution at stride 1 without padding: an image is its own col matrix.
+    var pointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
+
+    /// Images per product: enough columns (about 512) for an efficient sgemm, but leaving at least
+    /// one group of images per thread. With one image the product writes straight into NCHW.
+    var imagesPerProduct: Int {
+        Swift.max(1, Swift.min((512 + ohw - 1) / ohw, n / Threads.count))
+    }
 
     /// Fills col [C·kh·kw, nb·OH·OW] from images b0 ..< b0 + nb of x.
     func im2col(_ x: UnsafePointer<Float>, b0: Int, nb: Int, into col: UnsafeMutablePointer<Float>) {
         let l = nb * ohw
-        parallelFor(nb * c, grain: 1) { r in
-            for bc in r {
-                let b = bc / c, ch = bc % c
+        // At stride 1 with "same" width, each col row is the input plane shifted by one offset:
+        // one block copy, then the columns that wrapped around the edge are zeroed.
+        let shifted = sh == 1 && sw == 1 && ow == w
+        for b in 0..<nb {
+            for ch in 0..<c {
                 let src = x + ((b0 + b) * c + ch) * h * w
                 for ki in 0..<kh {
                     for kj in 0..<kw {
                         let dst = col + ((ch * kh + ki) * kw + kj) * l + b * ohw
                         let (lo, hi) = validRange(k: kj, d: dw, s: sw, p: pw, size: w, out: ow)
+                        if shifted {
+                            let dy = ki * dh - ph, shift = dy * w + kj * dw - pw
+                            let oy0 = Swift.max(0, -dy), oy1 = Swift.max(oy0, Swift.min(oh, h - dy))
+                            let start = Swift.max(oy0 * ow, -shift), end = Swift.min(oy1 * ow, h * w - shift)
+                            for i in 0..<(oy0 * ow) { dst[i] = 0 }
+                            if end > start { (dst + start).update(from: src + start + shift, count: end - start) }
+                            for i in (oy1 * ow)..<ohw { dst[i] = 0 }
+                            if lo > 0 || hi < ow {
+                                for oy in oy0..<oy1 {
+                                    let row = dst + oy * ow
+                                    for ox in 0..<lo { row[ox] = 0 }
+                                    for ox in hi..<ow { row[ox] = 0 }
+                                }
+                            }
+                            continue
+                        }
                         for oy in 0..<oh {
                             let iy = oy * sh - ph + ki * dh
                             let row = dst + oy * ow
                             guard iy >= 0 && iy < h && lo < hi else {
-                                row.update(repeating: 0, count: ow)
+                                for ox in 0..<ow { row[ox] = 0 }
                                 continue
                             }
-                            if lo > 0 { row.update(repeating: 0, count: lo) }
+                            // Short rows: plain loops beat memmove calls here.
+                            for ox in 0..<lo { row[ox] = 0 }
                             let s = src + iy * w - pw + kj * dw
                             if sw == 1 {
-                                (row + lo).update(from: s + lo, count: hi - lo)
+                                for ox in lo..<hi { row[ox] = s[ox] }
                             } else {
                                 for ox in lo..<hi { row[ox] = s[ox * sw] }
                             }
-                            if hi < ow { (row + hi).update(repeating: 0, count: ow - hi) }
+                            for ox in hi..<ow { row[ox] = 0 }
                         }
                     }
                 }
@@ -78,9 +103,8 @@ public struct ConvGeometry: Equatable {
     /// Adds col [C·kh·kw, nb·OH·OW] back into images b0 ..< b0 + nb of dx (the adjoint of im2col).
     func col2im(_ col: UnsafePointer<Float>, b0: Int, nb: Int, into dx: UnsafeMutablePointer<Float>) {
         let l = nb * ohw
-        parallelFor(nb * c, grain: 1) { r in
-            for bc in r {
-                let b = bc / c, ch = bc % c
+        for b in 0..<nb {
+            for ch in 0..<c {
                 let dst = dx + ((b0 + b) * c + ch) * h * w
                 for ki in 0..<kh {
                     for kj in 0..<kw {
@@ -103,6 +127,26 @@ public struct ConvGeometry: Equatable {
         }
     }
 
+    /// Runs `body(chunk, groups of images)` over all groups of `imagesPerProduct` images: on our
+    /// threads with single-threaded BLAS when there are enough groups, else on this thread with
+    /// OpenBLAS's threads. Returns the number of chunks used.
+    @discardableResult
+    func forEachImageGroup(_ body: (Int, Range<Int>) -> Void) -> Int {
+        let groupsOfImages = (n + imagesPerProduct - 1) / imagesPerProduct
+        guard Threads.count > 1 && groupsOfImages >= Threads.count else {
+            body(0, 0..<groupsOfImages)
+            return 1
+        }
+        BLAS.singleThreaded { parallelChunks(groupsOfImages, body) }
+        return chunkCount(groupsOfImages)
+    }
+
+    /// The number of chunks `forEachImageGroup` will use.
+    var chunks: Int {
+        let groupsOfImages = (n + imagesPerProduct - 1) / imagesPerProduct
+        return Threads.count > 1 && groupsOfImages >= Threads.count ? chunkCount(groupsOfImages) : 1
+    }
+
     /// Output columns ox whose input column ox·s − p + k·d lies inside 0 ..< size.
     @inline(__always)
     private func validRange(k: Int, d: Int, s: Int, p: Int, size: Int, out: Int) -> (Int, Int) {
@@ -122,33 +166,7 @@ extension Tensor {
             throw TensorError("conv2d", "bias must have shape [\(geo.o)], got \(fmt(bias.shape))")
         }
         let out = try Tensor(uninitialized: [geo.n, geo.o, geo.oh, geo.ow], op: "conv2d")
-        let nb = geo.chunk, l = nb * geo.ohw
-        let col = UnsafeMutablePointer<Float>.allocate(capacity: geo.c * geo.kh * geo.kw * l)
-        let tmp = UnsafeMutablePointer<Float>.allocate(capacity: geo.o * l)
-        defer { col.deallocate(); tmp.deallocate() }
-        let px = storage.pointer, pw = weight.storage.pointer, po = out.storage.pointer
-        for b0 in Swift.stride(from: 0, to: geo.n, by: nb) {
-            let cnt = Swift.min(nb, geo.n - b0), lc = cnt * geo.ohw
-            geo.im2col(px, b0: b0, nb: cnt, into: col)
-            for g in 0..<geo.groups {
-                sgemm(m: geo.og, n: lc, k: geo.kg, a: pw + g * geo.og * geo.kg, lda: geo.kg,
-                      b: col + g * geo.kg * lc, ldb: lc, c: tmp + g * geo.og * lc, ldc: lc)
-            }
-            // tmp [O, cnt, OH·OW] → out [b0 + b, O, OH·OW], adding the bias.
-            let pb = bias?.storage.pointer
-            parallelFor(cnt * geo.o, grain: 4) { r in
-                for bo in r {
-                    let b = bo / geo.o, oc = bo % geo.o
-                    let d = po + ((b0 + b) * geo.o + oc) * geo.ohw, s = tmp + oc * lc + b * geo.ohw
-                    if let pb {
-                        let v = pb[oc]
-                        for i in 0..<geo.ohw { d[i] = s[i] + v }
-                    } else {
-                        d.update(from: s, count: geo.ohw)
-                    }
-                }
-            }
-        }
+        conv2dForward(geo, x: storage.pointer, weight: weight.storage.pointer, bias: bias?.storage.pointer, out: out.storage.pointer)
         let x = self
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
@@ -160,49 +178,133 @@ extension Tensor {
     }
 }
 
-/// Gradients of conv2d: dW = Σ dOut · colᵀ, dCol = Wᵀ · dOut then col2im, dBias = Σ dOut.
+/// The forward pass on raw buffers: x [N, C, H, W] → out [N, O, OH, OW].
+func conv2dForward(_ geo: ConvGeometry, x px: UnsafePointer<Float>, weight pw: UnsafePointer<Float>,
+                   bias pb: UnsafePointer<Float>?, out po: UnsafeMutablePointer<Float>) {
+    let nb = geo.imagesPerProduct, k = geo.c * geo.kh * geo.kw
+    let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
+    geo.forEachImageGroup { _, groups in
+        let colBuffer = Scratch(geo.pointwise && nb == 1 ? 0 : k * nb * geo.ohw), col = colBuffer.pointer
+        let tmpBuffer = Scratch(nb == 1 ? 0 : geo.o * nb * geo.ohw), tmp = tmpBuffer.pointer
+        defer { withExtendedLifetime((colBuffer, tmpBuffer)) {} }
+        for group in groups {
+            let b0 = group * nb, cnt = min(nb, geo.n - b0), lc = cnt * geo.ohw
+            let src: UnsafePointer<Float>
+            if geo.pointwise && cnt == 1 {
+                src = px + b0 * imageSize
+            } else {
+                geo.im2col(px, b0: b0, nb: cnt, into: col)
+                src = UnsafePointer(col)
+            }
+            let dst = cnt == 1 ? po + b0 * outSize : tmp
+            for g in 0..<geo.groups {
+                sgemm(m: geo.og, n: lc, k: geo.kg, a: pw + g * geo.og * geo.kg, lda: geo.kg,
+                      b: src + g * geo.kg * lc, ldb: lc, c: dst + g * geo.og * lc, ldc: lc)
+            }
+            // [O, cnt, OH·OW] → [b0 + b, O, OH·OW], adding the bias.
+            for b in 0..<cnt {
+                for oc in 0..<geo.o {
+                    let d = po + (b0 + b) * outSize + oc * geo.ohw
+                    let v = pb?[oc] ?? 0
+                    if cnt == 1 {
+                        if pb != nil { for i in 0..<geo.ohw { d[i] += v } }
+                    } else {
+                        let s = tmp + oc * lc + b * geo.ohw
+                        for i in 0..<geo.ohw { d[i] = s[i] + v }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Gradients of conv2d, per group of images: dW += dOut · colᵀ and dBias += Σ dOut, each chunk
+/// of images into its own buffers. dx at stride 1 is itself a convolution: dOut with the kernel
+/// flipped and its in/out channels swapped, padding d·(k − 1) − p. Other strides use
+/// dCol = Wᵀ · dOut and col2im.
 func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Tensor,
                     needX: Bool, needW: Bool, needB: Bool) throws -> (Tensor?, Tensor?, Tensor?) {
-    let dx = needX ? Tensor.full(x.shape, 0) : nil
+    let tp = (geo.dh * (geo.kh - 1) - geo.ph, geo.dw * (geo.kw - 1) - geo.pw)
+    let dxByConv = needX && geo.sh == 1 && geo.sw == 1 && tp.0 >= 0 && tp.1 >= 0
+    let dx = needX ? (dxByConv ? Tensor(shape: x.shape, storage: Storage(uninitialized: x.count)) : Tensor.full(x.shape, 0)) : nil
     let dw = needW ? Tensor.full(weight.shape, 0) : nil
     let db = needB ? Tensor.full([geo.o], 0) : nil
-    let nb = geo.chunk, l = nb * geo.ohw
-    let col = UnsafeMutablePointer<Float>.allocate(capacity: geo.c * geo.kh * geo.kw * l)
-    let dT = UnsafeMutablePointer<Float>.allocate(capacity: geo.o * l)
-    defer { col.deallocate(); dT.deallocate() }
+    let nb = geo.imagesPerProduct, k = geo.c * geo.kh * geo.kw, chunks = geo.chunks
+    let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
+    // Chunk 0 accumulates straight into dw and db; the others into scratch summed at the end.
+    let extraW = UnsafeMutablePointer<Float>.allocate(capacity: needW ? (chunks - 1) * weight.count : 0)
+    let extraB = UnsafeMutablePointer<Float>.allocate(capacity: needB ? (chunks - 1) * geo.o : 0)
+    extraW.initialize(repeating: 0, count: needW ? (chunks - 1) * weight.count : 0)
+    extraB.initialize(repeating: 0, count: needB ? (chunks - 1) * geo.o : 0)
+    defer { extraW.deallocate(); extraB.deallocate() }
     let px = x.storage.pointer, pw = weight.storage.pointer, pg = gradOut.storage.pointer
-    for b0 in stride(from: 0, to: geo.n, by: nb) {
-        let cnt = min(nb, geo.n - b0), lc = cnt * geo.ohw
-        // gradOut [b0 + b, O, OH·OW] → dT [O, cnt·OH·OW]
-        parallelFor(cnt * geo.o, grain: 4) { r in
-            for bo in r {
-                let b = bo / geo.o, oc = bo % geo.o
-                (dT + oc * lc + b * geo.ohw).update(from: pg + ((b0 + b) * geo.o + oc) * geo.ohw, count: geo.ohw)
+    let used = geo.forEachImageGroup { chunk, groups in
+        let myW = dw.map { chunk == 0 ? $0.storage.pointer : extraW + (chunk - 1) * weight.count }
+        let myB = db.map { chunk == 0 ? $0.storage.pointer : extraB + (chunk - 1) * geo.o }
+        let direct = geo.pointwise && nb == 1
+        let colBuffer = Scratch(direct ? 0 : k * nb * geo.ohw), col = colBuffer.pointer
+        let dTBuffer = Scratch(nb == 1 ? 0 : geo.o * nb * geo.ohw), dT = dTBuffer.pointer
+        defer { withExtendedLifetime((colBuffer, dTBuffer)) {} }
+        for group in groups {
+            let b0 = group * nb, cnt = Swift.min(nb, geo.n - b0), lc = cnt * geo.ohw
+            // dOut for these images as [O, cnt·OH·OW]
+            let gsrc: UnsafePointer<Float>
+            if cnt == 1 {
+                gsrc = UnsafePointer(pg + b0 * outSize)
+            } else {
+                for b in 0..<cnt {
+                    for oc in 0..<geo.o { (dT + oc * lc + b * geo.ohw).update(from: pg + (b0 + b) * outSize + oc * geo.ohw, count: geo.ohw) }
+                }
+                gsrc = UnsafePointer(dT)
+            }
+            if let myB {
+                for oc in 0..<geo.o {
+                    var s: Float = 0
+                    let row = gsrc + oc * lc
+                    for i in 0..<lc { s += row[i] }
+                    myB[oc] += s
+                }
+            }
+            let pointwiseImage = geo.pointwise && cnt == 1
+            if let myW {
+                let colp: UnsafePointer<Float>
+                if pointwiseImage {
+                    colp = UnsafePointer(px + b0 * imageSize)
+                } else {
+                    geo.im2col(px, b0: b0, nb: cnt, into: col)
+                    colp = UnsafePointer(col)
+                }
+                for g in 0..<geo.groups {
+                    sgemm(transB: true, m: geo.og, n: geo.kg, k: lc, a: gsrc + g * geo.og * lc, lda: lc,
+                          b: colp + g * geo.kg * lc, ldb: lc, beta: 1, c: myW + g * geo.og * geo.kg, ldc: geo.kg)
+                }
+            }
+            if let dx, !dxByConv {
+                let target = pointwiseImage ? dx.storage.pointer + b0 * imageSize : col
+                for g in 0..<geo.groups {
+                    sgemm(transA: true, m: geo.kg, n: lc, k: geo.og, a: pw + g * geo.og * geo.kg, lda: geo.kg,
+                          b: gsrc + g * geo.og * lc, ldb: lc, c: target + g * geo.kg * lc, ldc: lc)
+                }
+                if !pointwiseImage { geo.col2im(col, b0: b0, nb: cnt, into: dx.storage.pointer) }
             }
         }
-        if let db {
-            let p = db.storage.pointer
-            for oc in 0..<geo.o {
-                var s: Float = 0
-                let row = dT + oc * lc
-                for i in 0..<lc { s += row[i] }
-                p[oc] += s
-            }
-        }
-        if let dw {
-            geo.im2col(px, b0: b0, nb: cnt, into: col)
-            for g in 0..<geo.groups {
-                sgemm(transB: true, m: geo.og, n: geo.kg, k: lc, a: dT + g * geo.og * lc, lda: lc,
-                      b: col + g * geo.kg * lc, ldb: lc, beta: 1, c: dw.storage.pointer + g * geo.og * geo.kg, ldc: geo.kg)
-            }
-        }
-        if let dx {
-            for g in 0..<geo.groups {
-                sgemm(transA: true, m: geo.kg, n: lc, k: geo.og, a: pw + g * geo.og * geo.kg, lda: geo.kg,
-                      b: dT + g * geo.og * lc, ldb: lc, c: col + g * geo.kg * lc, ldc: lc)
-            }
-            geo.col2im(col, b0: b0, nb: cnt, into: dx.storage.pointer)
-        }
+    }
+    for c in 1..<max(used, 1) {
+        if let dw { let p = dw.storage.pointer, e = extraW + (c - 1) * weight.count; for i in 0..<weight.count { p[i] += e[i] } }
+        if let db { let p = db.storage.pointer; for i in 0..<geo.o { p[i] += extraB[(c - 1) * geo.o + i] } }
+    }
+    if let dx, dxByConv {
+        // W' [C, O/groups, kh, kw]: W'[g·cg + ci][oc][i][j] = W[g·og + oc][ci][kh − 1 − i][kw − 1 − j]
+        let kk = geo.kh * geo.kw
+        let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weight.count)
+        defer { flipped.deallocate() }
+        for g in 0..<geo.groups { for oc in 0..<geo.og { for ci in 0..<geo.cg {
+            let src = pw + ((g * geo.og + oc) * geo.cg + ci) * kk, dst = flipped + ((g * geo.cg + ci) * geo.og + oc) * kk
+            for i in 0..<kk { dst[kk - 1 - i] = src[i] }
+        } } }
+        let back = try ConvGeometry(x: [geo.n, geo.o, geo.oh, geo.ow], weight: [geo.c, geo.og, geo.kh, geo.kw], stride: (1, 1),
+                                    padding: tp, dilation: (geo.dh, geo.dw), groups: geo.groups)
+        conv2dForward(back, x: pg, weight: flipped, bias: nil, out: dx.storage.pointer)
     }
     return (dx, dw, db)
 }

@@ -1,4 +1,4 @@
-import CBLAS
+import CShims
 import Foundation
 
 /// OpenBLAS, loaded on first use with the fastest kernels this CPU can run.
@@ -80,7 +80,20 @@ public enum BLAS {
     }
 }
 
-/// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C. Never call it inside `parallelFor`.
+extension BLAS {
+    /// Runs `body` with OpenBLAS on one thread, for code that calls sgemm from our own parallel
+    /// loops: each of our threads then runs its products itself and the two pools never compete.
+    static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        let s = status
+        guard !s.usesReference, s.threads > 1 else { return try body() }
+        tb_blas_set_threads(1)
+        defer { tb_blas_set_threads(Int32(s.threads)) }
+        return try body()
+    }
+}
+
+/// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C. Inside `parallelFor`, only within
+/// `BLAS.singleThreaded`.
 @inline(__always)
 func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,

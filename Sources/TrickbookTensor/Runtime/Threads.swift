@@ -3,7 +3,8 @@ import Foundation
 
 /// How many threads trickbook computes with: the cores available to the process, or
 /// `TRICKBOOK_THREADS`. Our parallel loops and OpenBLAS share this budget and never nest: a
-/// `parallelFor` body never calls BLAS, so the two pools are never busy at the same time.
+/// `parallelFor` body calls BLAS only inside `BLAS.singleThreaded`, which turns OpenBLAS's own
+/// pool off for that time.
 public enum Threads {
     public static let count: Int = {
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -20,12 +21,23 @@ public enum Threads {
 /// least `grain` long, so small loops stay on the calling thread. The body must not call BLAS.
 @inline(__always)
 func parallelFor(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
-    let chunks = Swift.min(Threads.count, n / Swift.max(grain, 1))
+    parallelChunks(n, grain: grain) { _, r in body(r) }
+}
+
+/// The number of chunks `parallelChunks` will use for n items.
+@inline(__always)
+func chunkCount(_ n: Int, grain: Int = 1) -> Int { Swift.max(1, Swift.min(Threads.count, n / Swift.max(grain, 1))) }
+
+/// `parallelFor` that also passes the chunk's number (0 ..< chunkCount(n, grain)), so that each
+/// chunk can use its own scratch buffers.
+@inline(__always)
+func parallelChunks(_ n: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+    let chunks = chunkCount(n, grain: grain)
     if chunks <= 1 {
-        if n > 0 { body(0..<n) }
+        if n > 0 { body(0, 0..<n) }
         return
     }
     DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        body((n * c / chunks)..<(n * (c + 1) / chunks))
+        body(c, (n * c / chunks)..<(n * (c + 1) / chunks))
     }
 }
