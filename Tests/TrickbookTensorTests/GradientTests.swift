@@ -161,6 +161,24 @@ import Testing
         #expect(x.grad == nil)
     }
 
+    @Test func leafGradientsNeverAliasOtherTensors() throws {
+        let x = try Tensor([1, 2], shape: [2])
+        x.requiresGrad = true
+        let seed = try Tensor([1, 1], shape: [2])
+        try x.reshaped([2, 1]).reshaped([2]).backward(seed)  // reshapes pass the seed's storage through
+        seed.withUnsafeMutableBufferPointer { $0[0] = 100 }
+        #expect(x.grad?.scalars == [1, 1])
+        x.zeroGrad()
+        try (x + x).sum().backward()  // add hands one gradient to both of its inputs
+        #expect(x.grad?.scalars == [2, 2])
+        let w = try Tensor([3], shape: [1])
+        w.requiresGrad = true
+        try (w * 2).sum().backward()
+        let first = try #require(w.grad)
+        try (w * 2).sum().backward()
+        #expect(first.scalars == [4])  // accumulated in place into the adopted buffer
+    }
+
     @Test func noGradScopeRecordsNothing() throws {
         let x = try Tensor([1, 2], shape: [2])
         x.requiresGrad = true

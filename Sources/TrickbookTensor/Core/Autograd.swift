@@ -59,32 +59,41 @@ extension Tensor {
             seed = Tensor.full(shape, 1)
         }
         let order = topologicalOrder()
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(self): seed]
+        // Each pending gradient remembers whether its storage is ours alone: then a leaf can take it
+        // as its `.grad` without a copy. A pass-through (add, reshape) or the caller's seed is not.
+        var grads: [ObjectIdentifier: (tensor: Tensor, owned: Bool)] = [ObjectIdentifier(self): (seed, gradient == nil)]
         try withNoGrad {
             for t in order.reversed() {
-                guard let g = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                guard let (g, owned) = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
                 guard let node = t.node else {
-                    try t.accumulateGrad(g)
+                    t.accumulateGrad(g, owned: owned)
                     continue
                 }
                 let inputGrads = try node.backward(g, t)
-                for (input, ig) in zip(node.inputs, inputGrads) {
+                for (i, (input, ig)) in zip(node.inputs, inputGrads).enumerated() {
                     guard input.requiresGrad, let ig else { continue }
                     guard ig.shape == input.shape else {
                         throw TensorError("backward", "internal: \(node.op) produced a gradient of shape \(fmt(ig.shape)) for an input of shape \(fmt(input.shape))")
                     }
+                    let shared = ig.storage === g.storage
+                        || inputGrads[..<i].contains { $0?.storage === ig.storage }
+                        || inputGrads[(i + 1)...].contains { $0?.storage === ig.storage }
                     let key = ObjectIdentifier(input)
-                    grads[key] = try grads[key].map { try $0 + ig } ?? ig
+                    if let (existing, _) = grads[key] {
+                        grads[key] = (try existing + ig, true)
+                    } else {
+                        grads[key] = (ig, !shared)
+                    }
                 }
             }
         }
     }
 
-    private func accumulateGrad(_ g: Tensor) throws {
+    private func accumulateGrad(_ g: Tensor, owned: Bool) {
         if let existing = grad {
             existing.addInPlace(g)
         } else {
-            grad = g.copy()
+            grad = owned ? Tensor(shape: shape, storage: g.storage) : g.copy()
         }
     }
 
