@@ -46,6 +46,26 @@ import Testing
         ("resize", ["output size must be positive"], { _ = try Tensor.zeros([1, 1, 4, 4]).resizeBilinear(height: 0, width: 2) }),
     ]
 
+    /// Tensors with a zero-sized axis go through every op without a crash: a result or an error.
+    @Test(arguments: [[0], [0, 3], [2, 0], [0, 2, 3, 3], [2, 0, 3, 3], [2, 2, 0, 3]])
+    func emptyTensorsNeverCrash(shape: [Int]) throws {
+        let x = try Tensor.zeros(shape)
+        x.requiresGrad = true
+        let ops: [(Tensor) throws -> Tensor] = [
+            { $0.exp() }, { $0.relu() }, { try $0 + $0 }, { try $0 * 2 }, { try $0.sum() }, { try $0.sum(axis: 0) },
+            { try $0.mean() }, { try $0.max() }, { try $0.softmax(axis: -1) }, { try $0.logSoftmax(axis: 0) },
+            { try $0.reshaped([-1]) }, { try $0.transposed(0, -1) }, { try $0.slice(axis: 0, start: 1) },
+            { try Tensor.concat([$0, $0]) }, { try $0.matmul($0.transposed(0, -1)) }, { try $0.oneHot(classes: 2) },
+            { try $0.conv2d(weight: Tensor.zeros([1, $0.shape.count > 1 ? $0.shape[1] : 1, 1, 1])) },
+            { try $0.maxPool2d(kernel: (1, 1)) }, { try $0.avgPool2d(kernel: (1, 1)) }, { try $0.globalAvgPool2d() },
+            { try $0.batchNorm(weight: nil, bias: nil, runningMean: nil, runningVar: nil, training: true) },
+            { try $0.resizeBilinear(height: 2, width: 2) }, { try $0.topk(0).values }, { try $0.variance() },
+        ]
+        for op in ops {
+            if let y = try? op(x), y.count == 1, y.requiresGrad { try? y.backward() }
+        }
+    }
+
     @Test(arguments: 0..<cases.count)
     func badInputThrowsClearError(index: Int) {
         let (name, fragments, body) = Self.cases[index]

@@ -35,7 +35,9 @@ public final class Tensor {
             throw TensorError("tensor", "\(values.count) values do not fill shape \(fmt(shape)) (\(n) elements)")
         }
         self.init(shape: shape, storage: Storage(uninitialized: n))
-        values.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: n) }
+        values.withUnsafeBufferPointer { b in
+            if let base = b.baseAddress { storage.pointer.update(from: base, count: n) }
+        }
     }
 
     /// A 0-d tensor.

@@ -17,6 +17,7 @@ extension Tensor {
                 throw TensorError("batch_norm", "\(what) must have shape [\(c)] for input \(fmt(shape)), got \(fmt(t.shape))")
             }
         }
+        guard c > 0 else { throw TensorError("batch_norm", "input \(fmt(shape)) has no channels") }
         guard eps > 0 else { throw TensorError("batch_norm", "eps must be positive, got \(eps)") }
         if training {
             guard m > 1 else { throw TensorError("batch_norm", "training needs more than one value per channel, input is \(fmt(shape))") }
@@ -30,7 +31,7 @@ extension Tensor {
         if training {
             meanBuf.withUnsafeMutableBufferPointer { mb in
                 invStd.withUnsafeMutableBufferPointer { ib in varBuf.withUnsafeMutableBufferPointer { vb in
-                    let mp = mb.baseAddress!, ip = ib.baseAddress!, vp = vb.baseAddress!
+                    guard let mp = mb.baseAddress, let ip = ib.baseAddress, let vp = vb.baseAddress else { return }
                     parallelFor(c, grain: 1) { r in
                         for ch in r {
                             var sum: Double = 0, sq: Double = 0
@@ -83,7 +84,7 @@ extension Tensor {
             var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
             sumG.withUnsafeMutableBufferPointer { sgb in
                 sumGX.withUnsafeMutableBufferPointer { sxb in
-                    let sg = sgb.baseAddress!, sx = sxb.baseAddress!
+                    guard let sg = sgb.baseAddress, let sx = sxb.baseAddress else { return }
                     parallelFor(c, grain: 1) { r in
                         for ch in r {
                             var a: Double = 0, b2: Double = 0
