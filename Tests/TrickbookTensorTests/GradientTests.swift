@@ -122,6 +122,13 @@ import Testing
         }
     }
 
+    /// The AVX-512 direct kernels (16 output channels) by finite differences too.
+    @Test func conv2dDirectKernels() throws {
+        let x = try random([2, 2, 5, 6], seed: 51), w = try random([16, 2, 3, 3], seed: 52), b = try random([16], seed: 53)
+        try gradCheck("direct conv2d stride 1", [x, w, b]) { try $0[0].conv2d(weight: $0[1], bias: $0[2], padding: (1, 1)) }
+        try gradCheck("direct conv2d stride 2", [x, w, b]) { try $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (2, 2), padding: (1, 1)) }
+    }
+
     @Test(arguments: [false, true])
     func pools(ceilMode: Bool) throws {
         let x = try distinct([2, 2, 7, 6], seed: 31)

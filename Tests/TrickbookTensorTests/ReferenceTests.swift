@@ -48,6 +48,33 @@ import Testing
         expectClose(y.scalars, expected, atol: 1e-4, rtol: 1e-4, "conv2d c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) g\(groups)")
     }
 
+    /// Shapes that take the AVX-512 direct kernels (16·k output channels, a kernel wider than 1×1):
+    /// c, o, k, stride, padding, dilation, size.
+    static let directConvs: [(Int, Int, Int, Int, Int, Int, Int)] = [
+        (3, 16, 3, 1, 1, 1, 9), (5, 32, 3, 2, 1, 1, 11), (2, 16, 5, 1, 2, 2, 13), (16, 16, 3, 1, 0, 1, 30), (1, 16, 7, 2, 3, 1, 20),
+    ]
+
+    /// The direct kernels against the seven loops, and their gradients against the im2col path's.
+    @Test(arguments: directConvs)
+    func directKernelsMatchLoopsAndIm2col(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, size: Int) throws {
+        let label = "direct conv c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) \(size)"
+        let x = try random([3, c, size, size - 1], seed: 11), w = try random([o, c, k, k], seed: 12), b = try random([o], seed: 13)
+        let y = try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d))
+        expectClose(y.scalars, Self.directConv(x, w, b, s: s, p: p, d: d, groups: 1), atol: 1e-4, rtol: 1e-4, label)
+        func grads(direct: Bool) throws -> [[Float]] {
+            try DirectConv.$enabled.withValue(direct) {
+                for t in [x, w, b] { t.requiresGrad = true; t.zeroGrad() }
+                let out = try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d))
+                try (out * random(out.shape, seed: 14)).sum().backward()
+                return [x, w, b].map { $0.grad?.scalars ?? [] }
+            }
+        }
+        let viaDirect = try grads(direct: true), viaIm2col = try grads(direct: false)
+        for (i, name) in ["dx", "dw", "db"].enumerated() {
+            expectClose(viaDirect[i], viaIm2col[i], atol: 1e-3, rtol: 1e-4, "\(label): \(name)")
+        }
+    }
+
     /// Windows of the PyTorch pools, enumerated directly: positions of the padded image that each
     /// output covers, and which of them are real pixels.
     static func directPool(_ x: Tensor, k: Int, s: Int, p: Int, ceil: Bool, max: Bool, includePad: Bool) -> ([Float], [Int]) {

@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 // 2-D convolution (cross-correlation, as in PyTorch) by im2col + sgemm.
@@ -187,6 +188,10 @@ extension Tensor {
 /// The forward pass on raw buffers: x [N, C, H, W] → out [N, O, OH, OW].
 func conv2dForward(_ geo: ConvGeometry, x px: UnsafePointer<Float>, weight pw: UnsafePointer<Float>,
                    bias pb: UnsafePointer<Float>?, out po: UnsafeMutablePointer<Float>) {
+    if DirectConv.applies(geo) {
+        DirectConv.forward(geo, x: px, weight: pw, bias: pb, out: po)
+        return
+    }
     let nb = geo.imagesPerProduct(columns: ConvGeometry.forwardColumns), k = geo.c * geo.kh * geo.kw
     let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
     geo.forEachImageGroup(nb) { _, groups in
@@ -235,6 +240,15 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
     let dx = needX ? (dxByConv ? Tensor(shape: x.shape, storage: Storage(uninitialized: x.count)) : Tensor.full(x.shape, 0)) : nil
     let dw = needW ? Tensor.full(weight.shape, 0) : nil
     let db = needB ? Tensor.full([geo.o], 0) : nil
+    if DirectConv.applies(geo) && (needW || needB) {
+        DirectConv.weightGrad(geo, x: x.storage.pointer, gradOut: gradOut.storage.pointer,
+                              dw: dw?.storage.pointer, db: db?.storage.pointer)
+        if needX && !dxByConv {  // strided: dx through col2im
+            let (gx, _, _) = try conv2dBackward(geo, x: x, weight: weight, gradOut: gradOut, needX: true, needW: false, needB: false)
+            return (gx, dw, db)
+        }
+        return (try dxByConv ? flippedConvGrad(geo, weight: weight, gradOut: gradOut, into: dx) : dx, dw, db)
+    }
     let nb = geo.imagesPerProduct(columns: ConvGeometry.backwardColumns), k = geo.c * geo.kh * geo.kw, chunks = geo.chunks(nb)
     let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
     // Chunk 0 accumulates straight into dw and db; the others into scratch summed at the end.
@@ -299,7 +313,16 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
         if let dw { let p = dw.storage.pointer, e = extraW + (c - 1) * weight.count; for i in 0..<weight.count { p[i] += e[i] } }
         if let db { let p = db.storage.pointer; for i in 0..<geo.o { p[i] += extraB[(c - 1) * geo.o + i] } }
     }
-    if let dx, dxByConv {
+    if dxByConv, let dx { _ = try flippedConvGrad(geo, weight: weight, gradOut: gradOut, into: dx) }
+    return (dx, dw, db)
+}
+
+/// dx at stride 1: dOut convolved with the kernel flipped and its channels swapped, padding
+/// d·(k − 1) − p.
+func flippedConvGrad(_ geo: ConvGeometry, weight: Tensor, gradOut: Tensor, into dx: Tensor?) throws -> Tensor? {
+    guard let dx else { return nil }
+    let pw = weight.storage.pointer, pg = gradOut.storage.pointer
+    let tp = (geo.dh * (geo.kh - 1) - geo.ph, geo.dw * (geo.kw - 1) - geo.pw)
         // W' [C, O/groups, kh, kw]: W'[g·cg + ci][oc][i][j] = W[g·og + oc][ci][kh − 1 − i][kw − 1 − j]
         let kk = geo.kh * geo.kw
         let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weight.count)
@@ -311,6 +334,84 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
         let back = try ConvGeometry(x: [geo.n, geo.o, geo.oh, geo.ow], weight: [geo.c, geo.og, geo.kh, geo.kw], stride: (1, 1),
                                     padding: tp, dilation: (geo.dh, geo.dw), groups: geo.groups)
         conv2dForward(back, x: pg, weight: flipped, bias: nil, out: dx.storage.pointer)
+        return dx
+}
+
+/// The AVX-512 direct kernels of CShims/tb_conv.c, for groups = 1 and a multiple of 16 output channels.
+enum DirectConv {
+    static let available = tb_conv_direct_available() != 0
+    /// Tests turn this off (for their own task only) to check the im2col path on the same machine.
+    @TaskLocal static var enabled = true
+
+    static func applies(_ geo: ConvGeometry) -> Bool {
+        enabled && available && geo.groups == 1 && geo.o % 16 == 0 && geo.o > 0 && geo.kh * geo.kw > 1  // 1×1 is a plain product: sgemm wins
     }
-    return (dx, dw, db)
+
+    /// weight [O, K] → [O/16][K][16]
+    static func pack(_ w: UnsafePointer<Float>, o: Int, k: Int, into p: UnsafeMutablePointer<Float>) {
+        for ob in 0..<(o / 16) { for kk in 0..<k { for j in 0..<16 { p[(ob * k + kk) * 16 + j] = w[(ob * 16 + j) * k + kk] } } }
+    }
+
+    /// Copies image b into the interior of a zero-bordered [C, H + 2ph, W + 2pw] buffer.
+    static func pad(_ geo: ConvGeometry, _ x: UnsafePointer<Float>, image b: Int, into p: UnsafeMutablePointer<Float>) {
+        let hp = geo.h + 2 * geo.ph, wp = geo.w + 2 * geo.pw
+        for ch in 0..<geo.c {
+            let src = x + (b * geo.c + ch) * geo.h * geo.w
+            let dst = p + ch * hp * wp + geo.ph * wp + geo.pw
+            for y in 0..<geo.h { (dst + y * wp).update(from: src + y * geo.w, count: geo.w) }
+        }
+    }
+
+    static func forward(_ geo: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) {
+        let k = geo.c * geo.kh * geo.kw, hp = geo.h + 2 * geo.ph, wp = geo.w + 2 * geo.pw
+        let packed = Scratch(geo.o * k)
+        pack(weight, o: geo.o, k: k, into: packed.pointer)
+        parallelFor(geo.n) { r in
+            let padded = Scratch(geo.c * hp * wp)
+            padded.pointer.initialize(repeating: 0, count: padded.count)
+            for b in r {
+                pad(geo, x, image: b, into: padded.pointer)
+                tb_conv_direct_forward(padded.pointer, Int32(geo.c), Int32(hp), Int32(wp), packed.pointer, Int32(geo.o),
+                                       Int32(geo.kh), Int32(geo.kw), Int32(geo.sh), Int32(geo.sw), Int32(geo.dh), Int32(geo.dw),
+                                       bias, out + b * geo.o * geo.ohw, Int32(geo.oh), Int32(geo.ow))
+            }
+        }
+        withExtendedLifetime(packed) {}
+    }
+
+    /// dw [O, K] += Σ dOut · x and db [O] += Σ dOut, each thread into its own packed buffer first.
+    static func weightGrad(_ geo: ConvGeometry, x: UnsafePointer<Float>, gradOut: UnsafePointer<Float>,
+                           dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?) {
+        let k = geo.c * geo.kh * geo.kw, hp = geo.h + 2 * geo.ph, wp = geo.w + 2 * geo.pw, ohw = geo.ohw
+        let chunks = chunkCount(geo.n)
+        let partial = Scratch(chunks * geo.o * k), partialB = Scratch(chunks * geo.o)
+        partial.pointer.initialize(repeating: 0, count: partial.count)
+        partialB.pointer.initialize(repeating: 0, count: partialB.count)
+        parallelChunks(geo.n) { chunk, r in
+            let padded = Scratch(geo.c * hp * wp), gT = Scratch(geo.o * ohw)
+            padded.pointer.initialize(repeating: 0, count: padded.count)
+            let myW = partial.pointer + chunk * geo.o * k, myB = partialB.pointer + chunk * geo.o
+            for b in r {
+                let g = gradOut + b * geo.o * ohw
+                if db != nil {
+                    for oc in 0..<geo.o { var s: Float = 0; for i in 0..<ohw { s += g[oc * ohw + i] }; myB[oc] += s }
+                }
+                guard dw != nil else { continue }
+                pad(geo, x, image: b, into: padded.pointer)
+                // dOut [O, OH·OW] → [O/16][OH·OW][16]
+                let t = gT.pointer
+                for ob in 0..<(geo.o / 16) { for j in 0..<16 { let src = g + (ob * 16 + j) * ohw; for i in 0..<ohw { t[(ob * ohw + i) * 16 + j] = src[i] } } }
+                tb_conv_direct_weight_grad(padded.pointer, Int32(geo.c), Int32(hp), Int32(wp), t, Int32(geo.o),
+                                           Int32(geo.kh), Int32(geo.kw), Int32(geo.sh), Int32(geo.sw), Int32(geo.dh), Int32(geo.dw),
+                                           Int32(geo.oh), Int32(geo.ow), myW)
+            }
+        }
+        if let dw {
+            for c in 1..<Swift.max(chunks, 1) { let src = partial.pointer + c * geo.o * k; for i in 0..<(geo.o * k) { partial.pointer[i] += src[i] } }
+            for ob in 0..<(geo.o / 16) { for kk in 0..<k { for j in 0..<16 { dw[(ob * 16 + j) * k + kk] += partial.pointer[(ob * k + kk) * 16 + j] } } }
+        }
+        if let db { for c in 0..<chunks { for oc in 0..<geo.o { db[oc] += partialB.pointer[c * geo.o + oc] } } }
+        withExtendedLifetime((partial, partialB)) {}
+    }
 }

@@ -1,0 +1,3 @@
+// The C shims, one header per concern.
+#include "tb_blas.h"
+#include "tb_conv.h"
