@@ -29,6 +29,20 @@ func broadcastStrides(_ shape: [Int], to out: [Int]) -> [Int] {
     return strides
 }
 
+/// Offsets into two broadcast operands (strides sa, sb) of the element at flat index i over the
+/// first `rank` axes of `shape`.
+@inline(__always)
+func broadcastOffsets(_ i: Int, _ shape: [Int], rank: Int, _ sa: [Int], _ sb: [Int]) -> (Int, Int) {
+    var rem = i, offA = 0, offB = 0
+    for d in stride(from: rank - 1, through: 0, by: -1) {
+        let idx = rem % shape[d]
+        rem /= shape[d]
+        offA += idx * sa[d]
+        offB += idx * sb[d]
+    }
+    return (offA, offB)
+}
+
 /// out[i] = f(a[i'], b[i'']) over the broadcast shape.
 @inline(__always)
 func binaryKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> Float) throws -> Tensor {
@@ -49,13 +63,7 @@ func binaryKernel(_ a: Tensor, _ b: Tensor, op: String, _ f: (Float, Float) -> F
         let outer = n / inner
         parallelFor(outer, grain: Swift.max(1, (1 << 15) / inner)) { r in
             for o in r {
-                var rem = o, offA = 0, offB = 0
-                for d in stride(from: shape.count - 2, through: 0, by: -1) {
-                    let idx = rem % shape[d]
-                    rem /= shape[d]
-                    offA += idx * sa[d]
-                    offB += idx * sb[d]
-                }
+                let (offA, offB) = broadcastOffsets(o, shape, rank: shape.count - 1, sa, sb)
                 let base = o * inner
                 for j in 0..<inner { po[base + j] = f(pa[offA + j * ia], pb[offB + j * ib]) }
             }

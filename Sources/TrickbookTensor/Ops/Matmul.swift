@@ -19,13 +19,7 @@ extension Tensor {
         let sa = broadcastStrides(aBatch, to: batch), sb = broadcastStrides(bBatch, to: batch)
         let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer
         for i in 0..<count {
-            var rem = i, offA = 0, offB = 0
-            for d in stride(from: batch.count - 1, through: 0, by: -1) {
-                let idx = rem % batch[d]
-                rem /= batch[d]
-                offA += idx * sa[d]
-                offB += idx * sb[d]
-            }
+            let (offA, offB) = broadcastOffsets(i, batch, rank: batch.count, sa, sb)
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k,
                   a: pa + offA * ar * ac, lda: ac, b: pb + offB * br * bc, ldb: bc, c: po + i * m * n, ldc: n)
         }
