@@ -129,9 +129,12 @@ import Testing
         try gradCheck("direct conv2d stride 2", [x, w, b]) { try $0[0].conv2d(weight: $0[1], bias: $0[2], stride: (2, 2), padding: (1, 1)) }
     }
 
-    @Test(arguments: [false, true])
-    func pools(ceilMode: Bool) throws {
-        let x = try distinct([2, 2, 7, 6], seed: 31)
+    /// Pools and resize on random plane sizes, with and without ceil mode.
+    @Test(arguments: 0..<4)
+    func pools(seed: UInt64) throws {
+        let g = Generator(seed: seed + 30)
+        let ceilMode = seed % 2 == 1
+        let x = try distinct([2, 1 + g.int(below: 2), 5 + g.int(below: 4), 5 + g.int(below: 4)], seed: seed + 31)
         try gradCheck("max_pool k3 s2 p1", [x], eps: 1e-3) { try $0[0].maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1), ceilMode: ceilMode) }
         try gradCheck("max_pool k2 dilation 2", [x], eps: 1e-3) { try $0[0].maxPool2d(kernel: (2, 2), stride: (2, 1), dilation: (2, 2), ceilMode: ceilMode) }
         for include in [true, false] {
