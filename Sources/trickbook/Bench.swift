@@ -52,28 +52,38 @@ struct ConvBench: ParsableCommand {
     @Option(help: "Which shapes: resnet20, resnet50 or all.") var model: String = "all"
     @Option(help: "Only layers whose name contains this text.") var layer: String?
 
-    struct Layer { let name: String; let batch, cin, size, cout, k, stride: Int }
+    /// One distinct conv shape and how many times the network has it. `input` says whether the
+    /// backward needs dx (the stem's input is the image: training never asks for its gradient).
+    struct Layer {
+        let name: String
+        let times, batch, cin, size, cout, k, stride: Int
+        var input = true
+    }
 
+    static func r20(_ times: Int, _ cin: Int, _ size: Int, _ cout: Int, _ k: Int, _ stride: Int, input: Bool = true) -> Layer {
+        Layer(name: "\(cin)→\(cout) \(k)x\(k)\(stride == 2 ? " /2" : "") @\(size)", times: times, batch: 128, cin: cin, size: size, cout: cout, k: k, stride: stride, input: input)
+    }
+
+    static func r50(_ times: Int, _ cin: Int, _ size: Int, _ cout: Int, _ k: Int, _ stride: Int, input: Bool = true) -> Layer {
+        Layer(name: "\(cin)→\(cout) \(k)x\(k)\(stride == 2 ? " /2" : "") @\(size)", times: times, batch: 16, cin: cin, size: size, cout: cout, k: k, stride: stride, input: input)
+    }
+
+    /// Every conv of ResNet-20 on 28×28×1 (projection shortcuts).
     static let resnet20: [Layer] = [
-        Layer(name: "stem 1→16 3x3 @28", batch: 128, cin: 1, size: 28, cout: 16, k: 3, stride: 1),
-        Layer(name: "16→16 3x3 @28", batch: 128, cin: 16, size: 28, cout: 16, k: 3, stride: 1),
-        Layer(name: "16→32 3x3 /2 @28", batch: 128, cin: 16, size: 28, cout: 32, k: 3, stride: 2),
-        Layer(name: "16→32 1x1 /2 @28", batch: 128, cin: 16, size: 28, cout: 32, k: 1, stride: 2),
-        Layer(name: "32→32 3x3 @14", batch: 128, cin: 32, size: 14, cout: 32, k: 3, stride: 1),
-        Layer(name: "32→64 3x3 /2 @14", batch: 128, cin: 32, size: 14, cout: 64, k: 3, stride: 2),
-        Layer(name: "64→64 3x3 @7", batch: 128, cin: 64, size: 7, cout: 64, k: 3, stride: 1),
+        r20(1, 1, 28, 16, 3, 1, input: false), r20(6, 16, 28, 16, 3, 1),
+        r20(1, 16, 28, 32, 3, 2), r20(1, 16, 28, 32, 1, 2), r20(5, 32, 14, 32, 3, 1),
+        r20(1, 32, 14, 64, 3, 2), r20(1, 32, 14, 64, 1, 2), r20(5, 64, 7, 64, 3, 1),
     ]
+    /// Every conv of ResNet-50 (B: stride on the 3×3) at 224×224.
     static let resnet50: [Layer] = [
-        Layer(name: "stem 3→64 7x7 /2 @224", batch: 16, cin: 3, size: 224, cout: 64, k: 7, stride: 2),
-        Layer(name: "64→64 1x1 @56", batch: 16, cin: 64, size: 56, cout: 64, k: 1, stride: 1),
-        Layer(name: "64→64 3x3 @56", batch: 16, cin: 64, size: 56, cout: 64, k: 3, stride: 1),
-        Layer(name: "64→256 1x1 @56", batch: 16, cin: 64, size: 56, cout: 256, k: 1, stride: 1),
-        Layer(name: "128→128 3x3 /2 @56", batch: 16, cin: 128, size: 56, cout: 128, k: 3, stride: 2),
-        Layer(name: "128→512 1x1 @28", batch: 16, cin: 128, size: 28, cout: 512, k: 1, stride: 1),
-        Layer(name: "256→256 3x3 @14", batch: 16, cin: 256, size: 14, cout: 256, k: 3, stride: 1),
-        Layer(name: "1024→256 1x1 @14", batch: 16, cin: 1024, size: 14, cout: 256, k: 1, stride: 1),
-        Layer(name: "512→512 3x3 @7", batch: 16, cin: 512, size: 7, cout: 512, k: 3, stride: 1),
-        Layer(name: "512→2048 1x1 @7", batch: 16, cin: 512, size: 7, cout: 2048, k: 1, stride: 1),
+        r50(1, 3, 224, 64, 7, 2, input: false),
+        r50(1, 64, 56, 64, 1, 1), r50(2, 256, 56, 64, 1, 1), r50(3, 64, 56, 64, 3, 1), r50(4, 64, 56, 256, 1, 1),
+        r50(1, 256, 56, 128, 1, 1), r50(1, 128, 56, 128, 3, 2), r50(1, 256, 56, 512, 1, 2),
+        r50(3, 512, 28, 128, 1, 1), r50(3, 128, 28, 128, 3, 1), r50(4, 128, 28, 512, 1, 1),
+        r50(1, 512, 28, 256, 1, 1), r50(1, 256, 28, 256, 3, 2), r50(1, 512, 28, 1024, 1, 2),
+        r50(5, 1024, 14, 256, 1, 1), r50(5, 256, 14, 256, 3, 1), r50(6, 256, 14, 1024, 1, 1),
+        r50(1, 1024, 14, 512, 1, 1), r50(1, 512, 14, 512, 3, 2), r50(1, 1024, 14, 2048, 1, 2),
+        r50(2, 2048, 7, 512, 1, 1), r50(2, 512, 7, 512, 3, 1), r50(3, 512, 7, 2048, 1, 1),
     ]
 
     func run() throws {
@@ -90,28 +100,29 @@ struct ConvBench: ParsableCommand {
         print(String(format: "reference sgemm (best of 1024^3 and 2048^3): %.1f GFLOP/s\n", reference))
         for (title, layers) in sets {
             print(title)
-            print("  layer                        fwd GFLOP/s  fwd+bwd GFLOP/s  fwd+bwd / sgemm")
+            print("  layer (× times in the net)     fwd GFLOP/s  fwd+bwd GFLOP/s  fwd+bwd / sgemm")
             var flopsTotal = 0.0, timeTotal = 0.0
             for l in layers where layer.map({ l.name.contains($0) }) ?? true {
                 let x = try Tensor.randn([l.batch, l.cin, l.size, l.size])
-                x.requiresGrad = true
+                x.requiresGrad = l.input
                 let w = try Tensor.randn([l.cout, l.cin, l.k, l.k])
                 w.requiresGrad = true
                 let pad = l.k / 2
-                let forward = try measure(seconds: 2) { _ = try withNoGrad { try x.conv2d(weight: w, stride: (l.stride, l.stride), padding: (pad, pad)) } }
+                let forward = try measure(seconds: 1) { _ = try withNoGrad { try x.conv2d(weight: w, stride: (l.stride, l.stride), padding: (pad, pad)) } }
                 var macs = 0
-                let both = try measure(seconds: 2) {
+                let both = try measure(seconds: 1.5) {
                     let y = try x.conv2d(weight: w, stride: (l.stride, l.stride), padding: (pad, pad))
                     macs = l.batch * l.cout * y.shape[2] * y.shape[3] * l.cin * l.k * l.k
                     try y.backward(Tensor.full(y.shape, value: 1))
                     x.zeroGrad(); w.zeroGrad()
                 }
-                let fwd = 2 * Double(macs) / forward / 1e9, fb = 6 * Double(macs) / both / 1e9
-                flopsTotal += 6 * Double(macs); timeTotal += both
-                print("  " + l.name.padding(toLength: 28, withPad: " ", startingAt: 0) + String(format: " %11.1f  %15.1f  %14.0f%%", fwd, fb, 100 * fb / reference))
+                let flops = Double(macs) * (l.input ? 6 : 4)  // forward 2, dW 2, dx 2
+                let fwd = 2 * Double(macs) / forward / 1e9, fb = flops / both / 1e9
+                flopsTotal += Double(l.times) * flops; timeTotal += Double(l.times) * both
+                print("  " + "\(l.name) ×\(l.times)".padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %11.1f  %15.1f  %14.0f%%", fwd, fb, 100 * fb / reference))
             }
             let overall = flopsTotal / timeTotal / 1e9
-            print(String(format: "  all layers (FLOP-weighted)   %27.1f  %14.0f%%\n", overall, 100 * overall / reference))
+            print(String(format: "  whole network (each layer × its times) %17.1f  %14.0f%%\n", overall, 100 * overall / reference))
         }
     }
 }

@@ -229,26 +229,34 @@ func conv2dForward(_ geo: ConvGeometry, x px: UnsafePointer<Float>, weight pw: U
     }
 }
 
-/// Gradients of conv2d, per group of images: dW += dOut · colᵀ and dBias += Σ dOut, each chunk
-/// of images into its own buffers. dx at stride 1 is itself a convolution: dOut with the kernel
-/// flipped and its in/out channels swapped, padding d·(k − 1) − p. Other strides use
-/// dCol = Wᵀ · dOut and col2im.
+/// Gradients of conv2d. dW and dBias: the direct kernels where they apply, else per group of
+/// images dW += dOut · colᵀ, dBias += Σ dOut. dx at stride 1 is itself a convolution (dOut with
+/// the kernel flipped and its channels swapped, padding d·(k − 1) − p); at other strides
+/// dCol = Wᵀ · dOut, then col2im.
 func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Tensor,
                     needX: Bool, needW: Bool, needB: Bool) throws -> (Tensor?, Tensor?, Tensor?) {
     let tp = (geo.dh * (geo.kh - 1) - geo.ph, geo.dw * (geo.kw - 1) - geo.pw)
     let dxByConv = needX && geo.sh == 1 && geo.sw == 1 && tp.0 >= 0 && tp.1 >= 0
-    let dx = needX ? (dxByConv ? Tensor(shape: x.shape, storage: Storage(uninitialized: x.count)) : Tensor.full(x.shape, 0)) : nil
-    let dw = needW ? Tensor.full(weight.shape, 0) : nil
-    let db = needB ? Tensor.full([geo.o], 0) : nil
+    var dx: Tensor?, dw: Tensor?, db: Tensor?
     if DirectConv.applies(geo) && (needW || needB) {
+        dw = needW ? Tensor.full(weight.shape, 0) : nil
+        db = needB ? Tensor.full([geo.o], 0) : nil
         DirectConv.weightGrad(geo, x: x.storage.pointer, gradOut: gradOut.storage.pointer,
                               dw: dw?.storage.pointer, db: db?.storage.pointer)
-        if needX && !dxByConv {  // strided: dx through col2im
-            let (gx, _, _) = try conv2dBackward(geo, x: x, weight: weight, gradOut: gradOut, needX: true, needW: false, needB: false)
-            return (gx, dw, db)
-        }
-        return (try dxByConv ? flippedConvGrad(geo, weight: weight, gradOut: gradOut, into: dx) : dx, dw, db)
+        if needX && !dxByConv { dx = gemmBackward(geo, x: x, weight: weight, gradOut: gradOut, needX: true, needW: false, needB: false).0 }
+    } else {
+        (dx, dw, db) = gemmBackward(geo, x: x, weight: weight, gradOut: gradOut, needX: needX && !dxByConv, needW: needW, needB: needB)
     }
+    if dxByConv { dx = try flippedConvGrad(geo, weight: weight, gradOut: gradOut, padding: tp) }
+    return (dx, dw, db)
+}
+
+/// The im2col + sgemm backward. Each chunk of images accumulates dW and dBias in its own buffers.
+func gemmBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Tensor,
+                  needX: Bool, needW: Bool, needB: Bool) -> (Tensor?, Tensor?, Tensor?) {
+    let dx = needX ? Tensor.full(x.shape, 0) : nil
+    let dw = needW ? Tensor.full(weight.shape, 0) : nil
+    let db = needB ? Tensor.full([geo.o], 0) : nil
     let nb = geo.imagesPerProduct(columns: ConvGeometry.backwardColumns), k = geo.c * geo.kh * geo.kw, chunks = geo.chunks(nb)
     let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
     // Chunk 0 accumulates straight into dw and db; the others into scratch summed at the end.
@@ -299,7 +307,7 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
                           b: colp + g * geo.kg * lc, ldb: lc, beta: 1, c: myW + g * geo.og * geo.kg, ldc: geo.kg)
                 }
             }
-            if let dx, !dxByConv {
+            if let dx {
                 let target = pointwiseImage ? dx.storage.pointer + b0 * imageSize : col
                 for g in 0..<geo.groups {
                     sgemm(transA: true, m: geo.kg, n: lc, k: geo.og, a: pw + g * geo.og * geo.kg, lda: geo.kg,
@@ -313,28 +321,25 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
         if let dw { let p = dw.storage.pointer, e = extraW + (c - 1) * weight.count; for i in 0..<weight.count { p[i] += e[i] } }
         if let db { let p = db.storage.pointer; for i in 0..<geo.o { p[i] += extraB[(c - 1) * geo.o + i] } }
     }
-    if dxByConv, let dx { _ = try flippedConvGrad(geo, weight: weight, gradOut: gradOut, into: dx) }
     return (dx, dw, db)
 }
 
-/// dx at stride 1: dOut convolved with the kernel flipped and its channels swapped, padding
-/// d·(k − 1) − p.
-func flippedConvGrad(_ geo: ConvGeometry, weight: Tensor, gradOut: Tensor, into dx: Tensor?) throws -> Tensor? {
-    guard let dx else { return nil }
-    let pw = weight.storage.pointer, pg = gradOut.storage.pointer
-    let tp = (geo.dh * (geo.kh - 1) - geo.ph, geo.dw * (geo.kw - 1) - geo.pw)
-        // W' [C, O/groups, kh, kw]: W'[g·cg + ci][oc][i][j] = W[g·og + oc][ci][kh − 1 − i][kw − 1 − j]
-        let kk = geo.kh * geo.kw
-        let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weight.count)
-        defer { flipped.deallocate() }
-        for g in 0..<geo.groups { for oc in 0..<geo.og { for ci in 0..<geo.cg {
-            let src = pw + ((g * geo.og + oc) * geo.cg + ci) * kk, dst = flipped + ((g * geo.cg + ci) * geo.og + oc) * kk
-            for i in 0..<kk { dst[kk - 1 - i] = src[i] }
-        } } }
-        let back = try ConvGeometry(x: [geo.n, geo.o, geo.oh, geo.ow], weight: [geo.c, geo.og, geo.kh, geo.kw], stride: (1, 1),
-                                    padding: tp, dilation: (geo.dh, geo.dw), groups: geo.groups)
-        conv2dForward(back, x: pg, weight: flipped, bias: nil, out: dx.storage.pointer)
-        return dx
+/// dx at stride 1: dOut [N, O, OH, OW] convolved with W' [C, O/groups, kh, kw] at `padding`.
+func flippedConvGrad(_ geo: ConvGeometry, weight: Tensor, gradOut: Tensor, padding: (Int, Int)) throws -> Tensor {
+    let pw = weight.storage.pointer
+    // W' [C, O/groups, kh, kw]: W'[g·cg + ci][oc][i][j] = W[g·og + oc][ci][kh − 1 − i][kw − 1 − j]
+    let kk = geo.kh * geo.kw
+    let flipped = UnsafeMutablePointer<Float>.allocate(capacity: weight.count)
+    defer { flipped.deallocate() }
+    for g in 0..<geo.groups { for oc in 0..<geo.og { for ci in 0..<geo.cg {
+        let src = pw + ((g * geo.og + oc) * geo.cg + ci) * kk, dst = flipped + ((g * geo.cg + ci) * geo.og + oc) * kk
+        for i in 0..<kk { dst[kk - 1 - i] = src[i] }
+    } } }
+    let dx = Tensor(shape: [geo.n, geo.c, geo.h, geo.w], storage: Storage(uninitialized: geo.n * geo.c * geo.h * geo.w))
+    let back = try ConvGeometry(x: [geo.n, geo.o, geo.oh, geo.ow], weight: [geo.c, geo.og, geo.kh, geo.kw], stride: (1, 1),
+                                padding: padding, dilation: (geo.dh, geo.dw), groups: geo.groups)
+    conv2dForward(back, x: gradOut.storage.pointer, weight: flipped, bias: nil, out: dx.storage.pointer)
+    return dx
 }
 
 /// The AVX-512 direct kernels of CShims/tb_conv.c, for groups = 1 and a multiple of 16 output channels.
