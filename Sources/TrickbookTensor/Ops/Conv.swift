@@ -40,6 +40,7 @@ public struct ConvGeometry: Equatable {
         }
         oh = (h + 2 * ph - effH) / sh + 1
         ow = (w + 2 * pw - effW) / sw + 1
+        try checkBLASSizes([c * kh * kw, oh * ow, o, h + 2 * ph, w + 2 * pw, n], op: "conv2d", shapes: "input \(fmt(x)) with weight \(fmt(weight))")
     }
 
     /// A 1×1 convolution at stride 1 without padding: an image is its own col matrix.

@@ -13,6 +13,7 @@ extension Tensor {
             throw TensorError("linear", "bias must have shape [\(outF)], got \(fmt(bias.shape))")
         }
         let rows = count / Swift.max(inF, 1)
+        try checkBLASSizes([rows, inF, outF], op: "linear", shapes: "input \(fmt(shape)) with weight \(fmt(weight.shape))")
         let out = try Tensor(uninitialized: Array(shape.dropLast()) + [outF], op: "linear")
         let po = out.storage.pointer
         sgemm(transB: true, m: rows, n: outF, k: inF, a: storage.pointer, lda: inF, b: weight.storage.pointer, ldb: inF, c: po, ldc: outF)

@@ -12,6 +12,7 @@ extension Tensor {
         guard k == k2 else {
             throw TensorError(op, "inner sizes differ: \(fmt(a.shape)) @ \(fmt(b.shape)) (\(k) vs \(k2))")
         }
+        try checkBLASSizes([ar, ac, br, bc], op: op, shapes: "\(fmt(a.shape)) @ \(fmt(b.shape))")
         let aBatch = Array(a.shape.dropLast(2)), bBatch = Array(b.shape.dropLast(2))
         let batch = try broadcastShape(aBatch, bBatch, op: op)
         let out = try Tensor(uninitialized: batch + [m, n], op: op)

@@ -37,6 +37,7 @@ extension Tensor {
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                           dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) throws -> Tensor {
         let g = try PoolGeometry("max_pool2d", x: shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
+        try checkBLASSizes([g.h * g.w], op: "max_pool2d", shapes: "input \(fmt(shape))")  // argmax indices are 32-bit
         let out = try Tensor(uninitialized: [g.n, g.c, g.oh, g.ow], op: "max_pool2d")
         let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: out.count)
         let px = storage.pointer, po = out.storage.pointer

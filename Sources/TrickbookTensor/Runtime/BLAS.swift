@@ -92,6 +92,13 @@ extension BLAS {
     }
 }
 
+/// Checks that sizes fit the 32-bit integers BLAS and the C kernels take.
+func checkBLASSizes(_ sizes: [Int], op: String, shapes: String) throws {
+    guard sizes.allSatisfy({ $0 < Int(Int32.max) }) else {
+        throw TensorError(op, "\(shapes) has a dimension or product of 2^31 or more, beyond what BLAS indexes")
+    }
+}
+
 /// Row-major C[M,N] = alpha · op(A) · op(B) + beta · C. Inside `parallelFor`, only within
 /// `BLAS.singleThreaded`.
 @inline(__always)
