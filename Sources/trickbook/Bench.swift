@@ -60,13 +60,12 @@ struct ConvBench: ParsableCommand {
         var input = true
     }
 
-    static func r20(_ times: Int, _ cin: Int, _ size: Int, _ cout: Int, _ k: Int, _ stride: Int, input: Bool = true) -> Layer {
-        Layer(name: "\(cin)→\(cout) \(k)x\(k)\(stride == 2 ? " /2" : "") @\(size)", times: times, batch: 128, cin: cin, size: size, cout: cout, k: k, stride: stride, input: input)
+    /// `times` convs of `cin` → `cout` channels, k×k at `stride`, on `size`×`size` maps.
+    static func conv(_ times: Int, _ cin: Int, _ size: Int, _ cout: Int, _ k: Int, _ stride: Int, batch: Int, input: Bool = true) -> Layer {
+        Layer(name: "\(cin)→\(cout) \(k)x\(k)\(stride == 2 ? " /2" : "") @\(size)", times: times, batch: batch, cin: cin, size: size, cout: cout, k: k, stride: stride, input: input)
     }
-
-    static func r50(_ times: Int, _ cin: Int, _ size: Int, _ cout: Int, _ k: Int, _ stride: Int, input: Bool = true) -> Layer {
-        Layer(name: "\(cin)→\(cout) \(k)x\(k)\(stride == 2 ? " /2" : "") @\(size)", times: times, batch: 16, cin: cin, size: size, cout: cout, k: k, stride: stride, input: input)
-    }
+    static func r20(_ t: Int, _ c: Int, _ s: Int, _ o: Int, _ k: Int, _ st: Int, input: Bool = true) -> Layer { conv(t, c, s, o, k, st, batch: 128, input: input) }
+    static func r50(_ t: Int, _ c: Int, _ s: Int, _ o: Int, _ k: Int, _ st: Int, input: Bool = true) -> Layer { conv(t, c, s, o, k, st, batch: 16, input: input) }
 
     /// Every conv of ResNet-20 on 28×28×1 (projection shortcuts).
     static let resnet20: [Layer] = [

@@ -48,13 +48,10 @@ public struct ConvGeometry: Equatable {
 
     /// Images per product: enough columns (about 512) for an efficient sgemm, but leaving at least
     /// one group of images per thread. With one image the product writes straight into NCHW.
-    func imagesPerProduct(columns: Int) -> Int {
-        Swift.max(1, Swift.min((columns + ohw - 1) / ohw, n / Threads.count))
+    /// (2048 and 8192 columns measured no faster for the backward.)
+    var imagesPerProduct: Int {
+        Swift.max(1, Swift.min((512 + ohw - 1) / ohw, n / Threads.count))
     }
-
-    /// Columns per product: the forward wants few (one image writes straight into NCHW); the
-    /// weight gradient, a reduction over columns, runs faster on long ones.
-    static let forwardColumns = 512, backwardColumns = 512  // 2048 and 8192 measured no faster for the backward
 
     /// Fills col [C·kh·kw, nb·OH·OW] from images b0 ..< b0 + nb of x.
     func im2col(_ x: UnsafePointer<Float>, b0: Int, nb: Int, into col: UnsafeMutablePointer<Float>) {
@@ -137,21 +134,19 @@ public struct ConvGeometry: Equatable {
 
     /// Runs `body(chunk, groups of images)` over all groups of `imagesPerProduct` images: on our
     /// threads with single-threaded BLAS when there are enough groups, else on this thread with
-    /// OpenBLAS's threads. Returns the number of chunks used.
-    @discardableResult
-    func forEachImageGroup(_ nb: Int, _ body: (Int, Range<Int>) -> Void) -> Int {
-        let groupsOfImages = (n + nb - 1) / nb
-        guard Threads.count > 1 && groupsOfImages >= Threads.count else {
+    /// OpenBLAS's threads. `chunk` is below `imageGroupChunks`.
+    func forEachImageGroup(_ body: (Int, Range<Int>) -> Void) {
+        let groupsOfImages = (n + imagesPerProduct - 1) / imagesPerProduct
+        if imageGroupChunks == 1 {
             body(0, 0..<groupsOfImages)
-            return 1
+        } else {
+            BLAS.singleThreaded { parallelChunks(groupsOfImages, body) }
         }
-        BLAS.singleThreaded { parallelChunks(groupsOfImages, body) }
-        return chunkCount(groupsOfImages)
     }
 
-    /// The number of chunks `forEachImageGroup` will use.
-    func chunks(_ nb: Int) -> Int {
-        let groupsOfImages = (n + nb - 1) / nb
+    /// The number of chunks `forEachImageGroup` runs.
+    var imageGroupChunks: Int {
+        let groupsOfImages = (n + imagesPerProduct - 1) / imagesPerProduct
         return Threads.count > 1 && groupsOfImages >= Threads.count ? chunkCount(groupsOfImages) : 1
     }
 
@@ -193,9 +188,9 @@ func conv2dForward(_ geo: ConvGeometry, x px: UnsafePointer<Float>, weight pw: U
         DirectConv.forward(geo, x: px, weight: pw, bias: pb, out: po)
         return
     }
-    let nb = geo.imagesPerProduct(columns: ConvGeometry.forwardColumns), k = geo.c * geo.kh * geo.kw
+    let nb = geo.imagesPerProduct, k = geo.c * geo.kh * geo.kw
     let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
-    geo.forEachImageGroup(nb) { _, groups in
+    geo.forEachImageGroup { _, groups in
         let colBuffer = Scratch(geo.pointwise && nb == 1 ? 0 : k * nb * geo.ohw), col = colBuffer.pointer
         let tmpBuffer = Scratch(nb == 1 ? 0 : geo.o * nb * geo.ohw), tmp = tmpBuffer.pointer
         defer { withExtendedLifetime((colBuffer, tmpBuffer)) {} }
@@ -240,10 +235,7 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
     let dxByConv = needX && geo.sh == 1 && geo.sw == 1 && tp.0 >= 0 && tp.1 >= 0
     var dx: Tensor?, dw: Tensor?, db: Tensor?
     if DirectConv.applies(geo) && (needW || needB) {
-        dw = needW ? Tensor.full(weight.shape, 0) : nil
-        db = needB ? Tensor.full([geo.o], 0) : nil
-        DirectConv.weightGrad(geo, x: x.storage.pointer, gradOut: gradOut.storage.pointer,
-                              dw: dw?.storage.pointer, db: db?.storage.pointer)
+        (dw, db) = DirectConv.weightGrad(geo, x: x.storage.pointer, gradOut: gradOut.storage.pointer, needW: needW, needB: needB)
         if needX && !dxByConv { dx = gemmBackward(geo, x: x, weight: weight, gradOut: gradOut, needX: true, needW: false, needB: false).0 }
     } else {
         (dx, dw, db) = gemmBackward(geo, x: x, weight: weight, gradOut: gradOut, needX: needX && !dxByConv, needW: needW, needB: needB)
@@ -256,20 +248,12 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
 func gemmBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Tensor,
                   needX: Bool, needW: Bool, needB: Bool) -> (Tensor?, Tensor?, Tensor?) {
     let dx = needX ? Tensor.full(x.shape, 0) : nil
-    let dw = needW ? Tensor.full(weight.shape, 0) : nil
-    let db = needB ? Tensor.full([geo.o], 0) : nil
-    let nb = geo.imagesPerProduct(columns: ConvGeometry.backwardColumns), k = geo.c * geo.kh * geo.kw, chunks = geo.chunks(nb)
+    let nb = geo.imagesPerProduct, k = geo.c * geo.kh * geo.kw
     let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
-    // Chunk 0 accumulates straight into dw and db; the others into scratch summed at the end.
-    let extraW = UnsafeMutablePointer<Float>.allocate(capacity: needW ? (chunks - 1) * weight.count : 0)
-    let extraB = UnsafeMutablePointer<Float>.allocate(capacity: needB ? (chunks - 1) * geo.o : 0)
-    extraW.initialize(repeating: 0, count: needW ? (chunks - 1) * weight.count : 0)
-    extraB.initialize(repeating: 0, count: needB ? (chunks - 1) * geo.o : 0)
-    defer { extraW.deallocate(); extraB.deallocate() }
+    let partials = PartialSums(chunks: geo.imageGroupChunks, w: needW ? weight.count : 0, b: needB ? geo.o : 0)
     let px = x.storage.pointer, pw = weight.storage.pointer, pg = gradOut.storage.pointer
-    let used = geo.forEachImageGroup(nb) { chunk, groups in
-        let myW = dw.map { chunk == 0 ? $0.storage.pointer : extraW + (chunk - 1) * weight.count }
-        let myB = db.map { chunk == 0 ? $0.storage.pointer : extraB + (chunk - 1) * geo.o }
+    geo.forEachImageGroup { chunk, groups in
+        let myW = needW ? partials.w(chunk) : nil, myB = needB ? partials.b(chunk) : nil
         let direct = geo.pointwise && nb == 1
         let colBuffer = Scratch(direct ? 0 : k * nb * geo.ohw), col = colBuffer.pointer
         let dTBuffer = Scratch(nb == 1 ? 0 : geo.o * nb * geo.ohw), dT = dTBuffer.pointer
@@ -318,10 +302,7 @@ func gemmBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Tenso
             }
         }
     }
-    for c in 1..<max(used, 1) {
-        if let dw { let p = dw.storage.pointer, e = extraW + (c - 1) * weight.count; for i in 0..<weight.count { p[i] += e[i] } }
-        if let db { let p = db.storage.pointer; for i in 0..<geo.o { p[i] += extraB[(c - 1) * geo.o + i] } }
-    }
+    let (dw, db) = partials.totals(weight: needW ? weight.shape : nil, bias: needB ? [geo.o] : nil)
     return (dx, dw, db)
 }
 
@@ -386,38 +367,62 @@ enum DirectConv {
         withExtendedLifetime(packed) {}
     }
 
-    /// dw [O, K] += Σ dOut · x and db [O] += Σ dOut, each thread into its own packed buffer first.
+    /// dW and dBias, each thread into its own partial sums; dW comes back as [O, K].
     static func weightGrad(_ geo: ConvGeometry, x: UnsafePointer<Float>, gradOut: UnsafePointer<Float>,
-                           dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?) {
+                           needW: Bool, needB: Bool) -> (Tensor?, Tensor?) {
         let k = geo.c * geo.kh * geo.kw, hp = geo.h + 2 * geo.ph, wp = geo.w + 2 * geo.pw, ohw = geo.ohw
-        let chunks = chunkCount(geo.n)
-        let partial = Scratch(chunks * geo.o * k), partialB = Scratch(chunks * geo.o)
-        partial.pointer.initialize(repeating: 0, count: partial.count)
-        partialB.pointer.initialize(repeating: 0, count: partialB.count)
+        let partials = PartialSums(chunks: chunkCount(geo.n), w: needW ? geo.o * k : 0, b: needB ? geo.o : 0)
         parallelChunks(geo.n) { chunk, r in
-            let padded = Scratch(geo.c * hp * wp), gT = Scratch(geo.o * ohw)
+            let padded = Scratch(needW ? geo.c * hp * wp : 0), gT = Scratch(needW ? geo.o * ohw : 0)
             padded.pointer.initialize(repeating: 0, count: padded.count)
-            let myW = partial.pointer + chunk * geo.o * k, myB = partialB.pointer + chunk * geo.o
             for b in r {
                 let g = gradOut + b * geo.o * ohw
-                if db != nil {
+                if needB {
+                    let myB = partials.b(chunk)
                     for oc in 0..<geo.o { var s: Float = 0; for i in 0..<ohw { s += g[oc * ohw + i] }; myB[oc] += s }
                 }
-                guard dw != nil else { continue }
+                guard needW else { continue }
                 pad(geo, x, image: b, into: padded.pointer)
                 // dOut [O, OH·OW] → [O/16][OH·OW][16]
                 let t = gT.pointer
                 for ob in 0..<(geo.o / 16) { for j in 0..<16 { let src = g + (ob * 16 + j) * ohw; for i in 0..<ohw { t[(ob * ohw + i) * 16 + j] = src[i] } } }
                 tb_conv_direct_weight_grad(padded.pointer, Int32(geo.c), Int32(hp), Int32(wp), t, Int32(geo.o),
                                            Int32(geo.kh), Int32(geo.kw), Int32(geo.sh), Int32(geo.sw), Int32(geo.dh), Int32(geo.dw),
-                                           Int32(geo.oh), Int32(geo.ow), myW)
+                                           Int32(geo.oh), Int32(geo.ow), partials.w(chunk))
             }
         }
-        if let dw {
-            for c in 1..<Swift.max(chunks, 1) { let src = partial.pointer + c * geo.o * k; for i in 0..<(geo.o * k) { partial.pointer[i] += src[i] } }
-            for ob in 0..<(geo.o / 16) { for kk in 0..<k { for j in 0..<16 { dw[(ob * 16 + j) * k + kk] += partial.pointer[(ob * k + kk) * 16 + j] } } }
+        let (packed, db) = partials.totals(weight: needW ? [geo.o * k] : nil, bias: needB ? [geo.o] : nil)
+        guard let packed else { return (nil, db) }
+        // [O/16][K][16] → [O, K]
+        let dw = Tensor(shape: [geo.o, geo.c, geo.kh, geo.kw], storage: Storage(uninitialized: geo.o * k))
+        let p = packed.storage.pointer, d = dw.storage.pointer
+        for ob in 0..<(geo.o / 16) { for kk in 0..<k { for j in 0..<16 { d[(ob * 16 + j) * k + kk] = p[(ob * k + kk) * 16 + j] } } }
+        return (dw, db)
+    }
+}
+
+/// Per-chunk accumulators for a weight and a bias gradient, summed once the chunks are done.
+final class PartialSums {
+    private let buffer: Scratch
+    private let wCount: Int, bCount: Int, chunks: Int
+
+    init(chunks: Int, w: Int, b: Int) {
+        (self.chunks, wCount, bCount) = (chunks, w, b)
+        buffer = Scratch(chunks * (w + b))
+        buffer.pointer.initialize(repeating: 0, count: buffer.count)
+    }
+
+    func w(_ chunk: Int) -> UnsafeMutablePointer<Float> { buffer.pointer + chunk * (wCount + bCount) }
+    func b(_ chunk: Int) -> UnsafeMutablePointer<Float> { buffer.pointer + chunk * (wCount + bCount) + wCount }
+
+    /// The sums over chunks, as tensors of the given shapes (nil where not asked for).
+    func totals(weight: [Int]?, bias: [Int]?) -> (Tensor?, Tensor?) {
+        func total(_ shape: [Int]?, _ part: (Int) -> UnsafeMutablePointer<Float>, _ n: Int) -> Tensor? {
+            guard let shape else { return nil }
+            let t = Tensor.full(shape, 0), p = t.storage.pointer
+            for c in 0..<chunks { let s = part(c); for i in 0..<n { p[i] += s[i] } }
+            return t
         }
-        if let db { for c in 0..<chunks { for oc in 0..<geo.o { db[oc] += partialB.pointer[c * geo.o + oc] } } }
-        withExtendedLifetime((partial, partialB)) {}
+        return (total(weight, w, wCount), total(bias, b, bCount))
     }
 }
