@@ -13,6 +13,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
     ],
     targets: [
         // MARK: System libraries and C shims
@@ -26,16 +27,24 @@ let package = Package(
         // MARK: Tensor engine: storage, ops with their gradients, autodiff, random numbers
         .target(name: "TrickbookTensor", dependencies: ["CShims"]),
 
+        // MARK: The language: knows nothing of tensors; host objects come in through its embedding API
+        .target(
+            name: "TrickbookScript", dependencies: [.product(name: "Atomics", package: "swift-atomics")],
+            // The interpreter's frames and globals are class storage touched on every step; the
+            // runtime exclusivity checks on them cost more than the work (measured with perf).
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
+
         // MARK: The command-line program
         .executableTarget(
             name: "trickbook",
             dependencies: [
-                "TrickbookTensor", "CPNG", "CZlib", "CEdit",
+                "TrickbookTensor", "TrickbookScript", "CPNG", "CZlib", "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: Tests
         .testTarget(name: "TrickbookTensorTests", dependencies: ["TrickbookTensor"]),
+        .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,220 @@
+import Foundation
+
+// The core library: one row per builtin (signature, doc, example, closure).
+
+extension Interpreter {
+    /// Signatures that failed to parse at registration: a bug in a binding, checked by the tests.
+    public nonisolated(unsafe) static var registrationErrors: [String] = []
+
+    func row(_ signature: String, _ doc: String, _ example: String? = nil, _ body: @escaping (Args) throws -> Value) {
+        do { register(try Builtin(signature, doc: doc, example: example, body)) } catch { Interpreter.registrationErrors.append(signature) }
+    }
+
+    func method(_ type: String, _ signature: String, _ doc: String, _ body: @escaping (Args) throws -> Value) {
+        do { registerMethod(type, try Builtin(signature, doc: doc, body)) } catch { Interpreter.registrationErrors.append(signature) }
+    }
+
+    func registerCoreLibrary() {
+        row("print(*values)", "Prints the values separated by spaces.", "print(\"loss\", 0.25)") { a in
+            let items = (try? a.list(0)) ?? []
+            self.output(items.map(\.str).joined(separator: " "))
+            return .nil_
+        }
+        row("str(value)", "The value as text.", "str(3)  # \"3\"") { a in .string(a[0].str) }
+        row("repr(value)", "The value as text, strings quoted.") { a in .string(a[0].repr) }
+        row("type(value)", "The name of the value's type.", "type(1.5)  # \"float\"") { a in .string(a[0].typeName) }
+        row("int(value)", "Converts to an int (floats truncate toward zero, strings are parsed).") { a in
+            switch a[0] {
+            case .int: return a[0]
+            case .bool(let b): return .int(b ? 1 : 0)
+            case .float(let d):
+                guard d.isFinite, abs(d) < 9.2e18 else { throw a.fail(0, "cannot convert \(formatFloat(d)) to an int") }
+                return .int(Int(d))
+            case .string(let s):
+                guard let n = Int(s.trimmingCharacters(in: .whitespaces)) else { throw ScriptError("int(): cannot convert \(quote(s))") }
+                return .int(n)
+            default: throw a.fail(0, "must be a number or string, got \(a[0].typeName)")
+            }
+        }
+        row("float(value)", "Converts to a float.") { a in
+            switch a[0] {
+            case .int(let n): return .float(Double(n))
+            case .float: return a[0]
+            case .bool(let b): return .float(b ? 1 : 0)
+            case .string(let s):
+                guard let d = Double(s.trimmingCharacters(in: .whitespaces)) else { throw ScriptError("float(): cannot convert \(quote(s))") }
+                return .float(d)
+            default: throw a.fail(0, "must be a number or string, got \(a[0].typeName)")
+            }
+        }
+        row("bool(value)", "The value's truth: nil, false, 0, empty strings and collections are false.") { a in .bool(a[0].isTruthy) }
+        row("len(value)", "The number of items of a list, string, map or range.") { a in
+            switch a[0] {
+            case .list(let l): return .int(l.items.count)
+            case .string(let s): return .int(s.count)
+            case .map(let m): return .int(m.count)
+            case .range(let lo, let hi, _): return .int(max(0, hi - lo))
+            case .host(let o):
+                guard let len = o.hostType.length else { throw a.fail(0, "has no length (\(o.hostType.name))") }
+                return .int(try len(o))
+            default: throw a.fail(0, "has no length (\(a[0].typeName))")
+            }
+        }
+        row("range(start, stop = nil, step = 1)", "Integers from start (or 0) up to stop, by step.", "for i in range(3) { print(i) }") { a in
+            var lo = 0, hi = try a.int(0)
+            if !a.isNil(1) { lo = hi; hi = try a.int(1) }
+            let step = try a.int(2)
+            guard step != 0 else { throw a.fail(2, "must not be zero") }
+            if step == 1 { return .range(lo, hi, inclusive: false) }
+            return .list(ListRef(Array(stride(from: lo, to: hi, by: step)).map { .int($0) }))
+        }
+        row("abs(x)", "The absolute value.") { a in
+            switch a[0] {
+            case .int(let n): guard n != Int.min else { throw ScriptError("integer overflow") }; return .int(Swift.abs(n))
+            default: return .float(Swift.abs(try a.number(0)))
+            }
+        }
+        func extreme(_ a: Args, _ pick: (Value, Value) throws -> Bool) throws -> Value {
+            var items = try a.list(0)
+            if items.count == 1, case .list(let l) = items[0] { items = l.items }
+            guard var best = items.first else { throw ScriptError("\(a.callee.name)() of nothing") }
+            for v in items.dropFirst() where try pick(v, best) { best = v }
+            return best
+        }
+        row("min(*values)", "The smallest of the arguments, or of one list.") { a in try extreme(a) { try binary(.lt, $0, $1).isTruthy } }
+        row("max(*values)", "The largest of the arguments, or of one list.") { a in try extreme(a) { try binary(.gt, $0, $1).isTruthy } }
+        row("sum(values, start = 0)", "The sum of a list.") { a in try a.list(0).reduce(a[1]) { try binary(.add, $0, $1) } }
+        row("round(x, digits = nil)", "Rounds half to even: to an int, or to a float with that many digits.") { a in
+            let x = try a.number(0)
+            if a.isNil(1) {
+                let r = x.rounded(.toNearestOrEven)
+                guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "cannot round \(formatFloat(x)) to an int") }
+                return .int(Int(r))
+            }
+            let p = Foundation.pow(10.0, Double(try a.int(1)))
+            return .float((x * p).rounded(.toNearestOrEven) / p)
+        }
+        row("floor(x)", "The largest int not above x.") { a in
+            let r = (try a.number(0)).rounded(.down)
+            guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "is not finite") }
+            return .int(Int(r))
+        }
+        row("ceil(x)", "The smallest int not below x.") { a in
+            let r = (try a.number(0)).rounded(.up)
+            guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "is not finite") }
+            return .int(Int(r))
+        }
+        row("sqrt(x)", "The square root.") { a in .float((try a.number(0)).squareRoot()) }
+        row("exp(x)", "e to the power x.") { a in .float(Foundation.exp(try a.number(0))) }
+        row("log(x)", "The natural logarithm.") { a in .float(Foundation.log(try a.number(0))) }
+        row("sorted(values)", "A sorted copy of a list (numbers or strings).") { a in
+            var items = try a.list(0)
+            var failure: Error?
+            items.sort { x, y in
+                do { return try binary(.lt, x, y).isTruthy } catch { failure = failure ?? error; return false }
+            }
+            if let failure { throw failure }
+            return .list(ListRef(items))
+        }
+        row("reversed(values)", "A reversed copy of a list.") { a in .list(ListRef(try a.list(0).reversed())) }
+        row("enumerate(values)", "Pairs [index, item] of a list.", "for i, x in enumerate([\"a\", \"b\"]) { print(i, x) }") { a in
+            .list(ListRef(try a.list(0).enumerated().map { .list(ListRef([.int($0.offset), $0.element])) }))
+        }
+        row("zip(a, b)", "Pairs [a[i], b[i]] up to the shorter list.") { a in
+            .list(ListRef(zip(try a.list(0), try a.list(1)).map { .list(ListRef([$0, $1])) }))
+        }
+        row("keys(map)", "The keys of a map, in insertion order.") { a in
+            guard case .map(let m) = a[0] else { throw a.fail(0, "must be a map, got \(a[0].typeName)") }
+            return .list(ListRef(m.keys))
+        }
+        row("values(map)", "The values of a map, in insertion order.") { a in
+            guard case .map(let m) = a[0] else { throw a.fail(0, "must be a map, got \(a[0].typeName)") }
+            return .list(ListRef(m.values))
+        }
+        row("clock()", "Seconds since an arbitrary start, for timing.") { _ in
+            .float(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
+        }
+        row("help(name)", "Prints what a builtin, function or object is and how to call it.", "help(range)") { a in
+            self.output(self.help(for: a[0]))
+            return .nil_
+        }
+        registerMethods()
+    }
+
+    private func registerMethods() {
+        func list(_ a: Args) -> ListRef { if case .list(let l)? = a.receiver { return l }; return ListRef([]) }
+        func map(_ a: Args) -> MapRef { if case .map(let m)? = a.receiver { return m }; return MapRef() }
+        func string(_ a: Args) -> String { if case .string(let s)? = a.receiver { return s }; return "" }
+
+        method("list", "append(item)", "Adds an item at the end.") { a in list(a).items.append(a[0]); return .nil_ }
+        method("list", "pop(index = -1)", "Removes and returns an item (the last by default).") { a in
+            let l = list(a)
+            let i = try sequenceIndex(a[0], count: l.items.count, what: "list")
+            return l.items.remove(at: i)
+        }
+        method("list", "insert(index, item)", "Inserts an item before index.") { a in
+            let l = list(a)
+            var i = try a.int(0)
+            if i < 0 { i += l.items.count }
+            l.items.insert(a[1], at: min(max(i, 0), l.items.count))
+            return .nil_
+        }
+        method("list", "extend(items)", "Appends every item of a list.") { a in list(a).items += try a.list(0); return .nil_ }
+        method("list", "index(item)", "The position of the first equal item.") { a in
+            guard let i = list(a).items.firstIndex(where: { valuesEqual($0, a[0]) }) else { throw ScriptError("\(a[0].repr) is not in the list") }
+            return .int(i)
+        }
+        method("list", "contains(item)", "Whether an equal item is in the list.") { a in .bool(list(a).items.contains { valuesEqual($0, a[0]) }) }
+        method("list", "sort()", "Sorts the list in place.") { a in
+            let l = list(a)
+            var failure: Error?
+            l.items.sort { x, y in
+                do { return try binary(.lt, x, y).isTruthy } catch { failure = failure ?? error; return false }
+            }
+            if let failure { throw failure }
+            return .nil_
+        }
+        method("list", "join(separator)", "The items' text joined by separator.") { a in
+            .string(list(a).items.map(\.str).joined(separator: try a.string(0)))
+        }
+
+        method("map", "get(key, default = nil)", "The value for key, or default.") { a in try map(a).get(a[0]) ?? a[1] }
+        method("map", "has(key)", "Whether the map has key.") { a in .bool(try map(a).get(a[0]) != nil) }
+        method("map", "keys()", "The keys, in insertion order.") { a in .list(ListRef(map(a).keys)) }
+        method("map", "values()", "The values, in insertion order.") { a in .list(ListRef(map(a).values)) }
+        method("map", "items()", "Pairs [key, value].") { a in
+            let m = map(a)
+            return .list(ListRef(zip(m.keys, m.values).map { .list(ListRef([$0, $1])) }))
+        }
+        method("map", "remove(key)", "Removes key and returns its value.") { a in
+            guard let v = try map(a).remove(a[0]) else { throw ScriptError("key \(a[0].repr) not in map") }
+            return v
+        }
+
+        method("string", "upper()", "Upper case.") { a in .string(string(a).uppercased()) }
+        method("string", "lower()", "Lower case.") { a in .string(string(a).lowercased()) }
+        method("string", "strip()", "Without leading and trailing white space.") { a in .string(string(a).trimmingCharacters(in: .whitespacesAndNewlines)) }
+        method("string", "split(separator = nil)", "Parts split at separator (or at runs of white space).") { a in
+            let s = string(a)
+            if a.isNil(0) { return .list(ListRef(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })) }
+            let sep = try a.string(0)
+            guard !sep.isEmpty else { throw a.fail(0, "must not be empty") }
+            return .list(ListRef(s.components(separatedBy: sep).map { .string($0) }))
+        }
+        method("string", "replace(old, new)", "Every old replaced by new.") { a in
+            let old = try a.string(0)
+            guard !old.isEmpty else { throw a.fail(0, "must not be empty") }
+            return .string(string(a).replacingOccurrences(of: old, with: try a.string(1)))
+        }
+        method("string", "starts_with(prefix)", "Whether the string starts with prefix.") { a in .bool(string(a).hasPrefix(try a.string(0))) }
+        method("string", "ends_with(suffix)", "Whether the string ends with suffix.") { a in .bool(string(a).hasSuffix(try a.string(0))) }
+        method("string", "find(text)", "The position of text, or -1.") { a in
+            let s = string(a), t = try a.string(0)
+            guard let r = s.range(of: t) else { return .int(-1) }
+            return .int(s.distance(from: s.startIndex, to: r.lowerBound))
+        }
+        method("string", "join(items)", "The items' text joined by this string.") { a in
+            .string(try a.list(0).map(\.str).joined(separator: string(a)))
+        }
+    }
+}

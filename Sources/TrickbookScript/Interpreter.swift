@@ -1,0 +1,325 @@
+import Foundation
+
+/// One language session: its globals, builtins and modules. The REPL, the notebook runner and the
+/// tests each make one; the bindings register host builtins on it.
+public final class Interpreter {
+    // Globals live in raw arrays indexed by slots the compiler resolves (grown by doubling).
+    var globals = UnsafeMutablePointer<Value>.allocate(capacity: 256)
+    var globalDefined = UnsafeMutablePointer<Bool>.allocate(capacity: 256)
+    private var globalCapacity = 256
+    var globalConst: [Bool] = []
+    var globalNames: [String] = []
+    private var globalSlots: [String: Int] = [:]
+
+    /// Builtins in registration order, for help and completion.
+    public private(set) var builtins: [Builtin] = []
+    var listMethods: [String: Builtin] = [:]
+    var mapMethods: [String: Builtin] = [:]
+    var stringMethods: [String: Builtin] = [:]
+
+    /// Where `print` writes.
+    public var output: (String) -> Void = { Swift.print($0) }
+    /// Set from any thread to stop the running script at its next loop iteration or call.
+    public let interrupt = InterruptFlag()
+    /// The deepest chain of script calls before "recursion depth exceeded".
+    public var maxDepth = 500
+    /// Folders searched by `import` before the importing script's folder and TRICKBOOK_PATH.
+    public var searchPath: [String]
+
+    var depth = 0
+    var returned: Value = .nil_
+    var lastValue: Value = .nil_
+    private var modules: Set<String> = []
+    /// Compiled chunks stay alive as long as the session: their functions may still be called.
+    private var chunks: [[Stmt]] = []
+
+    public init(searchPath: [String] = []) {
+        self.searchPath = searchPath
+        registerCoreLibrary()
+    }
+
+    // MARK: Globals
+
+    func globalIndex(_ name: String) -> Int {
+        if let i = globalSlots[name] { return i }
+        let i = globalNames.count
+        if i == globalCapacity {
+            let newCapacity = globalCapacity * 2
+            let g = UnsafeMutablePointer<Value>.allocate(capacity: newCapacity)
+            g.moveInitialize(from: globals, count: i)
+            globals.deallocate()
+            globals = g
+            let d = UnsafeMutablePointer<Bool>.allocate(capacity: newCapacity)
+            d.moveInitialize(from: globalDefined, count: i)
+            globalDefined.deallocate()
+            globalDefined = d
+            globalCapacity = newCapacity
+        }
+        globalSlots[name] = i
+        (globals + i).initialize(to: .nil_)
+        (globalDefined + i).initialize(to: false)
+        globalConst.append(false)
+        globalNames.append(name)
+        return i
+    }
+
+    var definedGlobalNames: [String] { globalNames.indices.filter { globalDefined[$0] }.map { globalNames[$0] } }
+
+    deinit {
+        globals.deinitialize(count: globalNames.count)
+        globals.deallocate()
+        globalDefined.deallocate()
+    }
+
+    /// Defines (or redefines) a global, as a top-level `var` would.
+    public func define(_ name: String, _ value: Value) {
+        let i = globalIndex(name)
+        globals[i] = value
+        globalDefined[i] = true
+    }
+
+    /// The value of a global, if it is defined.
+    public func global(_ name: String) -> Value? {
+        guard let i = globalSlots[name], globalDefined[i] else { return nil }
+        return globals[i]
+    }
+
+    /// Names of defined globals and keywords starting with `prefix`, for completion.
+    public func completions(prefix: String) -> [String] {
+        (definedGlobalNames + Array(keywords)).filter { $0.hasPrefix(prefix) }.sorted()
+    }
+
+    /// Member names of a value (methods and properties), for completion after a dot.
+    public func memberNames(of v: Value) -> [String] {
+        switch v {
+        case .host(let o): return (Array(o.hostType.methods.keys) + Array(o.hostType.properties.keys)).sorted()
+        case .list: return listMethods.keys.sorted()
+        case .map: return mapMethods.keys.sorted()
+        case .string: return stringMethods.keys.sorted()
+        case .error: return ["line", "message"]
+        default: return []
+        }
+    }
+
+    // MARK: Registration
+
+    /// Adds a builtin function: one row, the only place a builtin is declared.
+    public func register(_ b: Builtin) {
+        builtins.append(b)
+        define(b.name, .builtin(b))
+    }
+
+    /// Adds methods of lists, maps or strings.
+    func registerMethod(_ type: String, _ b: Builtin) {
+        switch type {
+        case "list": listMethods[b.name] = b
+        case "map": mapMethods[b.name] = b
+        default: stringMethods[b.name] = b
+        }
+    }
+
+    // MARK: Running
+
+    /// The outcome of checking input without running it.
+    public enum Check { case complete, incomplete, error(ScriptError) }
+
+    /// Whether `source` parses: complete, incomplete (the REPL should read another line), or wrong.
+    public func check(_ source: String, name: String = "<input>") -> Check {
+        do {
+            var c = try Compiler(ctx: self, file: SourceFile(name: name, text: source))
+            _ = try c.compileChunk()
+            return .complete
+        } catch let e as ScriptError {
+            return e.incomplete ? .incomplete : .error(e)
+        } catch {
+            return .error(ScriptError("\(error)"))
+        }
+    }
+
+    /// Compiles and runs `source`. Returns the value of the last statement when it is an
+    /// expression (for the REPL to echo), else nil. A failure leaves every global that was
+    /// assigned before it as it is, and the session usable.
+    @discardableResult
+    public func run(_ source: String, name: String, lineOffset: Int = 0) throws -> Value? {
+        let file = SourceFile(name: name, text: source, lineOffset: lineOffset)
+        var compiler = try Compiler(ctx: self, file: file)
+        let (body, slots) = try compiler.compileChunk()
+        for (index, isConst) in compiler.declaredGlobals { globalConst[index] = isConst }
+        chunks.append(body)
+        let frame = Frame.make(count: slots, parent: nil)
+        depth = 0
+        lastValue = .nil_
+        for s in body { _ = try s.exec(frame) }
+        if body.last is ExprStmt { return lastValue }
+        return nil
+    }
+
+    /// Runs a file from disk.
+    @discardableResult
+    public func runFile(_ path: String) throws -> Value? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ScriptError("cannot read '\(path)'")
+        }
+        return try run(text, name: path)
+    }
+
+    // MARK: Calls
+
+    /// Calls a script function or builtin from Swift (a host binding calling back into a script).
+    public func callValue(_ f: Value, _ args: [Value]) throws -> Value {
+        switch f {
+        case .function(let fn):
+            let frame = try bindFrame(fn, args, [])
+            return try run(fn, frame, callSite: nil)
+        case .builtin(let b): return try b.body(try b.bind(args, []))
+        default: throw ScriptError("\(f.typeName) is not callable")
+        }
+    }
+
+    func call(_ c: Value, _ positional: [Value], _ keywords: [(String, Value)], site: Node) throws -> Value {
+        switch c {
+        case .function(let fn):
+            let frame: Frame
+            do { frame = try bindFrame(fn, positional, keywords) } catch { throw site.locate(error) }
+            return try run(fn, frame, callSite: site)
+        case .builtin(let b):
+            if interrupt.isSet { throw ScriptInterrupted(file: site.file, pos: site.pos) }
+            do { return try b.body(try b.bind(positional, keywords)) } catch { throw site.locate(error) }
+        default:
+            throw site.fail("\(c.typeName) is not callable")
+        }
+    }
+
+    /// Puts arguments into a new frame by position and keyword; missing ones take their defaults.
+    private func bindFrame(_ fn: Function, _ positional: [Value], _ keywords: [(String, Value)]) throws -> Frame {
+        let p = fn.proto, n = p.params.count
+        guard positional.count <= n else {
+            throw ScriptError("\(p.name)() takes \(n) argument\(n == 1 ? "" : "s"), got \(positional.count)")
+        }
+        let frame = Frame.make(count: p.slotCount, parent: fn.env)
+        var given = [Bool](repeating: false, count: n)
+        for (i, v) in positional.enumerated() { frame.slots[i] = v; given[i] = true }
+        for (k, v) in keywords {
+            guard let i = p.params.firstIndex(of: k) else {
+                throw ScriptError("\(p.name)() has no parameter '\(k)'\(didYouMean(k, p.params))")
+            }
+            guard !given[i] else { throw ScriptError("\(p.name)() got argument '\(k)' twice") }
+            frame.slots[i] = v
+            given[i] = true
+        }
+        for i in 0..<n where !given[i] {
+            guard let d = p.defaults[i] else { throw ScriptError("\(p.name)() missing argument '\(p.params[i])'") }
+            frame.slots[i] = try d.eval(frame)
+        }
+        return frame
+    }
+
+    /// Runs a function body in its frame, adding this call to the trace of an error that passes.
+    func run(_ fn: Function, _ frame: Frame, callSite: Node?) throws -> Value {
+        if interrupt.isSet { throw ScriptInterrupted(file: callSite?.file, pos: callSite?.pos) }
+        guard depth < maxDepth else {
+            throw callSite?.fail("recursion depth exceeded (\(maxDepth))") ?? ScriptError("recursion depth exceeded (\(maxDepth))")
+        }
+        depth += 1
+        defer { depth -= 1 }
+        do {
+            if case .returnValue = try runStatements(fn.proto.body, frame) {
+                let v = returned
+                returned = .nil_
+                return v
+            }
+            return .nil_
+        } catch var e as ScriptError {
+            if let site = callSite { e.trace.append((fn.name, site.file, site.pos)) }
+            throw e
+        }
+    }
+
+    // MARK: Members
+
+    func member(_ o: Value, _ name: String) throws -> Value {
+        func missing(_ type: String, _ candidates: [String]) -> ScriptError {
+            ScriptError("\(type) has no member '\(name)'\(didYouMean(name, candidates))")
+        }
+        switch o {
+        case .host(let h):
+            if let m = h.hostType.methods[name] { return .builtin(m.bound(to: o)) }
+            if let p = h.hostType.properties[name] { return try p.get(h) }
+            throw missing(h.hostType.name, Array(h.hostType.methods.keys) + Array(h.hostType.properties.keys))
+        case .list:
+            guard let m = listMethods[name] else { throw missing("list", Array(listMethods.keys)) }
+            return .builtin(m.bound(to: o))
+        case .map:
+            guard let m = mapMethods[name] else { throw missing("map", Array(mapMethods.keys)) }
+            return .builtin(m.bound(to: o))
+        case .string:
+            guard let m = stringMethods[name] else { throw missing("string", Array(stringMethods.keys)) }
+            return .builtin(m.bound(to: o))
+        case .error(let e):
+            switch name {
+            case "message": return .string(e.message)
+            case "line": return .int(e.line)
+            default: throw missing("error", ["message", "line"])
+            }
+        default:
+            throw missing(o.typeName, [])
+        }
+    }
+
+    // MARK: Import
+
+    func importModule(_ name: String, from importer: SourceFile) throws {
+        let fm = FileManager.default
+        var dirs = searchPath
+        dirs.append((importer.name as NSString).deletingLastPathComponent)
+        if let extra = ProcessInfo.processInfo.environment["TRICKBOOK_PATH"] {
+            dirs += extra.split(separator: ":").map(String.init)
+        }
+        let fileName = name.hasSuffix(".tb") ? name : name + ".tb"
+        for dir in dirs {
+            let path = ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent(fileName)
+            guard fm.fileExists(atPath: path) else { continue }
+            let key = (path as NSString).standardizingPath
+            guard !modules.contains(key) else { return }
+            modules.insert(key)
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ScriptError("cannot read module '\(path)'") }
+            let savedDepth = depth, savedLast = lastValue
+            defer { depth = savedDepth; lastValue = savedLast }
+            let file = SourceFile(name: path, text: text)
+            var compiler = try Compiler(ctx: self, file: file)
+            let (body, slots) = try compiler.compileChunk()
+            for (index, isConst) in compiler.declaredGlobals { globalConst[index] = isConst }
+            chunks.append(body)
+            let frame = Frame.make(count: slots, parent: nil)
+            for s in body { _ = try s.exec(frame) }
+            return
+        }
+        throw ScriptError("module '\(name)' not found (searched: \(dirs.map { $0.isEmpty ? "." : $0 }.joined(separator: ", ")))")
+    }
+
+    // MARK: Help
+
+    /// The help text for a value: a builtin's signature, doc and example; a function's parameters.
+    public func help(for v: Value) -> String {
+        switch v {
+        case .builtin(let b):
+            var s = "\(b.signature)\n    \(b.doc)"
+            if let ex = b.example { s += "\n    example: \(ex)" }
+            return s
+        case .function(let f):
+            return "\(f.name)(\(f.proto.params.joined(separator: ", ")))    (defined at \(f.proto.file.name):\(f.proto.pos.line + f.proto.file.lineOffset))"
+        case .host(let o):
+            let t = o.hostType
+            var s = "\(t.name): \(t.doc)"
+            if !t.properties.isEmpty { s += "\n  properties: " + t.properties.keys.sorted().joined(separator: ", ") }
+            for name in t.methods.keys.sorted() { if let m = t.methods[name] { s += "\n  .\(m.signature)  \(m.doc)" } }
+            return s
+        case .list: return "list methods: " + listMethods.keys.sorted().joined(separator: ", ")
+        case .map: return "map methods: " + mapMethods.keys.sorted().joined(separator: ", ")
+        case .string(let name):
+            if let g = global(name), case .string = g {} else if let g = global(name) { return help(for: g) }
+            return "string methods: " + stringMethods.keys.sorted().joined(separator: ", ")
+        default: return "\(v.typeName) value \(v.repr)"
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// Frames, compiled functions and the control-flow signal of statements.
+
+struct FrameHeader {
+    let count: Int
+    let parent: Frame?
+    var slots: UnsafeMutablePointer<Value>?
+}
+
+/// The slots of one function call (its parameters and every local of its blocks), and the frame
+/// of the function it was defined in, for variables it closes over. The slots are allocated with
+/// the object (one malloc per call) and reached through a raw pointer (no copy-on-write checks).
+final class Frame: ManagedBuffer<FrameHeader, Value> {
+    static func make(count: Int, parent: Frame?) -> Frame {
+        let f = unsafeDowncast(Frame.create(minimumCapacity: max(count, 1)) { _ in
+            FrameHeader(count: count, parent: parent, slots: nil)
+        }, to: Frame.self)
+        f.withUnsafeMutablePointers { h, e in
+            e.initialize(repeating: .nil_, count: count)
+            h.pointee.slots = e
+        }
+        return f
+    }
+
+    @inline(__always) var slots: UnsafeMutablePointer<Value> { header.slots.unsafelyUnwrapped }
+    var parent: Frame? { header.parent }
+
+    @inline(__always) func ancestor(_ depth: Int) -> Frame {
+        var f = self
+        for _ in 0..<depth { if let p = f.header.parent { f = p } }
+        return f
+    }
+
+    deinit {
+        withUnsafeMutablePointers { h, e in _ = e.deinitialize(count: h.pointee.count) }
+    }
+}
+
+/// A function's compiled form, shared by every closure made from it.
+final class FunctionProto {
+    let name: String
+    let params: [String]
+    /// Default value expressions, evaluated in the new frame at each call (nil: required).
+    var defaults: [Expr?]
+    var body: ContiguousArray<Stmt> = []
+    var slotCount = 0
+    let file: SourceFile
+    let pos: SourcePos
+
+    init(name: String, params: [String], defaults: [Expr?], file: SourceFile, pos: SourcePos) {
+        self.name = name
+        self.params = params
+        self.defaults = defaults
+        self.file = file
+        self.pos = pos
+    }
+}
+
+/// What a statement asks of the loop or function around it.
+enum Flow { case normal, breakLoop, continueLoop, returnValue }

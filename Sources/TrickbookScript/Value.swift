@@ -1,0 +1,207 @@
+import Foundation
+
+/// A script value. Numbers, booleans and nil carry no references, so the hot paths of arithmetic
+/// and comparisons never touch reference counts.
+public enum Value {
+    case nil_
+    case bool(Bool)
+    case int(Int)
+    case float(Double)
+    case string(String)
+    case list(ListRef)
+    case map(MapRef)
+    /// Integers lo ..< hi; an inclusive range `a...b` is stored as a ..< b + 1 and remembers its form.
+    case range(Int, Int, inclusive: Bool)
+    case function(Function)
+    case builtin(Builtin)
+    case host(HostObject)
+    case error(ErrorValue)
+}
+
+/// A list, shared by reference as in Python.
+public final class ListRef {
+    public var items: [Value]
+    public init(_ items: [Value]) { self.items = items }
+}
+
+/// A map with insertion order, shared by reference.
+public final class MapRef {
+    public private(set) var keys: [Value] = []
+    private var index: [MapKey: Int] = [:]
+    public private(set) var values: [Value] = []
+
+    public init() {}
+
+    public var count: Int { keys.count }
+
+    public func get(_ k: Value) throws -> Value? {
+        guard let i = index[try MapKey(k)] else { return nil }
+        return values[i]
+    }
+
+    public func set(_ k: Value, _ v: Value) throws {
+        let key = try MapKey(k)
+        if let i = index[key] { values[i] = v; return }
+        index[key] = keys.count
+        keys.append(k)
+        values.append(v)
+    }
+
+    @discardableResult
+    public func remove(_ k: Value) throws -> Value? {
+        let key = try MapKey(k)
+        guard let i = index.removeValue(forKey: key) else { return nil }
+        let v = values.remove(at: i)
+        keys.remove(at: i)
+        for (kk, j) in index where j > i { index[kk] = j - 1 }
+        return v
+    }
+}
+
+/// The hashable form of a map key: nil, bool, number or string. 1 and 1.0 are the same key.
+struct MapKey: Hashable {
+    enum K: Hashable { case n, b(Bool), num(Double), i(Int), s(String) }
+    let k: K
+    init(_ v: Value) throws {
+        switch v {
+        case .nil_: k = .n
+        case .bool(let b): k = .b(b)
+        case .int(let i): k = .i(i)
+        case .float(let d): k = d == d.rounded() && abs(d) < 9e15 ? .i(Int(d)) : .num(d)
+        case .string(let s): k = .s(s)
+        default: throw ScriptError("\(v.typeName) cannot be a map key")
+        }
+    }
+}
+
+/// A script function: its compiled code and the frame it closes over.
+public final class Function {
+    let proto: FunctionProto
+    let env: Frame?
+    init(proto: FunctionProto, env: Frame?) { self.proto = proto; self.env = env }
+    public var name: String { proto.name }
+}
+
+/// A caught error as a script value: `e.message`, `e.line`.
+public final class ErrorValue {
+    public let message: String
+    public let line: Int
+    init(message: String, line: Int) { self.message = message; self.line = line }
+}
+
+extension Value {
+    public var typeName: String {
+        switch self {
+        case .nil_: return "nil"
+        case .bool: return "bool"
+        case .int: return "int"
+        case .float: return "float"
+        case .string: return "string"
+        case .list: return "list"
+        case .map: return "map"
+        case .range: return "range"
+        case .function, .builtin: return "function"
+        case .host(let o): return o.hostType.name
+        case .error: return "error"
+        }
+    }
+
+    public var isTruthy: Bool {
+        switch self {
+        case .nil_: return false
+        case .bool(let b): return b
+        case .int(let i): return i != 0
+        case .float(let d): return d != 0
+        case .string(let s): return !s.isEmpty
+        case .list(let l): return !l.items.isEmpty
+        case .map(let m): return m.count > 0
+        case .range(let lo, let hi, _): return hi > lo
+        case .host(let o): return o.hostType.truthy?(o) ?? true
+        default: return true
+        }
+    }
+
+    /// The number as a Double, for ints and floats.
+    public var number: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .float(let d): return d
+        default: return nil
+        }
+    }
+
+    /// str(): strings as they are; everything else as `repr`.
+    public var str: String {
+        if case .string(let s) = self { return s }
+        if case .error(let e) = self { return e.message }
+        return repr
+    }
+
+    /// repr(): strings in double quotes; lists and maps show their elements by repr.
+    public var repr: String {
+        switch self {
+        case .nil_: return "nil"
+        case .bool(let b): return b ? "true" : "false"
+        case .int(let i): return String(i)
+        case .float(let d): return formatFloat(d)
+        case .string(let s): return quote(s)
+        case .list(let l): return "[" + l.items.map(\.repr).joined(separator: ", ") + "]"
+        case .map(let m): return "{" + zip(m.keys, m.values).map { "\($0.repr): \($1.repr)" }.joined(separator: ", ") + "}"
+        case .range(let lo, let hi, let inclusive): return inclusive ? "\(lo)...\(hi - 1)" : "\(lo)..<\(hi)"
+        case .function(let f): return "<fn \(f.name)>"
+        case .builtin(let b): return "<builtin \(b.name)>"
+        case .host(let o): return o.hostType.describe?(o) ?? "<\(o.hostType.name)>"
+        case .error(let e): return "<error: \(e.message)>"
+        }
+    }
+}
+
+/// Shortest round-trip digits, with ".0" on whole numbers: 1.0, 0.1, 1e-05, 1e+20, inf, nan.
+func formatFloat(_ d: Double) -> String {
+    if d.isNaN { return "nan" }
+    if d.isInfinite { return d > 0 ? "inf" : "-inf" }
+    let s = "\(d)"  // Swift: "1.0", "0.1", "1e-05", "1e+20"
+    return s
+}
+
+func quote(_ s: String) -> String {
+    var out = "\""
+    for c in s {
+        switch c {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default: out.append(c)
+        }
+    }
+    return out + "\""
+}
+
+/// Structural equality: numbers by value (1 == 1.0), strings, lists and maps element by element,
+/// objects by identity.
+func valuesEqual(_ a: Value, _ b: Value) -> Bool {
+    switch (a, b) {
+    case (.nil_, .nil_): return true
+    case let (.bool(x), .bool(y)): return x == y
+    case let (.int(x), .int(y)): return x == y
+    case let (.int(x), .float(y)): return Double(x) == y
+    case let (.float(x), .int(y)): return x == Double(y)
+    case let (.float(x), .float(y)): return x == y
+    case let (.string(x), .string(y)): return x == y
+    case let (.list(x), .list(y)):
+        return x === y || (x.items.count == y.items.count && zip(x.items, y.items).allSatisfy { valuesEqual($0, $1) })
+    case let (.map(x), .map(y)):
+        guard x.count == y.count else { return false }
+        for (k, v) in zip(x.keys, x.values) {
+            guard let w = try? y.get(k), valuesEqual(v, w) else { return false }
+        }
+        return true
+    case let (.range(a0, a1, _), .range(b0, b1, _)): return a0 == b0 && a1 == b1
+    case let (.function(x), .function(y)): return x === y
+    case let (.builtin(x), .builtin(y)): return x === y
+    case let (.host(x), .host(y)): return x === y
+    case let (.error(x), .error(y)): return x === y
+    default: return false
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+@testable import TrickbookScript
+
+/// One case of a golden script: the text between `# ---` lines, what it must print, and the
+/// error it must stop with, if any.
+struct GoldenCase: CustomTestStringConvertible, Sendable {
+    let file: String
+    let index: Int
+    let firstLine: Int
+    let source: String
+    let expected: [String]
+    let expectedError: String?
+
+    var testDescription: String { "\(file) case \(index) (line \(firstLine))" }
+
+    static let scriptsDir: URL? = Bundle.module.url(forResource: "scripts", withExtension: nil)
+
+    /// Every case of every `scripts/*.tb` file.
+    static let all: [GoldenCase] = {
+        guard let dir = scriptsDir,
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        var cases: [GoldenCase] = []
+        for name in names.sorted() where name.hasSuffix(".tb") {
+            guard let text = try? String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8) else { continue }
+            var lines: [String] = [], start = 1, lineNo = 0
+            func flush() {
+                let source = lines.joined(separator: "\n")
+                var expected: [String] = [], error: String?
+                for l in lines {
+                    if let r = l.range(of: "# expect error: ") { error = String(l[r.upperBound...]).trimmingCharacters(in: .whitespaces) } else if let r = l.range(of: "# expect: ") { expected.append(String(l[r.upperBound...])) } else if l.hasSuffix("# expect:") { expected.append("") }
+                }
+                if !expected.isEmpty || error != nil {
+                    cases.append(GoldenCase(file: name, index: cases.filter { $0.file == name }.count + 1, firstLine: start, source: source, expected: expected, expectedError: error))
+                }
+                lines = []
+            }
+            for l in text.components(separatedBy: "\n") {
+                lineNo += 1
+                if l.trimmingCharacters(in: .whitespaces) == "# ---" { flush(); start = lineNo + 1; continue }
+                lines.append(l)
+            }
+            flush()
+        }
+        return cases
+    }()
+}
+
+@Suite struct GoldenTests {
+    @Test func thereAreEnoughCases() {
+        let expectations = GoldenCase.all.reduce(0) { $0 + $1.expected.count + ($1.expectedError == nil ? 0 : 1) }
+        #expect(expectations >= 150, "only \(expectations) expectations in the golden scripts")
+        #expect(Interpreter.registrationErrors.isEmpty, "malformed builtin signatures: \(Interpreter.registrationErrors)")
+    }
+
+    @Test(arguments: GoldenCase.all)
+    func golden(_ c: GoldenCase) throws {
+        let interp = Interpreter(searchPath: [GoldenCase.scriptsDir?.path ?? "."])
+        var printed: [String] = []
+        interp.output = { printed.append(contentsOf: $0.components(separatedBy: "\n")) }
+        var failure: String?
+        do {
+            try interp.run(c.source, name: "case")
+        } catch let e as ScriptError {
+            failure = e.headline.hasPrefix("case:") ? String(e.headline.dropFirst(5)) : e.headline
+        }
+        #expect(printed == c.expected, "\(c.testDescription): printed \(printed)")
+        if let want = c.expectedError {
+            #expect(failure?.contains(want) == true, "\(c.testDescription): expected error '\(want)', got \(failure ?? "no error")")
+        } else {
+            #expect(failure == nil, "\(c.testDescription): unexpected error \(failure ?? "")")
+        }
+    }
+}
