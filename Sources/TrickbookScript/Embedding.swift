@@ -186,9 +186,10 @@ public final class HostType {
 /// Set from another thread (the REPL's SIGINT handler) to stop a running script at its next loop
 /// back-edge or call.
 public final class InterruptFlag: @unchecked Sendable {
-    private let flag = ManagedAtomic<Bool>(false)
+    let atomic = UnsafeAtomic<Bool>.create(false)
     public init() {}
-    public func set() { flag.store(true, ordering: .relaxed) }
-    public func clear() { flag.store(false, ordering: .relaxed) }
-    @inline(__always) public var isSet: Bool { flag.load(ordering: .relaxed) }
+    deinit { atomic.destroy() }
+    public func set() { atomic.store(true, ordering: .relaxed) }
+    public func clear() { atomic.store(false, ordering: .relaxed) }
+    @inline(__always) public var isSet: Bool { atomic.load(ordering: .relaxed) }
 }

@@ -3,9 +3,11 @@ import Foundation
 /// One language session: its globals, builtins and modules. The REPL, the notebook runner and the
 /// tests each make one; the bindings register host builtins on it.
 public final class Interpreter {
-    // Globals live in raw arrays indexed by slots the compiler resolves (grown by doubling).
-    var globals = UnsafeMutablePointer<Value>.allocate(capacity: 256)
-    var globalDefined = UnsafeMutablePointer<Bool>.allocate(capacity: 256)
+    /// What every step touches, at a fixed address that nodes keep: reaching it needs no
+    /// reference counting (reaching it through the interpreter object did, measurably).
+    let state: UnsafeMutablePointer<RuntimeState>
+    var globals: UnsafeMutablePointer<Value> { state.pointee.globals }
+    var globalDefined: UnsafeMutablePointer<Bool> { state.pointee.defined }
     private var globalCapacity = 256
     var globalConst: [Bool] = []
     var globalNames: [String] = []
@@ -26,15 +28,26 @@ public final class Interpreter {
     /// Folders searched by `import` before the importing script's folder and TRICKBOOK_PATH.
     public var searchPath: [String]
 
-    var depth = 0
-    var returned: Value = .nil_
-    var lastValue: Value = .nil_
+    var depth: Int {
+        get { state.pointee.depth }
+        set { state.pointee.depth = newValue }
+    }
+    var returned: Value {
+        get { state.pointee.returned }
+        set { state.pointee.returned = newValue }
+    }
+    var lastValue: Value {
+        get { state.pointee.lastValue }
+        set { state.pointee.lastValue = newValue }
+    }
     private var modules: Set<String> = []
     /// Compiled chunks stay alive as long as the session: their functions may still be called.
     private var chunks: [[Stmt]] = []
 
     public init(searchPath: [String] = []) {
         self.searchPath = searchPath
+        state = .allocate(capacity: 1)
+        state.initialize(to: RuntimeState(globals: .allocate(capacity: 256), defined: .allocate(capacity: 256), interrupt: interrupt.atomic))
         registerCoreLibrary()
     }
 
@@ -48,11 +61,11 @@ public final class Interpreter {
             let g = UnsafeMutablePointer<Value>.allocate(capacity: newCapacity)
             g.moveInitialize(from: globals, count: i)
             globals.deallocate()
-            globals = g
+            state.pointee.globals = g
             let d = UnsafeMutablePointer<Bool>.allocate(capacity: newCapacity)
             d.moveInitialize(from: globalDefined, count: i)
             globalDefined.deallocate()
-            globalDefined = d
+            state.pointee.defined = d
             globalCapacity = newCapacity
         }
         globalSlots[name] = i
@@ -69,6 +82,8 @@ public final class Interpreter {
         globals.deinitialize(count: globalNames.count)
         globals.deallocate()
         globalDefined.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     /// Defines (or redefines) a global, as a top-level `var` would.
@@ -216,16 +231,17 @@ public final class Interpreter {
 
     /// Runs a function body in its frame, adding this call to the trace of an error that passes.
     func run(_ fn: Function, _ frame: Frame, callSite: Node?) throws -> Value {
-        if interrupt.isSet { throw ScriptInterrupted(file: callSite?.file, pos: callSite?.pos) }
-        guard depth < maxDepth else {
+        let st = state
+        if st.pointee.interrupted { throw ScriptInterrupted(file: callSite?.file, pos: callSite?.pos) }
+        guard st.pointee.depth < maxDepth else {
             throw callSite?.fail("recursion depth exceeded (\(maxDepth))") ?? ScriptError("recursion depth exceeded (\(maxDepth))")
         }
-        depth += 1
-        defer { depth -= 1 }
+        st.pointee.depth += 1
+        defer { st.pointee.depth -= 1 }
         do {
             if case .returnValue = try runStatements(fn.proto.body, frame) {
-                let v = returned
-                returned = .nil_
+                let v = st.pointee.returned
+                st.pointee.returned = .nil_
                 return v
             }
             return .nil_

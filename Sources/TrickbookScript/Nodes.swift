@@ -7,9 +7,12 @@ class Node {
     let file: SourceFile
     let pos: SourcePos
     unowned(unsafe) let ctx: Interpreter
+    /// The interpreter's per-step state (globals, interrupt flag), reached without refcounting.
+    let state: UnsafeMutablePointer<RuntimeState>
 
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos) {
         self.ctx = ctx
+        self.state = ctx.state
         self.file = file
         self.pos = pos
     }
@@ -63,11 +66,11 @@ final class GlobalGet: Expr {
     let index: Int
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, index: Int) { self.index = index; super.init(ctx, file, pos) }
     override func eval(_ f: Frame) throws -> Value {
-        guard ctx.globalDefined[index] else {
+        guard state.pointee.defined[index] else {
             let name = ctx.globalNames[index]
             throw fail("unknown name '\(name)'\(didYouMean(name, ctx.definedGlobalNames))")
         }
-        return ctx.globals[index]
+        return state.pointee.globals[index]
     }
 }
 
@@ -83,7 +86,7 @@ extension Node {
         switch t {
         case .local(let s): f.slots[s] = v
         case .upvalue(let d, let s): f.ancestor(d).slots[s] = v
-        case .global(let i): ctx.globals[i] = v; ctx.globalDefined[i] = true
+        case .global(let i): state.pointee.globals[i] = v; state.pointee.defined[i] = true
         }
     }
 
@@ -93,11 +96,11 @@ extension Node {
         case .local(let s): return f.slots + s
         case .upvalue(let d, let s): return f.ancestor(d).slots + s
         case .global(let i):
-            guard ctx.globalDefined[i] else {
+            guard state.pointee.defined[i] else {
                 let name = ctx.globalNames[i]
                 throw fail("unknown name '\(name)'\(didYouMean(name, ctx.definedGlobalNames))")
             }
-            return ctx.globals + i
+            return state.pointee.globals + i
         }
     }
 
@@ -106,11 +109,11 @@ extension Node {
         case .local(let s): return f.slots[s]
         case .upvalue(let d, let s): return f.ancestor(d).slots[s]
         case .global(let i):
-            guard ctx.globalDefined[i] else {
+            guard state.pointee.defined[i] else {
                 let name = ctx.globalNames[i]
                 throw fail("unknown name '\(name)'\(didYouMean(name, ctx.definedGlobalNames))")
             }
-            return ctx.globals[i]
+            return state.pointee.globals[i]
         }
     }
 }
@@ -542,7 +545,7 @@ final class ExprStmt: Stmt {
     let expr: Expr
     init(_ expr: Expr) { self.expr = expr; super.init(expr.ctx, expr.file, expr.pos) }
     override func exec(_ f: Frame) throws -> Flow {
-        ctx.lastValue = try expr.eval(f)
+        state.pointee.lastValue = try expr.eval(f)
         return .normal
     }
 }
@@ -676,7 +679,7 @@ final class WhileStmt: Stmt {
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ cond: Expr, _ body: Stmt) { self.cond = cond; self.body = body; super.init(ctx, file, pos) }
     override func exec(_ f: Frame) throws -> Flow {
         while try cond.evalBool(f) {
-            if ctx.interrupt.isSet { throw ScriptInterrupted(file: file, pos: pos) }
+            if state.pointee.interrupted { throw ScriptInterrupted(file: file, pos: pos) }
             switch try body.exec(f) {
             case .breakLoop: return .normal
             case .returnValue: return .returnValue
@@ -696,7 +699,7 @@ final class ForStmt: Stmt {
 
     /// Binds the loop names and runs the body once; nil means stop the loop with that flow.
     @inline(__always) private func step(_ item: Value, _ f: Frame) throws -> Flow? {
-        if ctx.interrupt.isSet { throw ScriptInterrupted(file: file, pos: pos) }
+        if state.pointee.interrupted { throw ScriptInterrupted(file: file, pos: pos) }
         if let second {
             guard case .list(let pair) = item, pair.items.count == 2 else {
                 throw fail("'for a, b in …' needs pairs (2-element lists), got \(item.repr)")
@@ -720,7 +723,7 @@ final class ForStmt: Stmt {
             var i = lo
             while i < hi {
                 if second == nil {
-                    if ctx.interrupt.isSet { throw ScriptInterrupted(file: file, pos: pos) }
+                    if state.pointee.interrupted { throw ScriptInterrupted(file: file, pos: pos) }
                     store(first, .int(i), f)
                     switch try body.exec(f) {
                     case .breakLoop: return .normal
@@ -764,7 +767,7 @@ final class ReturnStmt: Stmt {
     let value: Expr?
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ value: Expr?) { self.value = value; super.init(ctx, file, pos) }
     override func exec(_ f: Frame) throws -> Flow {
-        ctx.returned = try value?.eval(f) ?? .nil_
+        state.pointee.returned = try value?.eval(f) ?? .nil_
         return .returnValue
     }
 }

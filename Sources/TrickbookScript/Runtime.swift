@@ -57,3 +57,17 @@ final class FunctionProto {
 
 /// What a statement asks of the loop or function around it.
 enum Flow { case normal, breakLoop, continueLoop, returnValue }
+
+/// The interpreter's per-step state, kept at one address for the nodes.
+struct RuntimeState {
+    var globals: UnsafeMutablePointer<Value>
+    var defined: UnsafeMutablePointer<Bool>
+    let interrupt: UnsafeAtomic<Bool>
+    var depth = 0
+    var returned: Value = .nil_
+    var lastValue: Value = .nil_
+
+    @inline(__always) var interrupted: Bool { interrupt.load(ordering: .relaxed) }
+}
+
+import Atomics
