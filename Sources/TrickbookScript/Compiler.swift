@@ -284,6 +284,9 @@ struct Compiler {
     /// block := '{' stmt* '}'
     private mutating func block() throws -> Stmt {
         let pos = peek.pos
+        nesting += 1
+        defer { nesting -= 1 }
+        guard nesting < 200 else { throw error("blocks nested too deeply") }
         pushBlock()
         defer { popBlock() }
         return BlockStmt(ctx, file, pos, try blockBody())
@@ -421,6 +424,9 @@ struct Compiler {
 
     /// not := 'not' not | comparison
     private mutating func notExpr() throws -> Expr {
+        nesting += 1
+        defer { nesting -= 1 }
+        guard nesting < 200 else { throw error("expression nested too deeply") }
         if isKeyword("not") {
             let pos = advance().pos
             return NotExpr(ctx, file, pos, try notExpr())

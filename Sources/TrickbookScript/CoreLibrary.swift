@@ -66,6 +66,8 @@ extension Interpreter {
             let step = try a.int(2)
             guard step != 0 else { throw a.fail(2, "must not be zero") }
             if step == 1 { return .range(lo, hi, inclusive: false) }
+            let (span, o) = hi.subtractingReportingOverflow(lo)
+            try checkSize(o ? Int.max : abs(span / step), "the range")
             return .list(ListRef(Array(stride(from: lo, to: hi, by: step)).map { .int($0) }))
         }
         row("abs(x)", "The absolute value.") { a in

@@ -119,7 +119,10 @@ public struct Args {
     public func list(_ i: Int) throws -> [Value] {
         switch values[i] {
         case .list(let l): return l.items
-        case .range(let lo, let hi, _): return (lo..<max(lo, hi)).map { .int($0) }
+        case .range(let lo, let hi, _):
+            let (n, o) = hi.subtractingReportingOverflow(lo)
+            try checkSize(o ? Int.max : n, "the range as a list")
+            return (lo..<max(lo, hi)).map { .int($0) }
         default: throw fail(i, "must be a list, got \(values[i].typeName)")
         }
     }

@@ -23,12 +23,13 @@ struct FormatSpec {
         var w = ""
         while i < c.count, c[i].isNumber { w.append(c[i]); i += 1 }
         width = Int(w) ?? 0
+        guard w.count <= 5 else { throw BadSpec(description: "width \(w) is too large") }
         if i < c.count, c[i] == "," { grouping = true; i += 1 }
         if i < c.count, c[i] == "." {
             i += 1
             var p = ""
             while i < c.count, c[i].isNumber { p.append(c[i]); i += 1 }
-            guard let n = Int(p) else { throw BadSpec(description: "'.' needs a precision") }
+            guard let n = Int(p), p.count <= 3 else { throw BadSpec(description: "'.' needs a precision from 0 to 999") }
             precision = n
         }
         if i < c.count, "dfeg%sx".contains(c[i]) { type = c[i]; i += 1 }

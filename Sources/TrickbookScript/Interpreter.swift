@@ -25,6 +25,8 @@ public final class Interpreter {
     public let interrupt = InterruptFlag()
     /// The deepest chain of script calls before "recursion depth exceeded".
     public var maxDepth = 500
+    /// Loop iterations plus calls a run may take (nil: no limit). For fuzzing and sandboxes.
+    public var stepLimit: Int?
     /// Folders searched by `import` before the importing script's folder and TRICKBOOK_PATH.
     public var searchPath: [String]
 
@@ -164,6 +166,7 @@ public final class Interpreter {
         let frame = Frame.make(count: slots, parent: nil)
         depth = 0
         lastValue = .nil_
+        state.pointee.budget = stepLimit ?? Int.max
         for s in body { _ = try s.exec(frame) }
         if body.last is ExprStmt { return lastValue }
         return nil
@@ -198,7 +201,7 @@ public final class Interpreter {
             do { frame = try bindFrame(fn, positional, keywords) } catch { throw site.locate(error) }
             return try run(fn, frame, callSite: site)
         case .builtin(let b):
-            if interrupt.isSet { throw ScriptInterrupted(file: site.file, pos: site.pos) }
+            if state.pointee.mustStop() { throw site.stopError() }
             do { return try b.body(try b.bind(positional, keywords)) } catch { throw site.locate(error) }
         default:
             throw site.fail("\(c.typeName) is not callable")
@@ -232,7 +235,10 @@ public final class Interpreter {
     /// Runs a function body in its frame, adding this call to the trace of an error that passes.
     func run(_ fn: Function, _ frame: Frame, callSite: Node?) throws -> Value {
         let st = state
-        if st.pointee.interrupted { throw ScriptInterrupted(file: callSite?.file, pos: callSite?.pos) }
+        if st.pointee.mustStop() {
+            if st.pointee.budget < 0 { throw StepLimitExceeded() }
+            throw ScriptInterrupted(file: callSite?.file, pos: callSite?.pos)
+        }
         guard st.pointee.depth < maxDepth else {
             throw callSite?.fail("recursion depth exceeded (\(maxDepth))") ?? ScriptError("recursion depth exceeded (\(maxDepth))")
         }

@@ -23,7 +23,7 @@ class Node {
     /// Gives a located error to one thrown without a location (by a builtin, a host binding, or
     /// any Swift error).
     final func locate(_ error: Error) -> Error {
-        if error is ScriptInterrupted { return error }
+        if error is ScriptInterrupted || error is StepLimitExceeded { return error }
         if var e = error as? ScriptError {
             if e.pos == nil { e.file = file; e.pos = pos }
             return e
@@ -253,9 +253,12 @@ func binary(_ op: BinOp, _ a: Value, _ b: Value) throws -> Value {
         if case let (.string(x), .string(y)) = (a, b) { return .string(x + y) }
         if case let (.list(x), .list(y)) = (a, b) { return .list(ListRef(x.items + y.items)) }
     case .mul:
-        if case let (.string(x), .int(n)) = (a, b) { return .string(String(repeating: x, count: max(0, n))) }
-        if case let (.int(n), .string(x)) = (a, b) { return .string(String(repeating: x, count: max(0, n))) }
-        if case let (.list(x), .int(n)) = (a, b) { return .list(ListRef(Array([[Value]](repeating: x.items, count: max(0, n)).joined()))) }
+        if case let (.string(x), .int(n)) = (a, b) { try checkSize(x.utf8.count.multipliedReportingOverflow(by: max(0, n)).overflow ? Int.max : x.utf8.count * max(0, n), "the repeated string"); return .string(String(repeating: x, count: max(0, n))) }
+        if case let (.int(n), .string(x)) = (a, b) { try checkSize(x.utf8.count.multipliedReportingOverflow(by: max(0, n)).overflow ? Int.max : x.utf8.count * max(0, n), "the repeated string"); return .string(String(repeating: x, count: max(0, n))) }
+        if case let (.list(x), .int(n)) = (a, b) {
+            try checkSize(x.items.count.multipliedReportingOverflow(by: max(0, n)).overflow ? Int.max : x.items.count * max(0, n), "the repeated list")
+            return .list(ListRef(Array([[Value]](repeating: x.items, count: max(0, n)).joined())))
+        }
     default: break
     }
     throw ScriptError("unsupported operand types for \(op.rawValue): '\(a.typeName)' and '\(b.typeName)'")
@@ -433,6 +436,7 @@ func sliceIndices(count: Int, start: Value, end: Value, step: Value) throws -> [
     }
     let st = try int(step) ?? 1
     guard st != 0 else { throw ScriptError("slice step cannot be zero") }
+    try checkSize(count, "the slice")
     func clamp(_ v: Int?, _ dflt: Int, lo: Int, hi: Int) -> Int {
         guard var x = v else { return dflt }
         if x < 0 { x += count }
@@ -679,7 +683,7 @@ final class WhileStmt: Stmt {
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ cond: Expr, _ body: Stmt) { self.cond = cond; self.body = body; super.init(ctx, file, pos) }
     override func exec(_ f: Frame) throws -> Flow {
         while try cond.evalBool(f) {
-            if state.pointee.interrupted { throw ScriptInterrupted(file: file, pos: pos) }
+            if state.pointee.mustStop() { throw stopError() }
             switch try body.exec(f) {
             case .breakLoop: return .normal
             case .returnValue: return .returnValue
@@ -699,7 +703,7 @@ final class ForStmt: Stmt {
 
     /// Binds the loop names and runs the body once; nil means stop the loop with that flow.
     @inline(__always) private func step(_ item: Value, _ f: Frame) throws -> Flow? {
-        if state.pointee.interrupted { throw ScriptInterrupted(file: file, pos: pos) }
+        if state.pointee.mustStop() { throw stopError() }
         if let second {
             guard case .list(let pair) = item, pair.items.count == 2 else {
                 throw fail("'for a, b in …' needs pairs (2-element lists), got \(item.repr)")
@@ -723,7 +727,7 @@ final class ForStmt: Stmt {
             var i = lo
             while i < hi {
                 if second == nil {
-                    if state.pointee.interrupted { throw ScriptInterrupted(file: file, pos: pos) }
+                    if state.pointee.mustStop() { throw stopError() }
                     store(first, .int(i), f)
                     switch try body.exec(f) {
                     case .breakLoop: return .normal

@@ -64,10 +64,31 @@ struct RuntimeState {
     var defined: UnsafeMutablePointer<Bool>
     let interrupt: UnsafeAtomic<Bool>
     var depth = 0
+    /// Loop iterations and calls left before "step limit exceeded" (for fuzzing and sandboxes).
+    var budget = Int.max
     var returned: Value = .nil_
     var lastValue: Value = .nil_
 
     @inline(__always) var interrupted: Bool { interrupt.load(ordering: .relaxed) }
+
+    /// Counts one step; true when the script must stop (interrupted, or out of steps).
+    @inline(__always) mutating func mustStop() -> Bool {
+        budget &-= 1
+        return budget < 0 || interrupted
+    }
+}
+
+/// Raised when a step limit runs out; not catchable by scripts, like an interrupt.
+public struct StepLimitExceeded: Error, CustomStringConvertible {
+    public var description: String { "step limit exceeded" }
+}
+
+extension Node {
+    /// The error for a stop at this node: an interrupt, or the step limit.
+    func stopError() -> Error {
+        state.pointee.budget < 0 ? StepLimitExceeded() : ScriptInterrupted(file: file, pos: pos)
+    }
+
 }
 
 import Atomics

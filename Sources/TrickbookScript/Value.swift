@@ -137,16 +137,39 @@ extension Value {
         return repr
     }
 
-    /// repr(): strings in double quotes; lists and maps show their elements by repr.
+    /// repr(): strings in double quotes; lists and maps show their elements by repr. A list or
+    /// map inside itself, or nested deeper than 100 levels, shows as `[...]` / `{...}`.
     public var repr: String {
+        var seen = Set<ObjectIdentifier>()
+        return repr(&seen)
+    }
+
+    private func repr(_ seen: inout Set<ObjectIdentifier>) -> String {
+        switch self {
+        case .list(let l):
+            guard seen.count < 100, seen.insert(ObjectIdentifier(l)).inserted else { return "[...]" }
+            defer { seen.remove(ObjectIdentifier(l)) }
+            var parts: [String] = []
+            for v in l.items { parts.append(v.repr(&seen)) }
+            return "[" + parts.joined(separator: ", ") + "]"
+        case .map(let m):
+            guard seen.count < 100, seen.insert(ObjectIdentifier(m)).inserted else { return "{...}" }
+            defer { seen.remove(ObjectIdentifier(m)) }
+            var parts: [String] = []
+            for (k, v) in zip(m.keys, m.values) { parts.append(k.repr(&seen) + ": " + v.repr(&seen)) }
+            return "{" + parts.joined(separator: ", ") + "}"
+        default: return shallowRepr
+        }
+    }
+
+    private var shallowRepr: String {
         switch self {
         case .nil_: return "nil"
         case .bool(let b): return b ? "true" : "false"
         case .int(let i): return String(i)
         case .float(let d): return formatFloat(d)
         case .string(let s): return quote(s)
-        case .list(let l): return "[" + l.items.map(\.repr).joined(separator: ", ") + "]"
-        case .map(let m): return "{" + zip(m.keys, m.values).map { "\($0.repr): \($1.repr)" }.joined(separator: ", ") + "}"
+        case .list, .map: return repr
         case .range(let lo, let hi, let inclusive): return inclusive ? "\(lo)...\(hi - 1)" : "\(lo)..<\(hi)"
         case .function(let f): return "<fn \(f.name)>"
         case .builtin(let b): return "<builtin \(b.name)>"
@@ -180,7 +203,8 @@ func quote(_ s: String) -> String {
 
 /// Structural equality: numbers by value (1 == 1.0), strings, lists and maps element by element,
 /// objects by identity.
-func valuesEqual(_ a: Value, _ b: Value) -> Bool {
+func valuesEqual(_ a: Value, _ b: Value, depth: Int = 0) -> Bool {
+    guard depth < 100 else { return false }  // a structure inside itself, or absurdly deep
     switch (a, b) {
     case (.nil_, .nil_): return true
     case let (.bool(x), .bool(y)): return x == y
@@ -190,11 +214,12 @@ func valuesEqual(_ a: Value, _ b: Value) -> Bool {
     case let (.float(x), .float(y)): return x == y
     case let (.string(x), .string(y)): return x == y
     case let (.list(x), .list(y)):
-        return x === y || (x.items.count == y.items.count && zip(x.items, y.items).allSatisfy { valuesEqual($0, $1) })
+        return x === y || (x.items.count == y.items.count && zip(x.items, y.items).allSatisfy { valuesEqual($0, $1, depth: depth + 1) })
     case let (.map(x), .map(y)):
+        guard x !== y else { return true }
         guard x.count == y.count else { return false }
         for (k, v) in zip(x.keys, x.values) {
-            guard let w = try? y.get(k), valuesEqual(v, w) else { return false }
+            guard let w = try? y.get(k), valuesEqual(v, w, depth: depth + 1) else { return false }
         }
         return true
     case let (.range(a0, a1, _), .range(b0, b1, _)): return a0 == b0 && a1 == b1
@@ -204,4 +229,12 @@ func valuesEqual(_ a: Value, _ b: Value) -> Bool {
     case let (.error(x), .error(y)): return x === y
     default: return false
     }
+}
+
+/// The most items one operation may build (a string repeated, a range turned into a list):
+/// beyond it the script gets an error instead of exhausting memory.
+let maxItems = 50_000_000
+
+func checkSize(_ n: Int, _ what: String) throws {
+    guard n <= maxItems else { throw ScriptError("\(what) would have \(n) items; the limit is \(maxItems)") }
 }
