@@ -168,6 +168,8 @@ public final class HostType {
     public var binary: ((String, Value, Value) throws -> Value?)?
     public var index: ((HostObject, Value) throws -> Value)?
     public var setIndex: ((HostObject, Value, Value) throws -> Void)?
+    /// `o[start:end:step]`; each part is nil when omitted.
+    public var slice: ((HostObject, Value, Value, Value) throws -> Value)?
     /// A fresh iterator: each call of the returned closure gives the next item, nil at the end.
     public var iterate: ((HostObject) throws -> () throws -> Value?)?
     public var length: ((HostObject) throws -> Int)?

@@ -472,6 +472,9 @@ final class SliceExpr: Expr {
                 return .string(String(try sliceIndices(count: chars.count, start: s, end: e, step: st).map { chars[$0] }))
             case .range(let lo, let hi, _):
                 return .list(ListRef(try sliceIndices(count: max(0, hi - lo), start: s, end: e, step: st).map { .int(lo + $0) }))
+            case .host(let h):
+                guard let slice = h.hostType.slice else { throw ScriptError("\(h.hostType.name) cannot be sliced") }
+                return try slice(h, s, e, st)
             default: throw ScriptError("\(o.typeName) cannot be sliced")
             }
         } catch { throw locate(error) }

@@ -37,6 +37,11 @@ final class Vec: HostObject {
             let i = try sequenceIndex(k, count: 2, what: "vec")
             return .float(i == 0 ? v.x : v.y)
         }
+        t.slice = { o, start, end, step in
+            let v = o as! Vec
+            let items = [Value.float(v.x), .float(v.y)]
+            return .list(ListRef(try sliceIndices(count: 2, start: start, end: end, step: step).map { items[$0] }))
+        }
         t.iterate = { o in
             let v = o as! Vec
             var items = [Value.float(v.x), .float(v.y)]
@@ -83,9 +88,9 @@ final class LinesBox: @unchecked Sendable { var lines: [String] = [] }
         for c in v { total += c }
         print(total, type(v))
         v.x += 1
-        print(v.x)
+        print(v.x, v[::-1], v[1:])
         """, name: "t")
-        #expect(out() == ["vec(3.0, 4.0) 5.0 3.0 4.0 3.0", "vec(7.0, 5.0) 6.0 vec(12.0, 8.0) vec(-6.0, -4.0) vec(3.0, 2.0)", "10.0 vec", "7.0"])
+        #expect(out() == ["vec(3.0, 4.0) 5.0 3.0 4.0 3.0", "vec(7.0, 5.0) 6.0 vec(12.0, 8.0) vec(-6.0, -4.0) vec(3.0, 2.0)", "10.0 vec", "7.0 [4.0, 7.0] [4.0]"])
     }
 
     @Test(arguments: [
