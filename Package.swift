@@ -34,17 +34,21 @@ let package = Package(
             // runtime exclusivity checks on them cost more than the work (measured with perf).
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
 
+        // MARK: The REPL and the notebook runner
+        .target(name: "TrickbookREPL", dependencies: ["TrickbookScript", "CEdit"]),
+
         // MARK: The command-line program
         .executableTarget(
             name: "trickbook",
             dependencies: [
-                "TrickbookTensor", "TrickbookScript", "CPNG", "CZlib", "CEdit",
+                "TrickbookTensor", "TrickbookScript", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: Tests
         .testTarget(name: "TrickbookTensorTests", dependencies: ["TrickbookTensor"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
+        .testTarget(name: "TrickbookREPLTests", dependencies: ["TrickbookREPL"], resources: [.copy("notebooks")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -345,3 +345,23 @@ public final class Interpreter {
         }
     }
 }
+
+extension Interpreter {
+    /// Defined globals that are not builtins: what `:vars` lists.
+    public var userGlobals: [(String, Value)] {
+        globalNames.indices.compactMap { i -> (String, Value)? in
+            guard globalDefined[i] else { return nil }
+            if case .builtin(let b) = globals[i], b.name == globalNames[i] { return nil }
+            return (globalNames[i], globals[i])
+        }
+    }
+
+    /// The parameter names of a function or builtin, for completing keyword arguments.
+    public func parameterNames(of v: Value) -> [String] {
+        switch v {
+        case .function(let f): return f.proto.params
+        case .builtin(let b): return b.params.filter { !$0.variadic }.map(\.name)
+        default: return []
+        }
+    }
+}

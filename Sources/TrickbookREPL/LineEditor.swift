@@ -1,0 +1,149 @@
+import CEdit
+import Foundation
+import TrickbookScript
+
+// libedit, with our own SIGINT handling: libedit's (EL_SIGNAL) sends the signal on to the whole
+// process group, so it stays off and a handler that only sets flags is installed instead.
+
+/// The flags a SIGINT sets. Created before the handler is installed (globals initialise lazily,
+/// which a signal handler must not trigger).
+nonisolated(unsafe) private var sigintSeen: UnsafeMutablePointer<sig_atomic_t> = {
+    let p = UnsafeMutablePointer<sig_atomic_t>.allocate(capacity: 1)
+    p.pointee = 0
+    return p
+}()
+nonisolated(unsafe) private var sigintInterrupt: InterruptFlag?
+
+/// Installs the SIGINT handler: it sets the interpreter's interrupt flag (a running cell stops at
+/// its next loop iteration or call) and a flag the line editor reads (Ctrl-C at the prompt).
+func installInterruptHandler(_ flag: InterruptFlag) {
+    _ = sigintSeen
+    sigintInterrupt = flag
+    var action = sigaction()
+    action.__sigaction_handler.sa_handler = { _ in
+        sigintSeen.pointee = 1
+        sigintInterrupt?.set()
+    }
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0  // no SA_RESTART: a read at the prompt returns EINTR
+    sigaction(SIGINT, &action, nil)
+    // A parent may have started us with SIGINT blocked; Ctrl-C must reach the handler.
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    sigaddset(&unblock, SIGINT)
+    pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
+}
+
+func takeSigint() -> Bool {
+    let seen = sigintSeen.pointee != 0
+    sigintSeen.pointee = 0
+    return seen
+}
+
+nonisolated(unsafe) private var promptBuffer: UnsafeMutablePointer<CChar> = strdup("tb> ")
+nonisolated(unsafe) var activeCompleter: ((String) -> [String])?
+
+/// Reads one character for libedit: returns -1 on Ctrl-C so that el_gets gives up the line.
+private let readChar: @convention(c) (OpaquePointer?, UnsafeMutablePointer<wchar_t>?) -> Int32 = { _, out in
+    var byte: UInt8 = 0
+    var utf8: [UInt8] = []
+    while true {
+        let n = read(0, &byte, 1)
+        if n == 1 {
+            utf8.append(byte)
+            // Decode one UTF-8 character (1–4 bytes).
+            let need = utf8[0] < 0x80 ? 1 : utf8[0] < 0xE0 ? 2 : utf8[0] < 0xF0 ? 3 : 4
+            if utf8.count < need { continue }
+            let scalar = String(decoding: utf8, as: UTF8.self).unicodeScalars.first?.value ?? 0xFFFD
+            out?.pointee = wchar_t(bitPattern: scalar)
+            return 1
+        }
+        if n == 0 { return 0 }
+        if errno == EINTR {
+            if sigintSeen.pointee != 0 { return -1 }
+            continue
+        }
+        return -1
+    }
+}
+
+private let completeFunction: @convention(c) (OpaquePointer?, Int32) -> UInt8 = { el, _ in
+    guard let el, let info = el_line(el)?.pointee, let completer = activeCompleter else { return TB_CC_ERROR }
+    let before = String(decoding: UnsafeRawBufferPointer(start: info.buffer, count: info.cursor - info.buffer), as: UTF8.self)
+    // The word being completed: letters, digits, '_' and '.'.
+    let word = String(before.reversed().prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }.reversed())
+    let typed = word.split(separator: ".", omittingEmptySubsequences: false).last.map(String.init) ?? word
+    let matches = completer(before)
+    guard !matches.isEmpty else { return TB_CC_ERROR }
+    // The longest common prefix of the matches, beyond what is typed.
+    var common = matches[0]
+    for m in matches.dropFirst() { while !m.hasPrefix(common) { common.removeLast() } }
+    if common.count > typed.count, common.hasPrefix(typed) {
+        el_insertstr(el, String(common.dropFirst(typed.count)))
+        return TB_CC_REFRESH
+    }
+    if matches.count > 1 {
+        FileHandle.standardOutput.write(("\n" + matches.joined(separator: "  ") + "\n").data(using: .utf8) ?? Data())
+        return TB_CC_REDISPLAY
+    }
+    return TB_CC_REFRESH
+}
+
+/// A line editor over libedit: prompts, history saved across sessions, TAB completion.
+final class LineEditor {
+    enum Read { case line(String), interrupted, endOfInput }
+
+    private let el: OpaquePointer
+    private let history: OpaquePointer
+    private var event = HistEvent()
+    private let historyPath: String?
+
+    init?(historyPath: String?) {
+        guard let el = el_init("trickbook", stdin, stdout, stderr), let h = history_init() else { return nil }
+        self.el = el
+        history = h
+        self.historyPath = historyPath
+        tb_history_set_size(h, &event, 2000)
+        tb_history_set_unique(h, &event)
+        tb_el_set_history(el, h)
+        tb_el_set_editor(el, "emacs")
+        tb_el_set_prompt(el) { _ in promptBuffer }
+        tb_el_bind_tab(el, completeFunction)
+        el_set_getc(el)
+        _ = tb_el_source_default(el)
+        if let historyPath, FileManager.default.fileExists(atPath: historyPath) { tb_history_load(h, &event, historyPath) }
+    }
+
+    private func el_set_getc(_ el: OpaquePointer) { tb_el_set_getc(el, readChar) }
+
+    deinit {
+        el_end(el)
+        history_end(history)
+    }
+
+    func readLine(prompt: String) -> Read {
+        free(promptBuffer)
+        promptBuffer = strdup(prompt)
+        _ = takeSigint()
+        var count: Int32 = 0
+        guard let p = el_gets(el, &count) else {
+            if takeSigint() {
+                el_reset(el)
+                return .interrupted
+            }
+            return .endOfInput
+        }
+        var line = String(cString: p)
+        if line.hasSuffix("\n") { line.removeLast() }
+        return .line(line)
+    }
+
+    /// Adds an entry to the history and saves the file (written to a temporary name, then renamed).
+    func remember(_ entry: String) {
+        guard !entry.trimmingCharacters(in: .whitespaces).isEmpty else { return }
+        tb_history_enter(history, &event, entry)
+        guard let historyPath else { return }
+        let tmp = historyPath + ".tmp-\(getpid())"
+        if tb_history_save(history, &event, tmp) >= 0 { rename(tmp, historyPath) } else { unlink(tmp) }
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import TrickbookScript
+
+/// What the REPL and the notebook runner share: an interpreter set up for notebooks, running
+/// cells and reporting what they return.
+public final class Session {
+    public let interp: Interpreter
+    /// Where results and prose go (errors go to `errorOutput`).
+    public var output: (String) -> Void
+    public var errorOutput: (String) -> Void
+
+    /// `setup` registers the host builtins (the bindings); `quick` and `seed` become globals.
+    public init(stdlib: [String], quick: Bool, seed: Int, setup: (Interpreter) -> Void) {
+        interp = Interpreter(searchPath: stdlib)
+        output = { Swift.print($0) }
+        errorOutput = { FileHandle.standardError.write(($0 + "\n").data(using: .utf8) ?? Data()) }
+        interp.output = { [unowned self] in self.output($0) }
+        interp.define("quick", .bool(quick))
+        interp.define("seed", .int(seed))
+        setup(interp)
+    }
+
+    /// Runs source text; echoes the value of a final expression (unless nil). Returns whether it
+    /// succeeded; an error is reported, never thrown, and the session stays usable.
+    @discardableResult
+    public func evaluate(_ source: String, name: String, lineOffset: Int = 0, echo: Bool = true) -> Bool {
+        do {
+            let v = try interp.run(source, name: name, lineOffset: lineOffset)
+            if echo, let v {
+                if case .nil_ = v {} else { output(summarize(v)) }
+            }
+            return true
+        } catch let e as ScriptError {
+            errorOutput(e.report)
+        } catch let e as ScriptInterrupted {
+            errorOutput("interrupted: stopped \(e.description.replacingOccurrences(of: "interrupted ", with: "")); every variable keeps its value")
+        } catch {
+            errorOutput("error: \(error)")
+        }
+        return false
+    }
+
+    /// Runs one notebook cell: markdown is shown, code is run with errors located in the file.
+    @discardableResult
+    public func runCell(_ cell: Notebook.Cell, of notebook: Notebook) -> Bool {
+        output(header(cell))
+        if cell.isMarkdown {
+            output(cell.prose)
+            return true
+        }
+        return evaluate(cell.source, name: notebook.name, lineOffset: cell.firstLine - 1)
+    }
+
+    public func header(_ cell: Notebook.Cell) -> String {
+        let title = cell.title.isEmpty ? "" : " \(cell.title)"
+        return "── [\(cell.number)]\(cell.isMarkdown ? " (markdown)" : "")\(title) " + String(repeating: "─", count: max(3, 60 - title.count))
+    }
+}
+
+/// A readable one-line form of a value for echoing: long lists and maps abbreviated.
+public func summarize(_ v: Value, limit: Int = 20) -> String {
+    switch v {
+    case .list(let l) where l.items.count > limit:
+        let head = l.items.prefix(limit / 2).map(\.repr), tail = l.items.suffix(2).map(\.repr)
+        return "[" + head.joined(separator: ", ") + ", …, " + tail.joined(separator: ", ") + "]  (\(l.items.count) items)"
+    case .map(let m) where m.count > limit:
+        let head = zip(m.keys, m.values).prefix(limit / 2).map { "\($0.repr): \($1.repr)" }
+        return "{" + head.joined(separator: ", ") + ", …}  (\(m.count) entries)"
+    default:
+        let s = v.repr
+        return s.count > 2000 ? String(s.prefix(2000)) + "…  (\(s.count) characters)" : s
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import Testing
+
+/// trickbook on a pseudo-terminal, driven key by key as a person would.
+final class PtySession {
+    let master: Int32
+    let pid: pid_t
+    private(set) var transcript = ""
+
+    init(env extra: [String: String]) throws {
+        // posix_openpt/unlockpt/ptsname are not in Swift's Glibc module: the same through /dev/ptmx
+        // and its ioctls (Linux: TIOCSPTLCK = 0x40045431, TIOCGPTN = 0x80045430).
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY)
+        var unlock: Int32 = 0, number: UInt32 = 0
+        guard master >= 0, ioctl(master, 0x4004_5431, &unlock) == 0, ioctl(master, 0x8004_5430, &number) == 0 else {
+            throw NotebookTestError("cannot open a pseudo-terminal")
+        }
+        let slavePath = "/dev/pts/\(number)"
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        for fd: Int32 in [0, 1, 2] { posix_spawn_file_actions_addopen(&actions, fd, slavePath, O_RDWR, 0) }
+        posix_spawn_file_actions_addclose(&actions, master)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        // POSIX_SPAWN_SETSID (0x80): the terminal becomes the child's own; SETSIGMASK (0x08) and
+        // SETSIGDEF (0x04): the child starts with no signals blocked and SIGINT at its default.
+        var none = sigset_t(), defaults = sigset_t()
+        sigemptyset(&none)
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        posix_spawnattr_setsigmask(&attr, &none)
+        posix_spawnattr_setsigdefault(&attr, &defaults)
+        posix_spawnattr_setflags(&attr, 0x80 | 0x08 | 0x04)
+        var env = ProcessInfo.processInfo.environment.merging(extra) { $1 }
+        env["TERM"] = "xterm"
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup(Binary.path), nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0)=\($1)") } + [nil]
+        var child: pid_t = 0
+        let rc = posix_spawn(&child, Binary.path, &actions, &attr, argv, envp)
+        argv.forEach { free($0) }
+        envp.forEach { free($0) }
+        posix_spawn_file_actions_destroy(&actions)
+        posix_spawnattr_destroy(&attr)
+        guard rc == 0 else { throw NotebookTestError("cannot start \(Binary.path): \(rc)") }
+        pid = child
+        // Small terminal size so that libedit does not wrap oddly.
+        var size = winsize(ws_row: 40, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0)
+        _ = ioctl(master, UInt(TIOCSWINSZ), &size)
+    }
+
+    deinit {
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        close(master)
+    }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
+    }
+
+    /// Reads until the transcript (after `from`) contains `text`; fails after `timeout` seconds.
+    @discardableResult
+    func expect(_ text: String, after from: String.Index? = nil, timeout: Double = 10) throws -> String.Index {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let start = from ?? transcript.startIndex
+            if let r = transcript.range(of: text, range: start..<transcript.endIndex) { return r.upperBound }
+            guard Date() < deadline else { throw NotebookTestError("timed out waiting for '\(text)'; transcript:\n\(transcript)") }
+            var fds = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            if poll(&fds, 1, 100) > 0 {
+                var buf = [UInt8](repeating: 0, count: 4096)
+                let n = read(master, &buf, buf.count)
+                if n > 0 { transcript += String(decoding: buf[0..<n], as: UTF8.self) } else if n <= 0 { usleep(10_000) }
+            }
+        }
+    }
+
+    /// Waits for the child to exit and returns its status.
+    func waitExit(timeout: Double = 10) throws -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        var status: Int32 = 0
+        while waitpid(pid, &status, WNOHANG) == 0 {
+            guard Date() < deadline else { throw NotebookTestError("trickbook did not exit") }
+            var buf = [UInt8](repeating: 0, count: 4096)
+            var fds = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
+            if poll(&fds, 1, 50) > 0 { _ = read(master, &buf, buf.count) }
+        }
+        return (status >> 8) & 0xFF
+    }
+}
+
+struct NotebookTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+@Suite(.serialized) struct PtyTests {
+    let history = NSTemporaryDirectory() + "trickbook-history-\(getpid())-\(UUID().uuidString)"
+
+    @Test func continuationEditingAndCompletion() throws {
+        let s = try PtySession(env: ["TRICKBOOK_HISTORY": history])
+        try s.expect("tb> ")
+        s.send("fn f(x) {\r")
+        try s.expect("... ")
+        s.send("return x * 2\r}\r")
+        s.send("print(f(21))\r")
+        var at = try s.expect("42")
+        // Editing: type "prnt(12345 + 1)", go back 13 characters, insert the missing 'i'.
+        s.send("prnt(12345 + 1)" + String(repeating: "\u{1b}[D", count: 13) + "i\r")
+        at = try s.expect("12346", after: at)
+        // TAB completes names and members.
+        s.send("pri\t(9000 + 1)\r")
+        at = try s.expect("9001", after: at)
+        s.send("let xs = [1]\r")
+        s.send("xs.app\t(7)\r")
+        s.send("print(xs)\r")
+        at = try s.expect("[1, 7]", after: at)
+        s.send("\u{04}")
+        #expect(try s.waitExit() == 0)
+    }
+
+    @Test func ctrlCStopsALoopAndKeepsState() throws {
+        let s = try PtySession(env: ["TRICKBOOK_HISTORY": history])
+        try s.expect("tb> ")
+        s.send("var n = 0\r")
+        s.send("while true { n += 1 }\r")
+        usleep(500_000)
+        s.send("\u{03}")
+        var at = try s.expect("interrupted", timeout: 5)
+        at = try s.expect("tb> ", after: at)
+        s.send("print(n > 0)\r")
+        at = try s.expect("true", after: at)
+        // Ctrl-C at the prompt clears the line.
+        s.send("garbage")
+        at = try s.expect("garbage", after: at)
+        s.send("\u{03}")
+        at = try s.expect("tb> ", after: at)
+        s.send("print(770 + 7)\r")
+        at = try s.expect("777", after: at)
+        #expect(!s.transcript.contains("unknown name 'garbage'"))
+        s.send("\u{04}")
+        #expect(try s.waitExit() == 0)
+    }
+
+    @Test func historyAcrossSessions() throws {
+        let first = try PtySession(env: ["TRICKBOOK_HISTORY": history])
+        try first.expect("tb> ")
+        first.send("print(31000 + 337)\r")
+        try first.expect("31337")
+        first.send("\u{04}")
+        #expect(try first.waitExit() == 0)
+        let second = try PtySession(env: ["TRICKBOOK_HISTORY": history])
+        let at = try second.expect("tb> ")
+        second.send("\u{1b}[A\r")  // up arrow: the last entry of the first session
+        try second.expect("31337", after: at)
+        second.send("\u{04}")
+        #expect(try second.waitExit() == 0)
+    }
+}
