@@ -55,7 +55,16 @@ final class PtySession {
         close(master)
     }
 
-    func send(_ text: String) {
+    /// Sends keys. At a prompt it first waits until the line editor has put the terminal in raw
+    /// mode: keys typed before that are handled by the kernel's line discipline (an early Ctrl-D
+    /// becomes an end-of-file that the switch to raw mode drops). Ctrl-C during a running cell is
+    /// sent with `atPrompt: false`.
+    func send(_ text: String, atPrompt: Bool = true) {
+        if atPrompt {
+            let deadline = Date().addingTimeInterval(5)
+            var t = termios()
+            while Date() < deadline, tcgetattr(master, &t) == 0, t.c_lflag & tcflag_t(ICANON) != 0 { usleep(2_000) }
+        }
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { write(master, $0.baseAddress, $0.count) }
     }
@@ -82,10 +91,13 @@ final class PtySession {
         let deadline = Date().addingTimeInterval(timeout)
         var status: Int32 = 0
         while waitpid(pid, &status, WNOHANG) == 0 {
-            guard Date() < deadline else { throw NotebookTestError("trickbook did not exit") }
+            guard Date() < deadline else { throw NotebookTestError("trickbook did not exit; transcript:\n\(transcript)") }
             var buf = [UInt8](repeating: 0, count: 4096)
             var fds = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
-            if poll(&fds, 1, 50) > 0 { _ = read(master, &buf, buf.count) }
+            if poll(&fds, 1, 50) > 0 {
+                let n = read(master, &buf, buf.count)
+                if n > 0 { transcript += String(decoding: buf[0..<n], as: UTF8.self) }
+            }
         }
         return (status >> 8) & 0xFF
     }
@@ -107,16 +119,22 @@ struct NotebookTestError: Error, CustomStringConvertible {
         s.send("return x * 2\r}\r")
         s.send("print(f(21))\r")
         var at = try s.expect("42")
+        at = try s.expect("tb> ", after: at)  // keys are sent only at a prompt, when the editor reads them
         // Editing: type "prnt(12345 + 1)", go back 13 characters, insert the missing 'i'.
         s.send("prnt(12345 + 1)" + String(repeating: "\u{1b}[D", count: 13) + "i\r")
         at = try s.expect("12346", after: at)
+        at = try s.expect("tb> ", after: at)
         // TAB completes names and members.
         s.send("pri\t(9000 + 1)\r")
         at = try s.expect("9001", after: at)
+        at = try s.expect("tb> ", after: at)
         s.send("let xs = [1]\r")
+        at = try s.expect("tb> ", after: at)
         s.send("xs.app\t(7)\r")
+        at = try s.expect("tb> ", after: at)
         s.send("print(xs)\r")
         at = try s.expect("[1, 7]", after: at)
+        at = try s.expect("tb> ", after: at)
         s.send("\u{04}")
         #expect(try s.waitExit() == 0)
     }
@@ -125,13 +143,15 @@ struct NotebookTestError: Error, CustomStringConvertible {
         let s = try PtySession(env: ["TRICKBOOK_HISTORY": history])
         try s.expect("tb> ")
         s.send("var n = 0\r")
+        try s.expect("tb> ", after: try s.expect("var n = 0"))
         s.send("while true { n += 1 }\r")
         usleep(500_000)
-        s.send("\u{03}")
+        s.send("\u{03}", atPrompt: false)
         var at = try s.expect("interrupted", timeout: 5)
         at = try s.expect("tb> ", after: at)
         s.send("print(n > 0)\r")
         at = try s.expect("true", after: at)
+        at = try s.expect("tb> ", after: at)
         // Ctrl-C at the prompt clears the line.
         s.send("garbage")
         at = try s.expect("garbage", after: at)
@@ -139,6 +159,7 @@ struct NotebookTestError: Error, CustomStringConvertible {
         at = try s.expect("tb> ", after: at)
         s.send("print(770 + 7)\r")
         at = try s.expect("777", after: at)
+        at = try s.expect("tb> ", after: at)
         #expect(!s.transcript.contains("unknown name 'garbage'"))
         s.send("\u{04}")
         #expect(try s.waitExit() == 0)
@@ -148,13 +169,14 @@ struct NotebookTestError: Error, CustomStringConvertible {
         let first = try PtySession(env: ["TRICKBOOK_HISTORY": history])
         try first.expect("tb> ")
         first.send("print(31000 + 337)\r")
-        try first.expect("31337")
+        let done = try first.expect("31337")
+        try first.expect("tb> ", after: done)
         first.send("\u{04}")
         #expect(try first.waitExit() == 0)
         let second = try PtySession(env: ["TRICKBOOK_HISTORY": history])
         let at = try second.expect("tb> ")
         second.send("\u{1b}[A\r")  // up arrow: the last entry of the first session
-        try second.expect("31337", after: at)
+        try second.expect("tb> ", after: try second.expect("31337", after: at))
         second.send("\u{04}")
         #expect(try second.waitExit() == 0)
     }
