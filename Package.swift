@@ -5,6 +5,10 @@
 //   system libraries / C shims  ->  TrickbookTensor  ->  (models, data, training, language, bindings, REPL)  ->  trickbook
 import PackageDescription
 
+/// The numeric targets are optimized in debug builds too: the tests build whole ResNets and run
+/// gradient checks, which unoptimized code makes 10–50 times slower.
+let optimizedInDebug: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "trickbook",
     products: [
@@ -25,7 +29,10 @@ let package = Package(
         .systemLibrary(name: "CEdit", path: "Sources/System/CEdit", providers: [.apt(["libedit-dev"])]),
 
         // MARK: Tensor engine: storage, ops with their gradients, autodiff, random numbers
-        .target(name: "TrickbookTensor", dependencies: ["CShims"]),
+        .target(name: "TrickbookTensor", dependencies: ["CShims"], swiftSettings: optimizedInDebug),
+
+        // MARK: Models: the module system, layers, the ResNet family, summaries, checkpoints
+        .target(name: "TrickbookModels", dependencies: ["TrickbookTensor"], swiftSettings: optimizedInDebug),
 
         // MARK: The language: knows nothing of tensors; host objects come in through its embedding API
         .target(
@@ -41,12 +48,13 @@ let package = Package(
         .executableTarget(
             name: "trickbook",
             dependencies: [
-                "TrickbookTensor", "TrickbookScript", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
+                "TrickbookTensor", "TrickbookModels", "TrickbookScript", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: Tests
         .testTarget(name: "TrickbookTensorTests", dependencies: ["TrickbookTensor"]),
+        .testTarget(name: "TrickbookModelsTests", dependencies: ["TrickbookModels"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
         .testTarget(name: "TrickbookREPLTests", dependencies: ["TrickbookREPL"], resources: [.copy("notebooks")]),
     ],

@@ -1,0 +1,96 @@
+import TrickbookTensor
+
+/// A layer or a network: parameters and buffers with dotted names, children, train and eval modes.
+///
+/// Names follow PyTorch's state_dict (`layer1.0.conv1.weight`), so that weights move between
+/// trickbook and PyTorch with the same keys.
+open class Module {
+    /// Trainable tensors of this module itself, by local name.
+    public internal(set) var ownParameters: [(String, Tensor)] = []
+    /// Non-trainable state (BN running statistics), by local name.
+    public internal(set) var ownBuffers: [(String, Tensor)] = []
+    /// Submodules in order, by local name ("0", "conv1", "layer2").
+    public internal(set) var children: [(String, Module)] = []
+    public private(set) var training = true
+
+    public init() {}
+
+    /// The layer's kind for summaries ("Conv2d").
+    open var typeName: String { String(describing: type(of: self)) }
+    /// A short description of the layer's settings for summaries ("3→16, 3x3, stride 1").
+    open var details: String { "" }
+
+    open func forward(_ x: Tensor) throws -> Tensor { x }
+
+    /// Runs the module, and records it when a summary is being taken.
+    public final func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let y = try forward(x)
+        if let recorder = Recorder.current, children.isEmpty { recorder.record(self, x, y) }
+        return y
+    }
+
+    public final func param(_ name: String, _ t: Tensor) -> Tensor {
+        t.requiresGrad = true
+        ownParameters.append((name, t))
+        return t
+    }
+
+    public final func buffer(_ name: String, _ t: Tensor) -> Tensor {
+        ownBuffers.append((name, t))
+        return t
+    }
+
+    @discardableResult
+    public final func child<M: Module>(_ name: String, _ m: M) -> M {
+        children.append((name, m))
+        return m
+    }
+
+    /// Every parameter with its dotted name, depth first in declaration order.
+    public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
+        ownParameters.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedParameters(prefix: prefix + $0.0 + ".") }
+    }
+
+    public func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
+        ownBuffers.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedBuffers(prefix: prefix + $0.0 + ".") }
+    }
+
+    /// Parameters and buffers together: what a checkpoint holds.
+    public func stateDict() -> [(String, Tensor)] {
+        // In PyTorch's order: each module's own parameters, then its buffers, then its children.
+        func walk(_ m: Module, _ prefix: String) -> [(String, Tensor)] {
+            m.ownParameters.map { (prefix + $0.0, $0.1) } + m.ownBuffers.map { (prefix + $0.0, $0.1) }
+                + m.children.flatMap { walk($0.1, prefix + $0.0 + ".") }
+        }
+        return walk(self, "")
+    }
+
+    /// Every module with its dotted name ("" for this one).
+    public func namedModules(prefix: String = "") -> [(String, Module)] {
+        [(prefix, self)] + children.flatMap { $0.1.namedModules(prefix: prefix.isEmpty ? $0.0 : prefix + "." + $0.0) }
+    }
+
+    public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.1.count } }
+
+    /// Training mode: batch statistics in BN, dropout on.
+    public func train(_ on: Bool = true) {
+        training = on
+        for (_, c) in children { c.train(on) }
+    }
+
+    public func eval() { train(false) }
+
+    public func zeroGrad() { for (_, p) in namedParameters() { p.zeroGrad() } }
+}
+
+/// Collects what each leaf module did during one forward pass, for summaries.
+final class Recorder {
+    struct Entry {
+        let module: Module
+        let inputShape: [Int]
+        let outputShape: [Int]
+    }
+    @TaskLocal static var current: Recorder?
+    var entries: [Entry] = []
+    func record(_ m: Module, _ x: Tensor, _ y: Tensor) { entries.append(Entry(module: m, inputShape: x.shape, outputShape: y.shape)) }
+}
