@@ -34,6 +34,12 @@ let package = Package(
         // MARK: Models: the module system, layers, the ResNet family, summaries, checkpoints
         .target(name: "TrickbookModels", dependencies: ["TrickbookTensor"], swiftSettings: optimizedInDebug),
 
+        // MARK: Data: datasets and their formats
+        .target(name: "TrickbookData", dependencies: ["TrickbookTensor", "CZlib"], swiftSettings: optimizedInDebug),
+
+        // MARK: Training: optimizer, schedules, losses, low precision, the training step
+        .target(name: "TrickbookTraining", dependencies: ["TrickbookTensor", "TrickbookModels"], swiftSettings: optimizedInDebug),
+
         // MARK: The language: knows nothing of tensors; host objects come in through its embedding API
         .target(
             name: "TrickbookScript", dependencies: [.product(name: "Atomics", package: "swift-atomics")],
@@ -48,13 +54,14 @@ let package = Package(
         .executableTarget(
             name: "trickbook",
             dependencies: [
-                "TrickbookTensor", "TrickbookModels", "TrickbookScript", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
+                "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookScript", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         // MARK: Tests
         .testTarget(name: "TrickbookTensorTests", dependencies: ["TrickbookTensor"]),
         .testTarget(name: "TrickbookModelsTests", dependencies: ["TrickbookModels"]),
+        .testTarget(name: "TrickbookTrainingTests", dependencies: ["TrickbookTraining", "TrickbookData"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
         .testTarget(name: "TrickbookREPLTests", dependencies: ["TrickbookREPL"], resources: [.copy("notebooks")]),
     ],

@@ -22,10 +22,17 @@ open class Module {
 
     open func forward(_ x: Tensor) throws -> Tensor { x }
 
+    /// Set while training in low precision: every leaf layer's output (and, on the way back, its
+    /// gradient) is rounded to this format.
+    @TaskLocal public static var activationFormat: LowPrecisionFormat?
+
     /// Runs the module, and records it when a summary is being taken.
     public final func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let y = try forward(x)
-        if let recorder = Recorder.current, children.isEmpty { recorder.record(self, x, y) }
+        var y = try forward(x)
+        if children.isEmpty {
+            if let format = Module.activationFormat { y = y.rounded(to: format) }
+            if let recorder = Recorder.current { recorder.record(self, x, y) }
+        }
         return y
     }
 

@@ -56,6 +56,17 @@ public enum SafeTensors {
         }
     }
 
+    /// The `__metadata__` strings of a file.
+    public static func metadata(_ path: String) throws -> [String: String] {
+        guard let data = FileManager.default.contents(atPath: path), data.count >= 8 else { throw TensorError("load", "cannot read \(path)") }
+        let n = data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }.littleEndian
+        guard n <= UInt64(data.count - 8),
+              let json = try? JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + Int(n)))) as? [String: Any] else {
+            throw TensorError("load", "\(path): header is not a JSON object")
+        }
+        return json["__metadata__"] as? [String: String] ?? [:]
+    }
+
     /// Reads every tensor of a file, checking the header: its length, the JSON, each dtype, shape
     /// and offset range. Errors name the file and the tensor at fault.
     public static func read(_ path: String) throws -> [Entry] {
@@ -133,7 +144,12 @@ extension Module {
     @discardableResult
     public func load(from path: String, strict: Bool = true) throws -> LoadReport {
         let entries = try SafeTensors.read(path)
-        let byName = Dictionary(entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        return try load(Dictionary(entries.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a }), source: path, strict: strict)
+    }
+
+    /// Loads named tensors (as read from a checkpoint) into the model; see `load(from:strict:)`.
+    @discardableResult
+    public func load(_ byName: [String: Tensor], source path: String, strict: Bool = true) throws -> LoadReport {
         var report = LoadReport()
         var copies: [(Tensor, Tensor)] = []
         let state = stateDict()
@@ -146,7 +162,7 @@ extension Module {
             report.loaded.append(name)
         }
         let known = Set(state.map(\.0))
-        report.unexpected = entries.map(\.name).filter { !known.contains($0) }
+        report.unexpected = byName.keys.sorted().filter { !known.contains($0) }
         if strict && (!report.missing.isEmpty || !report.unexpected.isEmpty) {
             throw TensorError("load", "\(path) does not match the model: missing \(report.missing.prefix(10))\(report.missing.count > 10 ? " and \(report.missing.count - 10) more" : ""), unexpected \(report.unexpected.prefix(10))\(report.unexpected.count > 10 ? " and \(report.unexpected.count - 10) more" : "")")
         }

@@ -3,6 +3,7 @@ import Foundation
 import TrickbookModels
 import TrickbookScript
 import TrickbookTensor
+import TrickbookTraining
 
 /// `trickbook bench …`: speed measurements. Build with `-c release` before quoting numbers.
 struct Bench: ParsableCommand {
@@ -167,6 +168,7 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 128
     @Option(help: "Variant a, b, c or d.") var variant: String = "b"
     @Option(help: "Seconds to measure each of training and evaluation.") var seconds: Double = 10
+    @Option(help: "fp32, or fp16 / bf16 (simulated: rounded weights, activations and gradients, with loss scaling).") var precision: String = "fp32"
 
     func run() throws {
         var config: ResNetConfig
@@ -182,19 +184,20 @@ struct TrainBench: ParsableCommand {
         config.variant = variant
         let net = try ResNet(config)
         header()
-        print("\(net.typeName), batch \(batch), input \(input), \(net.parameterCount) parameters")
+        print("\(net.typeName), batch \(batch), input \(input), \(net.parameterCount) parameters, \(precision)")
         let g = Generator(seed: 1)
         let x = try Tensor.randn([batch] + input, generator: g)
         let labels = try Tensor.randint(0, config.classes, shape: [batch], generator: g)
-        let params = net.namedParameters().map(\.1)
-        net.train()
-        let train = try measure(seconds: seconds, minRuns: 3) {
-            let logp = try net(x).logSoftmax(axis: 1)
-            let loss = try logp.gather(axis: 1, index: labels.reshaped([batch, 1])).mean().neg()
-            net.zeroGrad()
-            try loss.backward()
-            for p in params { if let grad = p.grad { try p.update(subtracting: grad, scale: 0.01) } }
+        let scaler: LossScaler?
+        switch precision {
+        case "fp32": scaler = nil
+        case "fp16": scaler = LossScaler(format: .float16)
+        case "bf16": scaler = LossScaler(format: .bfloat16)
+        default: throw ValidationError("--precision must be fp32, fp16 or bf16, got \(precision)")
         }
+        let trainer = Trainer(model: net, optimizer: try SGD(net, lr: 0.01), schedule: ConstantLR(0.01), lowPrecision: scaler)
+        let targets = Targets.labels(labels.scalars.map { Int($0) })
+        let train = try measure(seconds: seconds, minRuns: 3) { _ = try trainer.trainStep(x, targets) }
         net.eval()
         let evaluate = try measure(seconds: seconds, minRuns: 3) { _ = try withNoGrad { try net(x) } }
         var usage = rusage()

@@ -1,0 +1,226 @@
+import Foundation
+import TrickbookModels
+import TrickbookTensor
+
+/// Mixed-precision training on a CPU: the forward and backward passes see weights, activations
+/// and activation gradients rounded to FP16 or BF16, the optimizer updates FP32 master weights,
+/// and a dynamic loss scale keeps small gradients from flushing to zero.
+///
+/// On a CPU this is a study aid, not a speed-up: the tensors stay Float32 in memory and the
+/// rounding costs extra time, so a step is slower and uses as much memory as FP32. What it shows
+/// honestly is the numerics: which gradients underflow, when the scale backs off, how accuracy holds.
+public final class LossScaler {
+    public let format: LowPrecisionFormat
+    public private(set) var scale: Float
+    public let growthInterval: Int
+    public private(set) var skippedSteps = 0
+    public private(set) var cleanSteps = 0
+    /// The fraction of gradient values (scaled) that round to zero in the format, last step.
+    public private(set) var underflowFraction: Double = 0
+
+    public init(format: LowPrecisionFormat = .float16, initialScale: Float = 65536, growthInterval: Int = 2000) {
+        self.format = format
+        self.scale = initialScale
+        self.growthInterval = max(1, growthInterval)
+    }
+
+    /// After backward of loss·scale: false (and the scale halves) if any gradient is inf or NaN;
+    /// else the gradients are unscaled, underflow is counted, and the scale doubles after
+    /// `growthInterval` clean steps.
+    func unscale(_ params: [Tensor]) -> Bool {
+        var finite = true
+        for p in params { if let g = p.grad { g.withUnsafeBufferPointer { b in if b.contains(where: { !$0.isFinite }) { finite = false } } } }
+        guard finite else {
+            scale /= 2
+            skippedSteps += 1
+            cleanSteps = 0
+            for p in params { p.zeroGrad() }
+            return false
+        }
+        var zero = 0, total = 0
+        let round: (Float) -> Float = format == .float16 ? { floatFromFloat16Bits(float16Bits($0)) } : { floatFromBFloat16Bits(bfloat16Bits($0)) }
+        for p in params {
+            guard let g = p.grad else { continue }
+            let inv = 1 / scale
+            g.withUnsafeMutableBufferPointer { b in
+                for i in b.indices {
+                    if b[i] != 0 && round(b[i]) == 0 { zero += 1 }
+                    b[i] *= inv
+                }
+                total += b.count
+            }
+        }
+        underflowFraction = total == 0 ? 0 : Double(zero) / Double(total)
+        cleanSteps += 1
+        if cleanSteps >= growthInterval { scale *= 2; cleanSteps = 0 }
+        return true
+    }
+
+    func restore(scale: Float, clean: Int, skipped: Int) { self.scale = scale; cleanSteps = clean; skippedSteps = skipped }
+}
+
+/// An exponential moving average of the weights: s ← d·s + (1 − d)·w after every step.
+public final class EMA {
+    public let decay: Float
+    public private(set) var shadows: [(String, Tensor, Tensor)] = []  // name, parameter, average
+
+    public init(_ model: Module, decay: Float = 0.999) {
+        self.decay = decay
+        shadows = model.namedParameters().map { ($0.0, $0.1, $0.1.copy()) }
+    }
+
+    func update() throws {
+        for (_, p, s) in shadows {
+            try withNoGrad { try s.update(subtracting: try s - p.detached(), scale: 1 - decay) }
+        }
+    }
+
+    /// Runs `body` with the averaged weights in the model, then puts the trained ones back.
+    public func withAveragedWeights<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = shadows.map { $0.1.copy() }
+        for (_, p, s) in shadows { copy(s, into: p) }
+        defer { for ((_, p, _), w) in zip(shadows, saved) { copy(w, into: p) } }
+        return try body()
+    }
+}
+
+func copy(_ src: Tensor, into dst: Tensor) {
+    src.withUnsafeBufferPointer { s in dst.withUnsafeMutableBufferPointer { d in _ = d.update(fromContentsOf: s) } }
+}
+
+public struct TrainingError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// What one training step did.
+public struct StepResult {
+    public let loss: Float
+    public let lr: Float
+    /// True when low precision skipped the update for inf/NaN gradients.
+    public let skipped: Bool
+}
+
+/// One training step: forward, loss, backward, optional clipping, optimizer, schedule; with
+/// optional low precision and weight averaging. Its whole state checkpoints and resumes exactly.
+public final class Trainer {
+    public let model: Module
+    public let optimizer: SGD
+    public let schedule: any Schedule
+    public var loss: Loss
+    /// Clip the gradients' global L2 norm to this (nil: no clipping).
+    public var clipNorm: Float?
+    public let ema: EMA?
+    public let scaler: LossScaler?
+    /// Iterations done: the schedule's position.
+    public private(set) var step = 0
+    public var epoch = 0
+    /// Random generators whose states go into checkpoints (data order, augmentation).
+    public var generators: [String: Generator] = [:]
+
+    public init(model: Module, optimizer: SGD, schedule: any Schedule, loss: Loss = Loss(), clipNorm: Float? = nil,
+                ema: EMA? = nil, lowPrecision: LossScaler? = nil) {
+        self.model = model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.loss = loss
+        self.clipNorm = clipNorm
+        self.ema = ema
+        self.scaler = lowPrecision
+    }
+
+    private var parameters: [Tensor] { optimizer.groups.flatMap { $0.parameters.map(\.1) } }
+
+    public func trainStep(_ inputs: Tensor, _ targets: Targets) throws -> StepResult {
+        let lr = schedule.lr(at: step)
+        optimizer.lr = lr
+        model.train()
+        model.zeroGrad()
+        let params = parameters
+        let value: Float
+        if let scaler {
+            // Forward and backward on rounded weights; the optimizer then updates the FP32 masters.
+            let masters = params.map { $0.copy() }
+            for p in params { copy(p.rounded(to: scaler.format), into: p) }
+            let lossTensor = try Module.$activationFormat.withValue(scaler.format) {
+                try loss(model(inputs.rounded(to: scaler.format)), targets, inputs: inputs)
+            }
+            value = lossTensor.item
+            try (lossTensor * scaler.scale).backward()
+            for (p, m) in zip(params, masters) { copy(m, into: p) }
+            guard scaler.unscale(params) else {
+                step += 1
+                return StepResult(loss: value, lr: lr, skipped: true)
+            }
+        } else {
+            let lossTensor = try loss(model(inputs), targets, inputs: inputs)
+            value = lossTensor.item
+            guard value.isFinite else { throw TrainingError(description: "the loss became \(value) at step \(step)") }
+            try lossTensor.backward()
+        }
+        if let clipNorm { try clip(params, to: clipNorm) }
+        try optimizer.step()
+        try ema?.update()
+        step += 1
+        return StepResult(loss: value, lr: lr, skipped: false)
+    }
+
+    /// Scales all gradients so that their global L2 norm is at most `maxNorm`.
+    private func clip(_ params: [Tensor], to maxNorm: Float) throws {
+        var sq = 0.0
+        for p in params { p.grad?.withUnsafeBufferPointer { for v in $0 { sq += Double(v) * Double(v) } } }
+        let norm = Float(sq.squareRoot())
+        guard norm > maxNorm, norm > 0 else { return }
+        let f = maxNorm / norm
+        for p in params { p.grad?.withUnsafeMutableBufferPointer { b in for i in b.indices { b[i] *= f } } }
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes the model, the momentum buffers, the averaged weights, the schedule position, the
+    /// loss scaler, the epoch and the generators' states to one file (atomically).
+    public func save(to path: String) throws {
+        var tensors = model.stateDict().map { ("model." + $0.0, $0.1) }
+        tensors += optimizer.buffers.sorted { $0.key < $1.key }.map { ("optimizer.momentum." + $0.key, $0.value) }
+        if let ema { tensors += ema.shadows.map { ("ema." + $0.0, $0.2) } }
+        var meta = ["format": "pt", "trickbook.step": String(step), "trickbook.epoch": String(epoch), "trickbook.lr": String(optimizer.lr)]
+        if let scaler {
+            meta["trickbook.scale"] = String(scaler.scale)
+            meta["trickbook.scaler"] = "\(scaler.cleanSteps),\(scaler.skippedSteps)"
+        }
+        for (name, g) in generators { meta["trickbook.generator." + name] = g.state.map(String.init).joined(separator: ",") }
+        try SafeTensors.write(tensors, to: path, metadata: meta)
+    }
+
+    /// Restores everything `save` wrote, so that training continues exactly as an unbroken run.
+    public func resume(from path: String) throws {
+        let entries = try SafeTensors.read(path)
+        let meta = try SafeTensors.metadata(path)
+        guard let s = meta["trickbook.step"].flatMap(Int.init), let e = meta["trickbook.epoch"].flatMap(Int.init) else {
+            throw TrainingError(description: "\(path) is not a training checkpoint (no step and epoch)")
+        }
+        var modelTensors: [String: Tensor] = [:]
+        var buffers: [String: Tensor] = [:], averages: [String: Tensor] = [:]
+        for entry in entries {
+            if entry.name.hasPrefix("model.") { modelTensors[String(entry.name.dropFirst(6))] = entry.tensor }
+            else if entry.name.hasPrefix("optimizer.momentum.") { buffers[String(entry.name.dropFirst(19))] = entry.tensor }
+            else if entry.name.hasPrefix("ema.") { averages[String(entry.name.dropFirst(4))] = entry.tensor }
+        }
+        for (name, g) in generators {
+            guard let text = meta["trickbook.generator." + name] else { throw TrainingError(description: "\(path) has no state for generator '\(name)'") }
+            try g.restore(text.split(separator: ",").compactMap { UInt64($0) })
+        }
+        try model.load(modelTensors, source: path)
+        for (name, t) in buffers { optimizer.setBuffer(name, t) }
+        if let ema {
+            for (name, _, shadow) in ema.shadows {
+                guard let t = averages[name], t.shape == shadow.shape else { throw TrainingError(description: "\(path) has no average for '\(name)'") }
+                copy(t, into: shadow)
+            }
+        }
+        if let scaler, let sc = meta["trickbook.scale"].flatMap(Float.init), let parts = meta["trickbook.scaler"]?.split(separator: ",").compactMap({ Int($0) }), parts.count == 2 {
+            scaler.restore(scale: sc, clean: parts[0], skipped: parts[1])
+        }
+        step = s
+        epoch = e
+    }
+}

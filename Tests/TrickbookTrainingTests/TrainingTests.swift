@@ -1,0 +1,288 @@
+import Foundation
+import Testing
+import TrickbookData
+import TrickbookModels
+import TrickbookTensor
+@testable import TrickbookTraining
+
+/// One trainable scalar w, for hand-worked optimizer steps.
+final class Scalar: Module {
+    let w: Tensor
+    init(_ value: Float) throws {
+        w = try Tensor([value], shape: [1])
+        super.init()
+        _ = param("w", w)
+    }
+}
+
+func close(_ a: Float, _ b: Double, _ tol: Double = 1e-5) -> Bool { abs(Double(a) - b) <= tol * max(1, abs(b)) }
+
+@Suite struct LossTests {
+    /// z = [1, 2, 3], label 2. log-sum-exp = 3 + log(1 + e⁻¹ + e⁻²); log p = z − lse.
+    static let z: [Double] = [1, 2, 3]
+    static let lse = 3 + log(1 + exp(-1.0) + exp(-2.0))
+    static let logp = z.map { $0 - lse }
+
+    @Test func crossEntropyAndSmoothingByHand() throws {
+        let logits = try Tensor([1, 2, 3], shape: [1, 3])
+        #expect(close(try crossEntropy(logits, labels: [2]).item, -Self.logp[2]))
+        // Paper form, ε = 0.1, K = 3: q = [0.05, 0.05, 0.9].
+        let paper = -(0.05 * Self.logp[0] + 0.05 * Self.logp[1] + 0.9 * Self.logp[2])
+        #expect(close(try crossEntropy(logits, labels: [2], smoothing: 0.1).item, paper))
+        // PyTorch/timm form: q = 0.9·onehot + 0.1/3.
+        let uniform = -((0.1 / 3) * (Self.logp[0] + Self.logp[1]) + (0.9 + 0.1 / 3) * Self.logp[2])
+        #expect(close(try crossEntropy(logits, labels: [2], smoothing: 0.1, form: .uniform).item, uniform))
+        // Soft targets (mixup) and smoothing compose: q = [0, 0.3, 0.7] then the paper form.
+        let soft = try Tensor([0, 0.3, 0.7], shape: [1, 3])
+        let q = [0 * 0.9 + 1 * 0.05, 0.3 * 0.9 + 0.7 * 0.05, 0.7 * 0.9 + 0.3 * 0.05]
+        let expected = -zip(q, Self.logp).reduce(0) { $0 + $1.0 * $1.1 }
+        #expect(close(try Loss(smoothing: 0.1)(logits, .soft(soft)).item, expected))
+        #expect(throws: (any Error).self) { try crossEntropy(logits, labels: [3]) }
+    }
+
+    /// Gradient of the smoothed loss: softmax(z) − q, checked by central differences too.
+    @Test func crossEntropyGradient() throws {
+        let logits = try Tensor.randn([4, 5], generator: Generator(seed: 1))
+        logits.requiresGrad = true
+        let labels = [0, 3, 4, 1]
+        try crossEntropy(logits, labels: labels, smoothing: 0.2).backward()
+        let analytic = try #require(logits.grad).scalars
+        var numeric: [Float] = []
+        let eps: Float = 1e-2
+        for i in 0..<logits.count {
+            func f(_ d: Float) throws -> Float {
+                let copy = logits.copy()
+                copy.withUnsafeMutableBufferPointer { $0[i] += d }
+                return try withNoGrad { try crossEntropy(copy, labels: labels, smoothing: 0.2).item }
+            }
+            numeric.append((try f(eps) - f(-eps)) / (2 * eps))
+        }
+        for (a, n) in zip(analytic, numeric) { #expect(abs(a - n) < 2e-3, "\(a) vs \(n)") }
+        let p = try withNoGrad { try logits.softmax(axis: 1) }.scalars
+        let q = try smoothTargets(oneHot(labels, classes: 5), epsilon: 0.2).scalars
+        for i in analytic.indices { #expect(abs(analytic[i] - (p[i] - q[i]) / 4) < 1e-5) }
+    }
+
+    /// The paper (section 5.2): with smoothing, the optimal logits put the true class
+    /// log((K − 1)(1 − ε)/ε) above every other. Gradient descent on free logits finds that gap.
+    @Test(arguments: [(10, 0.1), (5, 0.2), (3, 0.3)])
+    func labelSmoothingOptimumGap(classes: Int, epsilon: Double) throws {
+        let z = try Tensor.zeros([1, classes])
+        z.requiresGrad = true
+        for _ in 0..<3000 {
+            z.zeroGrad()
+            try crossEntropy(z, labels: [0], smoothing: Float(epsilon)).backward()
+            try withNoGrad { try z.update(subtracting: try #require(z.grad), scale: Float(classes)) }
+        }
+        let v = z.scalars
+        let gap = Double(v[0]) - Double(v[1...].reduce(0, +)) / Double(classes - 1)
+        #expect(abs(gap - log(Double(classes - 1) * (1 - epsilon) / epsilon)) < 1e-2, "gap \(gap)")
+    }
+
+    /// Distillation: hard CE + T²·CE(softmax(r/T), softmax(z/T)); the teacher gets no gradient.
+    @Test func distillationByHand() throws {
+        let g = Generator(seed: 4)
+        let teacher = try Linear(3, 4, generator: g), student = try Linear(3, 4, generator: Generator(seed: 5))
+        let x = try Tensor.randn([2, 3], generator: g)
+        let kd = try Distillation(teacher: teacher, temperature: 20)
+        let loss = Loss(distillation: kd)
+        let z = try student(x)
+        let value = try loss(z, .labels([1, 3]), inputs: x)
+        let r = try withNoGrad { try teacher(x) }
+        let expected = try crossEntropy(z, labels: [1, 3]).item
+            + 400 * (try softCrossEntropy(z / 20, try (r / 20).softmax(axis: 1)).item)
+        #expect(abs(value.item - expected) < 1e-3)
+        try value.backward()
+        #expect(student.weight.grad != nil && teacher.weight.grad == nil && !teacher.training)
+    }
+}
+
+@Suite struct ScheduleTests {
+    @Test func valuesAtChosenSteps() {
+        let step = StepLR(0.1, milestones: [30, 60], gamma: 0.1)
+        #expect(step.lr(at: 29) == 0.1 && close(step.lr(at: 30), 0.01) && close(step.lr(at: 60), 0.001))
+        let cosine = CosineLR(0.4, total: 100)
+        #expect(close(cosine.lr(at: 0), 0.4) && close(cosine.lr(at: 50), 0.2) && close(cosine.lr(at: 100), 0, 1e-6))
+        #expect(close(cosine.lr(at: 25), 0.5 * (1 + cos(Double.pi / 4)) * 0.4))
+        let warm = WarmupLR(CosineLR(0.4, total: 100), steps: 5)
+        #expect(close(warm.lr(at: 0), 0.08) && close(warm.lr(at: 4), 0.4) && close(warm.lr(at: 5), 0.4) && close(warm.lr(at: 55), 0.2))
+        #expect(close(PolynomialLR(1, total: 10, power: 2).lr(at: 5), 0.25))
+        #expect(ConstantLR(0.3).values(3) == [0.3, 0.3, 0.3])
+        #expect(linearScaledLR(0.1, batch: 1024) == 0.4 && linearScaledLR(batch: 128) == 0.05)
+    }
+}
+
+@Suite struct OptimizerTests {
+    /// w = 1, loss w², lr 0.1, μ 0.9, Nesterov (PyTorch's form), worked by hand:
+    ///  1: g = 2, b = 2, d = g + μb = 3.8, w = 0.62
+    ///  2: g = 1.24, b = 0.9·2 + 1.24 = 3.04, d = 1.24 + 2.736 = 3.976, w = 0.2224
+    ///  3: g = 0.4448, b = 2.736 + 0.4448 = 3.1808, d = 0.4448 + 2.86272 = 3.30752, w = −0.108352
+    @Test func threeNesterovSteps() throws {
+        let m = try Scalar(1)
+        let opt = try SGD(m, lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0)
+        var ws: [Float] = []
+        for _ in 0..<3 {
+            m.zeroGrad()
+            try (m.w * m.w).sum().backward()
+            try opt.step()
+            ws.append(m.w.item)
+        }
+        #expect(close(ws[0], 0.62) && close(ws[1], 0.2224) && close(ws[2], -0.108352))
+        // Weight decay adds λw to the gradient: one plain step of w = 2, g = 0, λ = 0.5, lr 0.1 → 1.9.
+        let d = try Scalar(2)
+        let plain = try SGD(d, lr: 0.1, momentum: 0, weightDecay: 0.5)
+        d.w.grad = try Tensor.zeros([1])
+        try plain.step()
+        #expect(close(d.w.item, 1.9))
+    }
+
+    /// No bias decay on ResNet-50: exactly its 53 conv and 1 linear weights decay; BN's γ and β
+    /// and the fc bias (107 tensors) do not.
+    @Test func noBiasDecayGroupsOfResNet50() throws {
+        let m = try ResNet(ResNetConfig(depth: 50))
+        let opt = try SGD(m, lr: 0.1, weightDecay: 1e-4, noBiasDecay: true)
+        let decay = opt.groups[0], none = opt.groups[1]
+        #expect(decay.weightDecay == 1e-4 && none.weightDecay == 0)
+        #expect(decay.parameters.count == 54 && none.parameters.count == 107)
+        #expect(decay.parameters.allSatisfy { $0.1.rank == 4 || $0.0 == "fc.weight" })
+        #expect(none.parameters.allSatisfy { $0.1.rank == 1 })
+        #expect(decay.parameters.reduce(0) { $0 + $1.1.count } + none.parameters.reduce(0) { $0 + $1.1.count } == 25_557_032)
+        #expect(opt.report().contains("no_decay: weight decay 0.0, 107 tensors"))
+    }
+}
+
+@Suite struct TrainerTests {
+    func tinyNet(seed: UInt64) throws -> ResNet {
+        var c = ResNetConfig(depth: 20)
+        c.width = 4
+        c.classes = 3
+        c.inChannels = 1
+        c.seed = seed
+        return try ResNet(c)
+    }
+
+    func batch(_ g: Generator) throws -> (Tensor, [Int]) {
+        let labels = (0..<8).map { _ in g.int(below: 3) }
+        var x = try Tensor.randn([8, 1, 8, 8], generator: g)
+        x = try x + (try Tensor(labels.map { Float($0) }, shape: [8, 1, 1, 1]))
+        return (x, labels)
+    }
+
+    func trainer(seed: UInt64) throws -> Trainer {
+        let m = try tinyNet(seed: seed)
+        let t = Trainer(model: m, optimizer: try SGD(m, lr: 0.1, weightDecay: 5e-4, noBiasDecay: true),
+                        schedule: WarmupLR(CosineLR(0.1, total: 6), steps: 2), loss: Loss(smoothing: 0.1), clipNorm: 5, ema: EMA(m, decay: 0.9))
+        t.generators["data"] = Generator(seed: 42)
+        return t
+    }
+
+    /// Three steps, a checkpoint, three more in a fresh trainer: the same weights, to the bit, as
+    /// six unbroken steps (model, momentum, averages, schedule position and data order all restored).
+    @Test func resumedRunEqualsUnbroken() throws {
+        let whole = try trainer(seed: 1)
+        for _ in 0..<6 { let (x, y) = try batch(whole.generators["data"]!); _ = try whole.trainStep(x, .labels(y)) }
+        let first = try trainer(seed: 1)
+        for _ in 0..<3 { let (x, y) = try batch(first.generators["data"]!); _ = try first.trainStep(x, .labels(y)) }
+        first.epoch = 1
+        let path = NSTemporaryDirectory() + "resume-\(UUID().uuidString).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try first.save(to: path)
+        let second = try trainer(seed: 999)
+        try second.resume(from: path)
+        #expect(second.step == 3 && second.epoch == 1)
+        for _ in 0..<3 { let (x, y) = try batch(second.generators["data"]!); _ = try second.trainStep(x, .labels(y)) }
+        for ((n, a), (_, b)) in zip(whole.model.stateDict(), second.model.stateDict()) { #expect(a.scalars == b.scalars, "\(n)") }
+        for (name, buf) in whole.optimizer.buffers { #expect(second.optimizer.buffers[name]?.scalars == buf.scalars, "\(name)") }
+        for (a, b) in zip(whole.ema!.shadows, second.ema!.shadows) { #expect(a.2.scalars == b.2.scalars) }
+    }
+
+    @Test func nonFiniteLossStopsWithTheStep() throws {
+        let t = try trainer(seed: 1)
+        let (x, y) = try batch(Generator(seed: 1))
+        _ = try t.trainStep(x, .labels(y))
+        let bad = try x * Float.infinity
+        #expect { _ = try t.trainStep(bad, .labels(y)) } throws: { "\($0)".contains("at step 1") }
+    }
+
+    /// Low precision: an injected inf skips the step, halves the scale and leaves the weights;
+    /// clean steps train in FP16 and BF16.
+    @Test(arguments: [LowPrecisionFormat.float16, .bfloat16])
+    func lossScalingSkipsAndTrains(format: LowPrecisionFormat) throws {
+        let m = try tinyNet(seed: 3)
+        let t = Trainer(model: m, optimizer: try SGD(m, lr: 0.05), schedule: ConstantLR(0.05), lowPrecision: LossScaler(format: format, initialScale: 1024, growthInterval: 3))
+        let g = Generator(seed: 9)
+        let (x, y) = try batch(g)
+        let before = m.namedParameters().map { $0.1.scalars }
+        let r = try t.trainStep(try x * Float.infinity, .labels(y))
+        let scaler = try #require(t.scaler)
+        #expect(r.skipped && scaler.skippedSteps == 1 && scaler.scale == 512)
+        #expect(m.namedParameters().map { $0.1.scalars } == before)  // the skipped step changed nothing
+        var losses: [Float] = []
+        for _ in 0..<12 { let (bx, by) = try batch(g); losses.append(try t.trainStep(bx, .labels(by)).loss) }
+        #expect(losses.suffix(4).reduce(0, +) < losses.prefix(4).reduce(0, +))
+        #expect(scaler.scale == Float(512 * 16))  // doubled after every 3 clean steps
+        #expect(scaler.underflowFraction < 0.5)
+    }
+
+    @Test func metricsByHand() throws {
+        var m = Metrics(classes: 3)
+        try m.add(logits: Tensor([3, 2, 1, 1, 3, 2, 1, 2, 3, 3, 1, 2], shape: [4, 3]), labels: [0, 2, 2, 1], loss: 0.5)
+        #expect(m.top1 == 0.5 && m.top5 == 1 && m.meanLoss == 0.5)
+        #expect(m.confusion == [[1, 0, 0], [1, 0, 0], [0, 1, 1]])
+        #expect(m.perClassAccuracy[0] == 1 && m.perClassAccuracy[1] == 0 && m.perClassAccuracy[2] == 0.5)
+    }
+}
+
+/// A small ResNet learns the real Fashion-MNIST far above chance (10%) in two short epochs.
+@Suite struct FashionMNISTTests {
+    @Test func datasetHasItsSizesAndClasses() throws {
+        let (train, trainLabels) = try FashionMNIST.load("train")
+        let (test, testLabels) = try FashionMNIST.load("test")
+        #expect(train.shape == [60000, 1, 28, 28] && test.shape == [10000, 1, 28, 28])
+        for c in 0..<10 {
+            #expect(trainLabels.filter { $0 == c }.count == 6000 && testLabels.filter { $0 == c }.count == 1000)
+        }
+    }
+
+    @Test func smallModelLearnsAFashionMNISTSubset() throws {
+        let (images, labels) = try FashionMNIST.load("train", limit: 3000)
+        let (testImages, testLabels) = try FashionMNIST.load("test", limit: 1000)
+        func normalize(_ t: Tensor) throws -> Tensor { try t / 255 - 0.5 }
+        var c = ResNetConfig(depth: 20)
+        c.width = 8
+        c.classes = 10
+        c.inChannels = 1
+        c.variant = "d"
+        c.zeroGamma = true
+        let m = try ResNet(c)
+        let steps = 2 * 3000 / 100
+        let t = Trainer(model: m, optimizer: try SGD(m, lr: 0.2, weightDecay: 1e-4, noBiasDecay: true),
+                        schedule: WarmupLR(CosineLR(0.2, total: steps - 5), steps: 5), loss: Loss(smoothing: 0.1))
+        let order = Generator(seed: 7)
+        for _ in 0..<2 {
+            let perm = try permutationIndices(3000, generator: order)
+            for b in 0..<30 {
+                let idx = Array(perm[(b * 100)..<((b + 1) * 100)])
+                _ = try t.trainStep(try normalize(images.indexSelect(axis: 0, indices: idx)), .labels(idx.map { labels[$0] }))
+            }
+        }
+        m.eval()
+        var metrics = Metrics(classes: 10)
+        try withNoGrad { try metrics.add(logits: try m(try normalize(testImages)), labels: testLabels) }
+        #expect(metrics.top1 > 0.6, "test accuracy \(metrics.top1)")
+    }
+
+    @Test func badFilesAreClearErrors() throws {
+        let dir = NSTemporaryDirectory() + "idx-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect { _ = try FashionMNIST.load("train", directory: dir) } throws: { "\($0)".contains("apt-get install dataset-fashion-mnist") }
+        let good = try Data(contentsOf: URL(fileURLWithPath: FashionMNIST.defaultDirectory + "/t10k-labels-idx1-ubyte.gz"))
+        try good.prefix(good.count / 2).write(to: URL(fileURLWithPath: dir + "/trunc.gz"))
+        #expect { _ = try IDX.read(dir + "/trunc.gz") } throws: { "\($0)".contains("trunc.gz") }
+        try Data([0, 0, 9, 1, 0, 0, 0, 1, 5]).write(to: URL(fileURLWithPath: dir + "/magic"))
+        #expect { _ = try IDX.read(dir + "/magic") } throws: { "\($0)".contains("wrong magic number") }
+        try Data([0, 0, 8, 1, 0, 0, 0, 9, 5]).write(to: URL(fileURLWithPath: dir + "/short"))
+        #expect { _ = try IDX.read(dir + "/short") } throws: { "\($0)".contains("header says [9]") }
+    }
+}
