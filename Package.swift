@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "TrickbookModels", dependencies: ["TrickbookTensor"], swiftSettings: optimizedInDebug),
 
         // MARK: Data: datasets and their formats
-        .target(name: "TrickbookData", dependencies: ["TrickbookTensor", "CZlib"], swiftSettings: optimizedInDebug),
+        .target(name: "TrickbookData", dependencies: ["TrickbookTensor", "CZlib", "CPNG"], swiftSettings: optimizedInDebug),
 
         // MARK: Training: optimizer, schedules, losses, low precision, the training step
         .target(name: "TrickbookTraining", dependencies: ["TrickbookTensor", "TrickbookModels"], swiftSettings: optimizedInDebug),
@@ -62,6 +62,7 @@ let package = Package(
         .testTarget(name: "TrickbookTensorTests", dependencies: ["TrickbookTensor"]),
         .testTarget(name: "TrickbookModelsTests", dependencies: ["TrickbookModels"]),
         .testTarget(name: "TrickbookTrainingTests", dependencies: ["TrickbookTraining", "TrickbookData"]),
+        .testTarget(name: "TrickbookDataTests", dependencies: ["TrickbookData", "CZlib"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
         .testTarget(name: "TrickbookREPLTests", dependencies: ["TrickbookREPL"], resources: [.copy("notebooks")]),
     ],
