@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TrickbookData
 import TrickbookModels
 import TrickbookScript
 import TrickbookTensor
@@ -9,7 +10,7 @@ import TrickbookTraining
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine's speed (use a release build).",
-        subcommands: [GemmBench.self, ConvBench.self, ScriptBench.self, TrainBench.self])
+        subcommands: [GemmBench.self, ConvBench.self, ScriptBench.self, TrainBench.self, DataBench.self])
 }
 
 /// Runs `body` until `seconds` have passed (at least `minRuns` times) after one warm-up; returns
@@ -205,5 +206,34 @@ struct TrainBench: ParsableCommand {
         print(String(format: "train  %8.1f images/s  (%.3f s a step)", Double(batch) / train, train))
         print(String(format: "eval   %8.1f images/s  (%.3f s a batch)", Double(batch) / evaluate, evaluate))
         print(String(format: "peak memory %.2f GiB", Double(usage.ru_maxrss) / 1024 / 1024))
+    }
+}
+
+/// Images/s of the data pipelines with 1 and 2 workers: Fashion-MNIST's training pipeline (pad
+/// and crop, flip, normalize) and the paper's full 224×224 RGB pipeline on 300×400 images.
+struct DataBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "data", abstract: "Data pipeline images/s with 1 and 2 workers.")
+
+    func run() throws {
+        let fashion = try FashionMNIST.dataset("train", limit: 20000)
+        let fashionPipe = Compose([PadCrop(28, padding: 2), HorizontalFlip(), try Normalize(mean: [72.94], std: [90.02])])
+        let g = Generator(seed: 1)
+        let rgbBytes = (0..<(64 * 3 * 300 * 400)).map { _ in UInt8(truncatingIfNeeded: g.next()) }
+        let rgb = MemoryDataset(channels: 3, height: 300, width: 400, bytes: rgbBytes, labels: [Int](repeating: 0, count: 64), classNames: ["x"])
+        let rgbPipe = try paperTrainPipeline(size: 224)
+        for (name, data, pipe, batch, epochs) in [("Fashion-MNIST 28x28x1 (pad-crop, flip, normalize)", fashion as any Dataset, fashionPipe as any Transform, 128, 1),
+                                                  ("RGB 300x400 → 224x224 (paper's train pipeline)", rgb as any Dataset, rgbPipe as any Transform, 16, 2)] {
+            for workers in [1, 2] {
+                let loader = try Loader(data, batchSize: batch, shuffle: true, transform: pipe, workers: workers, prefetch: 8, seed: 3)
+                let start = DispatchTime.now().uptimeNanoseconds
+                var n = 0
+                for _ in 0..<epochs {
+                    let it = try loader.epochBatches()
+                    while let b = try it.nextBatch() { n += b.labels.count }
+                }
+                let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                print(String(format: "%@, %d worker%@: %9.0f images/s", name, workers, workers == 1 ? "" : "s", Double(n) / s))
+            }
+        }
     }
 }
