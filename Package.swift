@@ -23,7 +23,7 @@ let package = Package(
         // MARK: System libraries and C shims
         // OpenBLAS is not linked: CShims opens it at first use, after choosing OPENBLAS_CORETYPE,
         // because OpenBLAS reads that variable only when it loads.
-        .target(name: "CShims", path: "Sources/CShims", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "CShims", path: "Sources/CShims", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CPNG", path: "Sources/System/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/System/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CEdit", path: "Sources/System/CEdit", providers: [.apt(["libedit-dev"])]),
@@ -47,6 +47,9 @@ let package = Package(
             // runtime exclusivity checks on them cost more than the work (measured with perf).
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
 
+        // MARK: Bindings: the one place where the language meets the Swift objects
+        .target(name: "TrickbookBindings", dependencies: ["TrickbookScript", "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining"]),
+
         // MARK: The REPL and the notebook runner
         .target(name: "TrickbookREPL", dependencies: ["TrickbookScript", "CEdit"]),
 
@@ -54,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "trickbook",
             dependencies: [
-                "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookScript", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
+                "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookScript", "TrickbookBindings", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -63,6 +66,7 @@ let package = Package(
         .testTarget(name: "TrickbookModelsTests", dependencies: ["TrickbookModels"]),
         .testTarget(name: "TrickbookTrainingTests", dependencies: ["TrickbookTraining", "TrickbookData"]),
         .testTarget(name: "TrickbookDataTests", dependencies: ["TrickbookData", "CZlib"]),
+        .testTarget(name: "TrickbookBindingsTests", dependencies: ["TrickbookBindings", "TrickbookScript"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
         .testTarget(name: "TrickbookREPLTests", dependencies: ["TrickbookREPL"], resources: [.copy("notebooks")]),
     ],

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The main job: set up, build in release mode, run the engine demo.
-# (It becomes the tour notebook, notebooks/00-tour.tb, once the notebook runner exists.)
+# The main job: set up, build in release mode, and run the tour notebook, which trains a
+# ResNet-D with the bag of tricks on Fashion-MNIST. Pictures and charts go to out/.
+# Extra arguments go to `trickbook run` (for example --quick for the one-minute version).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 swift build -c release --product trickbook
-exec .build/release/trickbook demo "$@"
+mkdir -p out
+cd out
+exec ../.build/release/trickbook run ../notebooks/00-tour.tb "$@"

@@ -288,6 +288,7 @@ public struct RandomErasing: Transform {
 
 public struct Cutout: Transform {
     public let size: Int
+    public init(size: Int) { self.size = size }
     public func apply(_ im: Image, _ g: Generator, _ log: inout [Sampled]) throws -> Image {
         let cy = g.int(below: im.height), cx = g.int(below: im.width)
         let y0 = max(0, cy - size / 2), y1 = min(im.height, cy - size / 2 + size)

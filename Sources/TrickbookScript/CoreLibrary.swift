@@ -6,7 +6,8 @@ extension Interpreter {
     /// Signatures that failed to parse at registration: a bug in a binding, checked by the tests.
     public nonisolated(unsafe) static var registrationErrors: [String] = []
 
-    func row(_ signature: String, _ doc: String, _ example: String? = nil, _ body: @escaping (Args) throws -> Value) {
+    /// Registers one builtin row; a malformed signature is recorded in `registrationErrors` (the tests check it is empty).
+    public func row(_ signature: String, _ doc: String, _ example: String? = nil, _ body: @escaping (Args) throws -> Value) {
         do { register(try Builtin(signature, doc: doc, example: example, body)) } catch { Interpreter.registrationErrors.append(signature) }
     }
 

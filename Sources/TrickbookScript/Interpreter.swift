@@ -271,8 +271,10 @@ public final class Interpreter {
         case .list:
             guard let m = listMethods[name] else { throw missing("list", Array(listMethods.keys)) }
             return .builtin(m.bound(to: o))
-        case .map:
-            guard let m = mapMethods[name] else { throw missing("map", Array(mapMethods.keys)) }
+        case .map(let mv):
+            // `m.key` reads a string key (records such as a training history's rows); methods otherwise.
+            if let v = try mv.get(.string(name)) { return v }
+            guard let m = mapMethods[name] else { throw missing("map", Array(mapMethods.keys) + mv.keys.compactMap { if case .string(let k) = $0 { return k }; return nil }) }
             return .builtin(m.bound(to: o))
         case .string:
             guard let m = stringMethods[name] else { throw missing("string", Array(stringMethods.keys)) }
@@ -293,7 +295,9 @@ public final class Interpreter {
     func importModule(_ name: String, from importer: SourceFile) throws {
         let fm = FileManager.default
         var dirs = searchPath
-        dirs.append((importer.name as NSString).deletingLastPathComponent)
+        // The importing file's folder ("." for names without one, such as "<repl>"). Not
+        // NSString.deletingLastPathComponent: it crashes on a name without a slash here.
+        dirs.append(importer.name.lastIndex(of: "/").map { String(importer.name[..<$0]) } ?? ".")
         if let extra = ProcessInfo.processInfo.environment["TRICKBOOK_PATH"] {
             dirs += extra.split(separator: ":").map(String.init)
         }

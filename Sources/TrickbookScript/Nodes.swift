@@ -386,8 +386,8 @@ final class InterpolationExpr: Expr {
 
 // MARK: - Indexing, slicing, members
 
-/// A Python index into a sequence of `count` items (negative counts from the end).
-func sequenceIndex(_ v: Value, count: Int, what: String) throws -> Int {
+/// A Python index into a sequence of `count` items (negative counts from the end); for host types too.
+public func sequenceIndex(_ v: Value, count: Int, what: String) throws -> Int {
     let i: Int
     switch v {
     case .int(let n): i = n

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TrickbookBindings
 import TrickbookREPL
 import TrickbookScript
 import TrickbookTensor
@@ -27,7 +28,7 @@ struct Trickbook: ParsableCommand {
 /// random generator seeded.
 func makeSession(quick: Bool, seed: Int) -> Session {
     Random.seed(UInt64(truncatingIfNeeded: seed))
-    return Session(stdlib: stdlibPaths(), quick: quick, seed: seed) { _ in }
+    return Session(stdlib: stdlibPaths(), quick: quick, seed: seed) { Bindings.register(into: $0) }
 }
 
 /// The project's stdlib/: TRICKBOOK_STDLIB, or found by walking up from the executable.

@@ -1,0 +1,273 @@
+import Foundation
+import TrickbookData
+import TrickbookModels
+import TrickbookScript
+import TrickbookTensor
+import TrickbookTraining
+
+// Host objects: Swift values as the language sees them. Each type's methods, properties and
+// operators are declared once, in its `type`.
+
+/// A Float as a script number, by its shortest decimal form (0.05, not 0.05000000074505806).
+func fv(_ f: Float) -> Value { .float(Double(f.description) ?? Double(f)) }
+
+func number(_ v: Value, _ what: String) throws -> Float {
+    guard let d = v.number else { throw ScriptError("\(what) must be a number, got \(v.typeName)") }
+    return Float(d)
+}
+
+/// A tensor.
+final class TensorBox: HostObject {
+    let t: Tensor
+    init(_ t: Tensor) { self.t = t }
+    var hostType: HostType { TensorBox.type }
+
+    static func operand(_ v: Value) throws -> Tensor? {
+        switch v {
+        case .host(let o as TensorBox): return o.t
+        case .int(let i): return Tensor(scalar: Float(i))
+        case .float(let d): return Tensor(scalar: Float(d))
+        default: return nil
+        }
+    }
+
+    static let type: HostType = {
+        let t = HostType("tensor", doc: "A Float32 tensor (NCHW for images) that can record operations for autodiff.")
+        t.property("shape") { o in .list(ListRef((o as! TensorBox).t.shape.map { .int($0) })) }
+        t.property("item") { o in fv((o as! TensorBox).t.item) }
+        t.property("grad") { o in (o as! TensorBox).t.grad.map { .host(TensorBox($0)) } ?? .nil_ }
+        t.property("requires_grad", get: { o in .bool((o as! TensorBox).t.requiresGrad) }, set: { o, v in
+            guard case .bool(let b) = v else { throw ScriptError("requires_grad must be true or false") }
+            (o as! TensorBox).t.requiresGrad = b
+        })
+        func m(_ sig: String, _ doc: String, _ body: @escaping (Tensor, Args) throws -> Value) {
+            guard let b = try? Builtin(sig, doc: doc, { a in
+                guard case .host(let o as TensorBox)? = a.receiver else { return .nil_ }
+                return try body(o.t, a)
+            }) else { return }
+            t.method(b)
+        }
+        m("sum(axis = nil)", "Sum over an axis, or of everything.") { x, a in .host(TensorBox(a.isNil(0) ? try x.sum() : try x.sum(axis: try a.int(0)))) }
+        m("mean(axis = nil)", "Mean over an axis, or of everything.") { x, a in .host(TensorBox(a.isNil(0) ? try x.mean() : try x.mean(axis: try a.int(0)))) }
+        m("max()", "The largest element.") { x, _ in .host(TensorBox(try x.max())) }
+        m("min()", "The smallest element.") { x, _ in .host(TensorBox(try x.min())) }
+        m("argmax(axis = nil)", "Index of the largest element.") { x, a in .host(TensorBox(try x.argmax(axis: a.isNil(0) ? nil : try a.int(0)))) }
+        m("exp()", "e^x elementwise.") { x, _ in .host(TensorBox(x.exp())) }
+        m("log()", "Natural log elementwise.") { x, _ in .host(TensorBox(x.log())) }
+        m("relu()", "max(x, 0).") { x, _ in .host(TensorBox(x.relu())) }
+        m("sigmoid()", "1 / (1 + e^−x).") { x, _ in .host(TensorBox(x.sigmoid())) }
+        m("softmax(axis = -1)", "Softmax along an axis.") { x, a in .host(TensorBox(try x.softmax(axis: try a.int(0)))) }
+        m("reshape(*shape)", "The same values in a new shape (-1 is inferred).") { x, a in .host(TensorBox(try x.reshaped(try a.list(0).map { v in guard case .int(let i) = v else { throw ScriptError("reshape(): sizes must be ints") }; return i }))) }
+        m("transpose()", "Swaps the last two axes.") { x, _ in .host(TensorBox(try x.transposed())) }
+        m("backward()", "Back-propagates from this one-element tensor.") { x, _ in try x.backward(); return .nil_ }
+        m("tolist()", "The values as a (flat) list.") { x, _ in .list(ListRef(x.scalars.map(fv))) }
+        t.binary = { op, a, b in
+            guard let x = try operand(a), let y = try operand(b) else { return nil }
+            switch op {
+            case "+": return .host(TensorBox(try x + y))
+            case "-": return .host(TensorBox(try x - y))
+            case "*": return .host(TensorBox(try x * y))
+            case "/": return .host(TensorBox(try x / y))
+            case "**": return .host(TensorBox(try x.pow(y)))
+            case "@": return .host(TensorBox(try x.matmul(y)))
+            case "neg": return .host(TensorBox(x.neg()))
+            case "<": return .host(TensorBox(try x.lt(y)))
+            case ">": return .host(TensorBox(try x.gt(y)))
+            default: return nil
+            }
+        }
+        t.index = { o, k in
+            let x = (o as! TensorBox).t
+            guard x.rank >= 1 else { throw ScriptError("a 0-d tensor cannot be indexed") }
+            let i = try sequenceIndex(k, count: x.shape[0], what: "tensor")
+            let row = try x.slice(axis: 0, start: i, end: i + 1)
+            return .host(TensorBox(try row.reshaped(Array(x.shape.dropFirst()))))
+        }
+        t.length = { o in (o as! TensorBox).t.shape.first ?? 1 }
+        t.describe = { o in describeTensor((o as! TensorBox).t) }
+        return t
+    }()
+}
+
+/// "tensor [2, 3]  min -1.2  mean 0.04  max 2.1  [0.5, -1.2, …]"
+func describeTensor(_ t: Tensor) -> String {
+    let v = t.scalars
+    guard !v.isEmpty else { return "tensor \(t.shape) (empty)" }
+    let mean = v.reduce(0, +) / Float(v.count)
+    let shown = v.prefix(6).map { String(format: "%.4g", $0) }.joined(separator: ", ")
+    return "tensor \(t.shape)  min \(String(format: "%.4g", v.min() ?? 0))  mean \(String(format: "%.4g", mean))  max \(String(format: "%.4g", v.max() ?? 0))  [\(shown)\(v.count > 6 ? ", …" : "")]"
+}
+
+/// A model (any Module).
+final class ModelBox: HostObject {
+    let m: Module
+    init(_ m: Module) { self.m = m }
+    var hostType: HostType { ModelBox.type }
+
+    static let type: HostType = {
+        let t = HostType("model", doc: "A network: call it on a batch; summary(), parameters, train(), eval(), save(), load().")
+        t.property("parameters") { o in .int((o as! ModelBox).m.parameterCount) }
+        t.property("zero_gamma_layers") { o in .list(ListRef(((o as! ModelBox).m as? ResNet)?.zeroGammaLayers.map { .string($0) } ?? [])) }
+        func m(_ sig: String, _ doc: String, _ body: @escaping (Module, Args) throws -> Value) {
+            guard let b = try? Builtin(sig, doc: doc, { a in
+                guard case .host(let o as ModelBox)? = a.receiver else { return .nil_ }
+                return try body(o.m, a)
+            }) else { return }
+            t.method(b)
+        }
+        m("summary(input = nil)", "Prints the layers: output shapes, parameters and MACs, with totals.") { mod, a in
+            .string(try mod.summary(input: a.isNil(0) ? defaultInput(mod) : try a.list(0).map { v in Int(v.number ?? 1) }).table())
+        }
+        m("train()", "Training mode: batch statistics, dropout on.") { mod, _ in mod.train(); return .nil_ }
+        m("eval()", "Evaluation mode: running statistics.") { mod, _ in mod.eval(); return .nil_ }
+        m("save(path)", "Saves the weights as safetensors with PyTorch names.") { mod, a in try mod.save(to: try a.string(0)); return .nil_ }
+        m("load(path, strict = true)", "Loads safetensors weights; reports missing and unexpected names.") { mod, a in
+            let r = try mod.load(from: try a.string(0), strict: try a.bool(1))
+            return .string("loaded \(r.loaded.count) tensors, \(r.missing.count) missing, \(r.unexpected.count) unexpected")
+        }
+        m("named_parameters()", "Names and shapes of the parameters.") { mod, _ in
+            .list(ListRef(mod.namedParameters().map { .list(ListRef([.string($0.0), .list(ListRef($0.1.shape.map { .int($0) }))])) }))
+        }
+        t.binary = nil
+        t.describe = { o in
+            let m = (o as! ModelBox).m
+            return "\(m.typeName): \(m.parameterCount) parameters (summary() lists the layers)"
+        }
+        return t
+    }()
+}
+
+func defaultInput(_ m: Module) -> [Int] {
+    if let r = m as? ResNet { return r.config.isSmall ? [r.config.inChannels, 28, 28] : [r.config.inChannels, 224, 224] }
+    return [3, 224, 224]
+}
+
+/// A dataset.
+final class DatasetBox: HostObject {
+    let d: any Dataset
+    init(_ d: any Dataset) { self.d = d }
+    var hostType: HostType { DatasetBox.type }
+    static let type: HostType = {
+        let t = HostType("dataset", doc: "Labelled images: len(d), d[i] gives [image, label], d.classes.")
+        t.property("classes") { o in .list(ListRef((o as! DatasetBox).d.classNames.map { .string($0) })) }
+        t.length = { o in (o as! DatasetBox).d.count }
+        t.index = { o, k in
+            let d = (o as! DatasetBox).d
+            let (im, label) = try d.item(try sequenceIndex(k, count: d.count, what: "dataset"))
+            return .list(ListRef([.host(TensorBox(try stack([im]).reshaped([im.channels, im.height, im.width]))), .int(label)]))
+        }
+        t.describe = { o in let d = (o as! DatasetBox).d; return "dataset of \(d.count) images, \(d.classNames.count) classes" }
+        return t
+    }()
+}
+
+/// A transform (one step or a composition).
+final class TransformBox: HostObject {
+    let t: any Transform
+    let name: String
+    init(_ t: any Transform, _ name: String) { self.t = t; self.name = name }
+    var hostType: HostType { TransformBox.type }
+    static let type: HostType = {
+        let t = HostType("transform", doc: "An image transform; walk(dataset, i) shows what it samples.")
+        t.describe = { o in "transform \((o as! TransformBox).name)" }
+        return t
+    }()
+}
+
+/// A batch from a loader.
+final class BatchBox: HostObject {
+    let b: Batch
+    init(_ b: Batch) { self.b = b }
+    var hostType: HostType { BatchBox.type }
+    static let type: HostType = {
+        let t = HostType("batch", doc: "A batch: .images (a tensor), .labels (a list), .size.")
+        t.property("images") { o in .host(TensorBox((o as! BatchBox).b.images)) }
+        t.property("labels") { o in .list(ListRef((o as! BatchBox).b.labels.map { .int($0) })) }
+        t.property("size") { o in .int((o as! BatchBox).b.labels.count) }
+        t.describe = { o in "batch of \((o as! BatchBox).b.labels.count), images \((o as! BatchBox).b.images.shape)" }
+        return t
+    }()
+}
+
+/// A loader: iterable, one epoch per loop.
+final class LoaderBox: HostObject {
+    let l: Loader
+    init(_ l: Loader) { self.l = l }
+    var hostType: HostType { LoaderBox.type }
+    static let type: HostType = {
+        let t = HostType("loader", doc: "Batches of a dataset; `for batch in loader` runs one epoch, reshuffled each time.")
+        t.length = { o in (o as! LoaderBox).l.batchCount }
+        t.property("dataset_size") { o in .int((o as! LoaderBox).l.dataset.count) }
+        t.property("batch_size") { o in .int((o as! LoaderBox).l.batchSize) }
+        t.iterate = { o in
+            let it = try (o as! LoaderBox).l.epochBatches()
+            return { try it.nextBatch().map { .host(BatchBox($0)) } }
+        }
+        t.describe = { o in let l = (o as! LoaderBox).l; return "loader: \(l.dataset.count) images in \(l.batchCount) batches of \(l.batchSize)" }
+        return t
+    }()
+}
+
+/// A learning-rate schedule.
+final class ScheduleBox: HostObject {
+    let s: any Schedule
+    let name: String
+    let steps: Int?
+    init(_ s: any Schedule, _ name: String, steps: Int?) { self.s = s; self.name = name; self.steps = steps }
+    var hostType: HostType { ScheduleBox.type }
+    static let type: HostType = {
+        let t = HostType("schedule", doc: "A learning rate per iteration: s.at(t), s.values(n), plot(s).")
+        if let b = try? Builtin("at(t)", doc: "The rate at iteration t.", { a in
+            guard case .host(let o as ScheduleBox)? = a.receiver else { return .nil_ }
+            return fv(o.s.lr(at: try a.int(0)))
+        }) { t.method(b) }
+        if let b = try? Builtin("values(n)", doc: "The rates of the first n iterations.", { a in
+            guard case .host(let o as ScheduleBox)? = a.receiver else { return .nil_ }
+            return .list(ListRef(o.s.values(try a.int(0)).map(fv)))
+        }) { t.method(b) }
+        t.describe = { o in "schedule \((o as! ScheduleBox).name)" }
+        return t
+    }()
+}
+
+/// The optimizer, with its schedule and the training step's state.
+final class OptimizerBox: HostObject {
+    let sgd: SGD
+    let schedule: (any Schedule)?
+    var trainer: Trainer?
+    init(_ sgd: SGD, schedule: (any Schedule)?) { self.sgd = sgd; self.schedule = schedule }
+    var hostType: HostType { OptimizerBox.type }
+    static let type: HostType = {
+        let t = HostType("optimizer", doc: "SGD (Nesterov by default): .lr, .step_count, groups().")
+        t.property("lr", get: { o in fv((o as! OptimizerBox).sgd.lr) }, set: { o, v in
+            let box = o as! OptimizerBox
+            guard box.schedule == nil else { throw ScriptError("this optimizer follows a schedule; make one with a constant rate to set lr by hand") }
+            box.sgd.lr = try number(v, "lr")
+        })
+        t.property("step_count") { o in .int((o as! OptimizerBox).trainer?.step ?? 0) }
+        if let b = try? Builtin("groups()", doc: "Which tensors are in which weight-decay group.", { a in
+            guard case .host(let o as OptimizerBox)? = a.receiver else { return .nil_ }
+            return .string(o.sgd.report())
+        }) { t.method(b) }
+        t.describe = { o in
+            let s = (o as! OptimizerBox).sgd
+            return "sgd(lr \(s.lr), momentum \(s.momentum)\(s.nesterov ? ", nesterov" : ""), groups: \(s.groups.map { "\($0.name) \($0.parameters.count)" }.joined(separator: ", ")))"
+        }
+        return t
+    }()
+}
+
+/// A loss configuration.
+final class LossBox: HostObject {
+    let loss: Loss
+    init(_ loss: Loss) { self.loss = loss }
+    var hostType: HostType { LossBox.type }
+    static let type: HostType = {
+        let t = HostType("loss", doc: "The training loss: cross-entropy with optional label smoothing and distillation.")
+        t.describe = { o in
+            let l = (o as! LossBox).loss
+            return "cross_entropy(smoothing \(l.smoothing), form \(l.form.rawValue)\(l.distillation.map { ", distillation T=\($0.temperature)" } ?? ""))"
+        }
+        return t
+    }()
+}

@@ -1,0 +1,273 @@
+import Foundation
+import TrickbookData
+import TrickbookModels
+import TrickbookScript
+import TrickbookTensor
+import TrickbookTraining
+
+/// Every builtin that reaches the engine, the models, the data and the training: one row each.
+/// The only place where the language meets the Swift objects.
+public enum Bindings {
+    public static func register(into i: Interpreter) {
+        registerTensors(i)
+        registerModels(i)
+        registerData(i)
+        registerTraining(i)
+        registerPlots(i)
+    }
+
+    static func tensorArg(_ a: Args, _ k: Int) throws -> Tensor {
+        guard case .host(let o as TensorBox) = a[k] else { throw a.fail(k, "must be a tensor, got \(a[k].typeName)") }
+        return o.t
+    }
+
+    static func shapeArg(_ a: Args, _ k: Int) throws -> [Int] {
+        try a.list(k).enumerated().map { j, v in
+            guard case .int(let n) = v, n >= 0 else { throw a.fail(k, "must be a list of sizes, item \(j) is \(v.repr)") }
+            return n
+        }
+    }
+
+    static func registerTensors(_ i: Interpreter) {
+        i.row("tensor(values)", "A tensor from nested lists of numbers.", "tensor([[1, 2], [3, 4]])") { a in
+            func unwrap(_ v: Value) throws -> Any {
+                switch v {
+                case .list(let l): return try l.items.map(unwrap)
+                case .int(let n): return n
+                case .float(let d): return d
+                case .bool(let b): return b
+                default: throw a.fail(0, "must hold only numbers and lists, found \(v.typeName)")
+                }
+            }
+            return .host(TensorBox(try Tensor.nested(try unwrap(a[0]))))
+        }
+        i.row("zeros(shape)", "A tensor of zeros.", "zeros([2, 3])") { a in .host(TensorBox(try Tensor.zeros(try shapeArg(a, 0)))) }
+        i.row("ones(shape)", "A tensor of ones.", "ones([2, 3])") { a in .host(TensorBox(try Tensor.ones(try shapeArg(a, 0)))) }
+        i.row("randn(shape)", "Normal random values (the global seed).", "randn([2, 3])") { a in .host(TensorBox(try Tensor.randn(try shapeArg(a, 0)))) }
+        i.row("rand(shape)", "Uniform random values in [0, 1).", "rand([4])") { a in .host(TensorBox(try Tensor.rand(try shapeArg(a, 0)))) }
+        i.row("arange(start, stop = nil, step = 1)", "Evenly spaced values.", "arange(5)") { a in
+            let (s, e) = a.isNil(1) ? (0, try a.number(0)) : (try a.number(0), try a.number(1))
+            return .host(TensorBox(try Tensor.arange(Float(s), Float(e), step: Float(try a.number(2)))))
+        }
+        i.row("manual_seed(n)", "Seeds the global generator.", "manual_seed(0)") { a in Random.seed(UInt64(truncatingIfNeeded: try a.int(0))); return .nil_ }
+        i.row("no_grad(f)", "Calls f() without recording gradients.", "no_grad(fn() => model(x))") { a in
+            try withNoGrad { try i.callValue(a[0], []) }
+        }
+    }
+
+    static func registerModels(_ i: Interpreter) {
+        i.row("resnet(depth, variant = \"b\", classes = 1000, in_channels = 3, width = nil, zero_gamma = false, se = false, activation = \"relu\", groups = 1, width_per_group = 64, init = \"xavier\", seed = 0)",
+              "A ResNet: depths 18, 34, 50, 101, 152 (ImageNet) or 20, 32, 44, 56, 110 (small images); variants a, b, c, d as in the paper.",
+              "resnet(20, variant: \"d\", in_channels: 1, classes: 10, zero_gamma: true)") { a in
+            var c = ResNetConfig(depth: try a.int(0, oneOf: ResNetConfig.imagenetDepths + ResNetConfig.smallDepths))
+            c.variant = try a.string(1, oneOf: ["a", "b", "c", "d"])
+            c.classes = try a.int(2)
+            c.inChannels = try a.int(3)
+            c.width = a.isNil(4) ? nil : try a.int(4)
+            c.zeroGamma = try a.bool(5)
+            c.squeezeExcite = try a.bool(6)
+            c.activation = try a.string(7, oneOf: ["relu", "swish"])
+            c.groups = try a.int(8)
+            c.widthPerGroup = try a.int(9)
+            c.initializer = try a.string(10, oneOf: ["xavier", "kaiming"]) == "xavier" ? .xavier : .kaiming
+            c.seed = UInt64(truncatingIfNeeded: try a.int(11))
+            return .host(ModelBox(try ResNet(c)))
+        }
+        i.row("diff(a, b, input = nil)", "What changed from model a to model b: layers, parameters and MACs.", "diff(resnet(50, variant: \"a\"), resnet(50, variant: \"d\"))") { a in
+            guard case .host(let x as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
+            guard case .host(let y as ModelBox) = a[1] else { throw a.fail(1, "must be a model, got \(a[1].typeName)") }
+            let input = a.isNil(2) ? defaultInput(x.m) : try shapeArg(a, 2)
+            return .string(ModelSummary.diff(try x.m.summary(input: input), try y.m.summary(input: input)))
+        }
+        i.row("predict(model, images)", "The model's logits for a tensor of images, in evaluation mode without gradients.") { a in
+            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
+            m.m.eval()
+            return .host(TensorBox(try withNoGrad { try m.m(try tensorArg(a, 1)) }))
+        }
+    }
+
+    static func transform(_ a: Args, _ k: Int) throws -> (any Transform)? {
+        if a.isNil(k) { return nil }
+        guard case .host(let t as TransformBox) = a[k] else { throw a.fail(k, "must be a transform, got \(a[k].typeName)") }
+        return t.t
+    }
+
+    static func dataset(_ a: Args, _ k: Int) throws -> any Dataset {
+        guard case .host(let d as DatasetBox) = a[k] else { throw a.fail(k, "must be a dataset, got \(a[k].typeName)") }
+        return d.d
+    }
+
+    static func registerData(_ i: Interpreter) {
+        i.row("fashion_mnist(split, limit = nil)", "Fashion-MNIST (\"train\": 60,000 images, \"test\": 10,000), 28×28 gray, 10 classes.", "fashion_mnist(\"train\", limit: 2000)") { a in
+            .host(DatasetBox(try FashionMNIST.dataset(try a.string(0, oneOf: ["train", "test"]), limit: a.isNil(1) ? nil : try a.int(1))))
+        }
+        i.row("image_folder(root, channels = nil)", "PNG images in root/<class>/*.png.") { a in
+            .host(DatasetBox(try ImageFolder(try a.string(0), channels: a.isNil(1) ? nil : try a.int(1))))
+        }
+        i.row("subset(dataset, count)", "The first count images of a dataset.") { a in .host(DatasetBox(try dataset(a, 0).limited(try a.int(1)))) }
+        i.row("pad_crop(size, padding = 4)", "Zero padding, then a random size×size crop.", "pad_crop(28, padding: 2)") { a in .host(TransformBox(PadCrop(try a.int(0), padding: try a.int(1)), "pad_crop")) }
+        i.row("hflip(p = 0.5)", "Mirrors left–right with probability p.") { a in .host(TransformBox(HorizontalFlip(p: try a.number(0)), "hflip")) }
+        i.row("random_resized_crop(size, min_area = 0.08)", "The paper's crop: area 8–100%, aspect 3/4–4/3, resized to size.") { a in
+            .host(TransformBox(try RandomResizedCrop(try a.int(0), scale: (try a.number(1), 1)), "random_resized_crop"))
+        }
+        i.row("hsv_jitter(low = 0.6, high = 1.4)", "Hue, saturation and brightness scaled by coefficients in [low, high].") { a in .host(TransformBox(HSVJitter(try a.number(0), try a.number(1)), "hsv_jitter")) }
+        i.row("pca_lighting(std = 0.1, data = nil)", "AlexNet's lighting noise; statistics from `data` (needed for gray) or ImageNet's.") { a in
+            let t = a.isNil(1) ? PCALighting(alphaStd: Float(try a.number(0))) : try PCALighting.estimate(from: try dataset(a, 1), alphaStd: Float(try a.number(0)))
+            return .host(TransformBox(t, "pca_lighting"))
+        }
+        i.row("normalize(mean = nil, std = nil)", "(x − mean)/std per channel, on 0–255 values; ImageNet's statistics by default.", "normalize(mean: [72.94], std: [90.02])") { a in
+            let mean = a.isNil(0) ? Normalize.imagenetMean : try a.list(0).map { Float($0.number ?? 0) }
+            let std = a.isNil(1) ? Normalize.imagenetStd : try a.list(1).map { Float($0.number ?? 1) }
+            return .host(TransformBox(try Normalize(mean: mean, std: std), "normalize"))
+        }
+        i.row("cutout(size)", "Zeroes a random size×size square.") { a in .host(TransformBox(Cutout(size: try a.int(0)), "cutout")) }
+        i.row("random_erasing(p = 0.5)", "Erases a random box (area 2–33%) with probability p.") { a in .host(TransformBox(RandomErasing(p: try a.number(0)), "random_erasing")) }
+        i.row("compose(steps)", "Transforms in order.", "compose([pad_crop(28), hflip(), normalize()])") { a in
+            let steps = try a.list(0).enumerated().map { k, v -> any Transform in
+                guard case .host(let t as TransformBox) = v else { throw a.fail(0, "item \(k) is not a transform but \(v.typeName)") }
+                return t.t
+            }
+            return .host(TransformBox(Compose(steps), "compose"))
+        }
+        i.row("walk(dataset, index, transform, seed = 0)", "Walks one image through a transform: what each step sampled.", "walk(train, 0, augment)") { a in
+            let d = try dataset(a, 0)
+            guard let t = try transform(a, 2) else { throw a.fail(2, "must be a transform") }
+            let (im, _) = try d.item(try sequenceIndex(a[1], count: d.count, what: "dataset"))
+            var log: [Sampled] = []
+            _ = try t.apply(im, Generator(seed: UInt64(truncatingIfNeeded: try a.int(3))), &log)
+            return .list(ListRef(log.map { .string($0.description) }))
+        }
+        i.row("loader(dataset, batch, shuffle = false, transform = nil, workers = 1, seed = 0, drop_last = false)",
+              "Batches of a dataset, shuffled per epoch by seed, augmented on worker threads.", "loader(train, 128, shuffle: true, transform: augment)") { a in
+            .host(LoaderBox(try Loader(try dataset(a, 0), batchSize: try a.int(1), shuffle: try a.bool(2), dropLast: try a.bool(6), transform: try transform(a, 3),
+                                       workers: try a.int(4), seed: UInt64(truncatingIfNeeded: try a.int(5)))))
+        }
+        i.row("show_batch(dataset, transform = nil, count = 16, to = \"batch.png\", seed = 0)", "Writes a PNG grid of images with their labels.", "show_batch(train, transform: augment, to: \"batch.png\")") { a in
+            let d = try dataset(a, 0), t = try transform(a, 1), n = min(try a.int(2), d.count)
+            var images: [Image] = [], captions: [String] = []
+            for k in 0..<n {
+                var (im, label) = try d.item(k)
+                if let t { im = try t(im, Generator(seed: UInt64(truncatingIfNeeded: try a.int(4)) &+ UInt64(k))) }
+                images.append(im)
+                captions.append(d.classNames.indices.contains(label) ? d.classNames[label] : String(label))
+            }
+            let path = try a.string(3)
+            try writeGrid(images, captions: captions, columns: 8, to: path)
+            return .string(path)
+        }
+        i.row("show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\")", "A PNG grid of images captioned with the model's prediction (and the truth when it differs).") { a in
+            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
+            let d = try dataset(a, 1), t = try transform(a, 2), n = min(try a.int(3), d.count)
+            var raw: [Image] = [], shown: [Image] = [], labels: [Int] = []
+            for k in 0..<n {
+                let (im, label) = try d.item(k)
+                raw.append(im)
+                shown.append(try t.map { try $0(im, Generator(seed: 0)) } ?? im)
+                labels.append(label)
+            }
+            m.m.eval()
+            let predictions = try withNoGrad { try m.m(try stack(shown)).argmax(axis: 1) }.scalars.map { Int($0) }
+            let name = { (k: Int) in d.classNames.indices.contains(k) ? d.classNames[k] : String(k) }
+            let captions = zip(predictions, labels).map { p, l in p == l ? name(p) : "\(name(p)) (\(name(l)))" }
+            let path = try a.string(4)
+            try writeGrid(raw, captions: captions, columns: 8, to: path)
+            return .int(zip(predictions, labels).filter { $0 == $1 }.count)
+        }
+        i.row("mixup(batch, classes, alpha = 0.2, seed = 0)", "mixup: [images, soft targets] mixed with a shuffled copy, λ ~ Beta(α, α).") { a in
+            guard case .host(let b as BatchBox) = a[0] else { throw a.fail(0, "must be a batch") }
+            let m = try mixup(b.b.images, labels: b.b.labels, classes: try a.int(1), alpha: try a.number(2), generator: Generator(seed: UInt64(truncatingIfNeeded: try a.int(3))))
+            return .list(ListRef([.host(TensorBox(m.images)), .host(TensorBox(m.targets)), .float(m.lambda)]))
+        }
+        i.row("cutmix(batch, classes, alpha = 1.0, seed = 0)", "CutMix: [images, soft targets, λ] with a pasted box; λ is the area kept.") { a in
+            guard case .host(let b as BatchBox) = a[0] else { throw a.fail(0, "must be a batch") }
+            let m = try cutmix(b.b.images, labels: b.b.labels, classes: try a.int(1), alpha: try a.number(2), generator: Generator(seed: UInt64(truncatingIfNeeded: try a.int(3))))
+            return .list(ListRef([.host(TensorBox(m.images)), .host(TensorBox(m.targets)), .float(m.lambda)]))
+        }
+    }
+
+    static func schedule(_ a: Args, _ k: Int) throws -> ScheduleBox {
+        guard case .host(let s as ScheduleBox) = a[k] else { throw a.fail(k, "must be a schedule, got \(a[k].typeName)") }
+        return s
+    }
+
+    static func registerTraining(_ i: Interpreter) {
+        i.row("linear_scaling(base, batch)", "The linear scaling rule: base · batch / 256.", "linear_scaling(0.1, 1024)  # 0.4") { a in
+            fv(linearScaledLR(Float(try a.number(0)), batch: try a.int(1)))
+        }
+        i.row("constant(lr)", "The same rate at every step.") { a in .host(ScheduleBox(ConstantLR(Float(try a.number(0))), "constant", steps: nil)) }
+        i.row("cosine(lr, steps)", "Cosine decay over steps: ½(1 + cos(πt/T))·η.", "cosine(0.1, 1000)") { a in
+            .host(ScheduleBox(CosineLR(Float(try a.number(0)), total: try a.int(1)), "cosine", steps: try a.int(1)))
+        }
+        i.row("step_decay(lr, milestones, gamma = 0.1)", "η·γ^k after the k-th milestone (iterations).", "step_decay(0.1, [3000, 6000])") { a in
+            .host(ScheduleBox(StepLR(Float(try a.number(0)), milestones: try a.list(1).map { Int($0.number ?? 0) }, gamma: Float(try a.number(2))), "step", steps: nil))
+        }
+        i.row("warmup(schedule, steps)", "Linear warmup: η·i/m over the first m steps, then the schedule.", "warmup(cosine(0.1, 900), 100)") { a in
+            let s = try schedule(a, 0), m = try a.int(1)
+            return .host(ScheduleBox(WarmupLR(s.s, steps: m), "warmup(\(s.name))", steps: s.steps.map { $0 + m }))
+        }
+        i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false)",
+              "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights.",
+              "sgd(model, lr, weight_decay: 5e-4, no_bias_decay: true)") { a in
+            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
+            var sched: (any Schedule)? = nil
+            var base: Float = 0.1
+            if case .host(let s as ScheduleBox) = a[1] { sched = s.s; base = s.s.lr(at: 0) } else { base = Float(try a.number(1)) }
+            let opt = try SGD(m.m, lr: base, momentum: Float(try a.number(2)), nesterov: try a.bool(3), weightDecay: Float(try a.number(4)), noBiasDecay: try a.bool(5))
+            return .host(OptimizerBox(opt, schedule: sched))
+        }
+        i.row("cross_entropy(smoothing = 0.0, form = \"paper\", teacher = nil, temperature = 20.0)",
+              "Cross-entropy; label smoothing in the paper's form (1 − ε, ε/(K − 1)) or \"uniform\" (PyTorch's); knowledge distillation from a teacher model at temperature T.",
+              "cross_entropy(smoothing: 0.1)") { a in
+            var kd: Distillation? = nil
+            if !a.isNil(2) {
+                guard case .host(let t as ModelBox) = a[2] else { throw a.fail(2, "must be a model") }
+                kd = try Distillation(teacher: t.m, temperature: Float(try a.number(3)))
+            }
+            return .host(LossBox(Loss(smoothing: Float(try a.number(0)), form: try a.string(1, oneOf: ["paper", "uniform"]) == "paper" ? .paper : .uniform, distillation: kd)))
+        }
+        i.row("train_step(model, batch, opt, loss, targets = nil)", "One step: forward, loss, backward, SGD, schedule. Returns {loss, correct, size, lr}.") { a in
+            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
+            guard case .host(let b as BatchBox) = a[1] else { throw a.fail(1, "must be a batch") }
+            guard case .host(let o as OptimizerBox) = a[2] else { throw a.fail(2, "must be an optimizer") }
+            guard case .host(let l as LossBox) = a[3] else { throw a.fail(3, "must be a loss") }
+            if o.trainer == nil || o.trainer?.model !== m.m {
+                o.trainer = Trainer(model: m.m, optimizer: o.sgd, schedule: o.schedule ?? ConstantLR(o.sgd.lr), loss: l.loss)
+            }
+            guard let trainer = o.trainer else { return .nil_ }
+            trainer.loss = l.loss
+            var images = b.b.images
+            let targets: Targets
+            if a.isNil(4) { targets = .labels(b.b.labels) } else {
+                guard case .list(let pair) = a[4], pair.items.count >= 2, case .host(let x as TensorBox) = pair.items[0], case .host(let q as TensorBox) = pair.items[1] else {
+                    throw a.fail(4, "must be [images, soft targets] as mixup() and cutmix() return")
+                }
+                images = x.t
+                targets = .soft(q.t)
+            }
+            let r = try trainer.trainStep(images, targets)
+            // Top-1 on the step's batch, from a fresh forward would cost a pass: count from the loss's logits instead.
+            return .map(try record(["loss": fv(r.loss), "lr": fv(r.lr), "size": .int(b.b.labels.count), "skipped": .bool(r.skipped)]))
+        }
+        i.row("evaluate_batch(model, batch)", "Correct top-1 and top-5 counts and the summed loss of a batch, in evaluation mode.") { a in
+            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
+            guard case .host(let b as BatchBox) = a[1] else { throw a.fail(1, "must be a batch") }
+            m.m.eval()
+            let logits = try withNoGrad { try m.m(b.b.images) }
+            var metrics = Metrics(classes: logits.shape[1])
+            let loss = try withNoGrad { try crossEntropy(logits, labels: b.b.labels) }.item
+            try metrics.add(logits: logits, labels: b.b.labels)
+            return .map(try record(["top1": .int(metrics.top1Correct), "top5": .int(metrics.top5Correct), "loss": .float(Double(loss) * Double(b.b.labels.count)), "size": .int(b.b.labels.count)]))
+        }
+        i.row("smooth_targets(labels, classes, epsilon, form = \"paper\")", "The smoothed target rows for labels (to inspect label smoothing).", "smooth_targets([2], 3, 0.1)") { a in
+            let labels = try a.list(0).map { Int($0.number ?? -1) }
+            let q = try smoothTargets(oneHot(labels, classes: try a.int(1)), epsilon: Float(try a.number(2)), form: try a.string(3, oneOf: ["paper", "uniform"]) == "paper" ? .paper : .uniform)
+            return .host(TensorBox(q))
+        }
+    }
+
+    static func record(_ d: [String: Value]) throws -> MapRef {
+        let m = MapRef()
+        for k in d.keys.sorted() { try m.set(.string(k), d[k] ?? .nil_) }
+        return m
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+import TrickbookBindings
+@testable import TrickbookScript
+
+let stdlib = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("stdlib").path
+
+final class Lines: @unchecked Sendable { var all: [String] = [] }
+
+func session() -> (Interpreter, Lines) {
+    let i = Interpreter(searchPath: [stdlib])
+    let out = Lines()
+    i.output = { out.all.append($0) }
+    i.define("quick", .bool(true))
+    i.define("seed", .int(0))
+    Bindings.register(into: i)
+    return (i, out)
+}
+
+@Suite struct BindingsTests {
+    /// Every builtin row parses and its help shows the signature and a one-line doc.
+    @Test func everyBuiltinHasHelp() throws {
+        let (i, _) = session()
+        #expect(Interpreter.registrationErrors.isEmpty, "\(Interpreter.registrationErrors)")
+        #expect(i.builtins.count > 60)
+        for b in i.builtins {
+            let h = i.help(for: .builtin(b))
+            #expect(h.hasPrefix(b.name + "(") && h.components(separatedBy: "\n").count >= 2 && !b.doc.isEmpty, "\(b.name)")
+        }
+    }
+
+    @Test func tensorsThroughTheLanguage() throws {
+        let (i, out) = session()
+        try i.run("""
+        let a = tensor([[1, 2], [3, 4]])
+        let b = a @ a + 1
+        print(b.shape, b.tolist(), (a * 2).sum().item, a[1].tolist())
+        a.requires_grad = true
+        let loss = (a * a).sum()
+        loss.backward()
+        print(a.grad.tolist())
+        """, name: "t")
+        #expect(out.all == ["[2, 2] [8.0, 11.0, 16.0, 23.0] 20.0 [3.0, 4.0]", "[2.0, 4.0, 6.0, 8.0]"])
+    }
+
+    @Test func uniformArgumentErrors() throws {
+        let (i, _) = session()
+        for (source, message) in [("resnet(51)", "resnet(): argument 'depth' must be one of 18, 34, 50, 101, 152, 20, 32, 44, 56, 110, got 51"),
+                                  ("resnet(20, variant: \"e\")", "resnet(): argument 'variant' must be one of \"a\", \"b\", \"c\", \"d\", got \"e\""),
+                                  ("cross_entropy(form: \"odd\")", "cross_entropy(): argument 'form' must be one of \"paper\", \"uniform\""),
+                                  ("sgd(1, 0.1)", "sgd(): argument 'model' must be a model, got int")] {
+            do { try i.run(source, name: "t"); Issue.record("\(source) did not fail") } catch let e as ScriptError {
+                #expect(e.headline.contains(message), "\(e.headline)")
+            }
+        }
+    }
+
+    /// The stdlib's fit loop trains a small model through the bindings, and every trick's
+    /// inspector answers.
+    @Test func fitThroughTheStdlib() throws {
+        let (i, out) = session()
+        try i.run("""
+        import "train"
+        let train = fashion_mnist("train", limit: 512)
+        let test = fashion_mnist("test", limit: 256)
+        let plain = normalize(mean: [72.94], std: [90.02])
+        let model = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 8, zero_gamma: true)
+        print(len(model.zero_gamma_layers))
+        let lr = warmup(cosine(linear_scaling(0.2, 64), 12), 4)
+        let opt = sgd(model, lr, no_bias_decay: true)
+        let history = fit(model, loader(train, 64, shuffle: true, transform: compose([pad_crop(28, padding: 2), plain])), opt,
+                          cross_entropy(smoothing: 0.1), epochs: 2, eval: test, eval_transform: plain)
+        print(len(history), history[-1].test_top1 > 0.2, opt.step_count)
+        print(lr.at(0), lr.at(3))
+        print(len(walk(train, 0, compose([pad_crop(28), hflip()]))))
+        """, name: "t")
+        #expect(out.all.first == "9")  // zero-gamma: the last BN of each of the 9 blocks
+        #expect(out.all.contains("2 true 16"))  // 2 epochs of 8 steps, above chance
+        #expect(out.all.contains("0.0125 0.05"))  // warmup: 0.05 · 1/4 at the first step
+        #expect(out.all.contains("2"))
+    }
+}
