@@ -234,8 +234,10 @@ final class ScheduleBox: HostObject {
 final class OptimizerBox: HostObject {
     let sgd: SGD
     let schedule: (any Schedule)?
+    /// Low-precision training (FP16 or BF16 with loss scaling), or nil for FP32.
+    let scaler: LossScaler?
     var trainer: Trainer?
-    init(_ sgd: SGD, schedule: (any Schedule)?) { self.sgd = sgd; self.schedule = schedule }
+    init(_ sgd: SGD, schedule: (any Schedule)?, scaler: LossScaler? = nil) { self.sgd = sgd; self.schedule = schedule; self.scaler = scaler }
     var hostType: HostType { OptimizerBox.type }
     static let type: HostType = {
         let t = HostType("optimizer", doc: "SGD (Nesterov by default): .lr, .step_count, groups().")
@@ -245,6 +247,9 @@ final class OptimizerBox: HostObject {
             box.sgd.lr = try number(v, "lr")
         })
         t.property("step_count") { o in .int((o as! OptimizerBox).trainer?.step ?? 0) }
+        t.property("loss_scale") { o in (o as! OptimizerBox).scaler.map { fv($0.scale) } ?? .nil_ }
+        t.property("skipped_steps") { o in .int((o as! OptimizerBox).scaler?.skippedSteps ?? 0) }
+        t.property("underflow") { o in (o as! OptimizerBox).scaler.map { .float($0.underflowFraction) } ?? .nil_ }
         if let b = try? Builtin("groups()", doc: "Which tensors are in which weight-decay group.", { a in
             guard case .host(let o as OptimizerBox)? = a.receiver else { return .nil_ }
             return .string(o.sgd.report())

@@ -205,15 +205,17 @@ public enum Bindings {
             let s = try schedule(a, 0), m = try a.int(1)
             return .host(ScheduleBox(WarmupLR(s.s, steps: m), "warmup(\(s.name))", steps: s.steps.map { $0 + m }))
         }
-        i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false)",
-              "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights.",
+        i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false, precision = \"fp32\")",
+              "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights; precision fp16 or bf16 trains with rounded weights, activations and gradients and dynamic loss scaling (.loss_scale, .skipped_steps, .underflow).",
               "sgd(model, lr, weight_decay: 5e-4, no_bias_decay: true)") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
             var sched: (any Schedule)? = nil
             var base: Float = 0.1
             if case .host(let s as ScheduleBox) = a[1] { sched = s.s; base = s.s.lr(at: 0) } else { base = Float(try a.number(1)) }
             let opt = try SGD(m.m, lr: base, momentum: Float(try a.number(2)), nesterov: try a.bool(3), weightDecay: Float(try a.number(4)), noBiasDecay: try a.bool(5))
-            return .host(OptimizerBox(opt, schedule: sched))
+            let precision = try a.string(6, oneOf: ["fp32", "fp16", "bf16"])
+            let scaler = precision == "fp32" ? nil : LossScaler(format: precision == "fp16" ? .float16 : .bfloat16)
+            return .host(OptimizerBox(opt, schedule: sched, scaler: scaler))
         }
         i.row("cross_entropy(smoothing = 0.0, form = \"paper\", teacher = nil, temperature = 20.0)",
               "Cross-entropy; label smoothing in the paper's form (1 − ε, ε/(K − 1)) or \"uniform\" (PyTorch's); knowledge distillation from a teacher model at temperature T.",
@@ -231,7 +233,7 @@ public enum Bindings {
             guard case .host(let o as OptimizerBox) = a[2] else { throw a.fail(2, "must be an optimizer") }
             guard case .host(let l as LossBox) = a[3] else { throw a.fail(3, "must be a loss") }
             if o.trainer == nil || o.trainer?.model !== m.m {
-                o.trainer = Trainer(model: m.m, optimizer: o.sgd, schedule: o.schedule ?? ConstantLR(o.sgd.lr), loss: l.loss)
+                o.trainer = Trainer(model: m.m, optimizer: o.sgd, schedule: o.schedule ?? ConstantLR(o.sgd.lr), loss: l.loss, lowPrecision: o.scaler)
             }
             guard let trainer = o.trainer else { return .nil_ }
             trainer.loss = l.loss
