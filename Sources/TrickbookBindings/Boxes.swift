@@ -41,11 +41,7 @@ final class TensorBox: HostObject {
             (o as! TensorBox).t.requiresGrad = b
         })
         func m(_ sig: String, _ doc: String, _ body: @escaping (Tensor, Args) throws -> Value) {
-            guard let b = try? Builtin(sig, doc: doc, { a in
-                guard case .host(let o as TensorBox)? = a.receiver else { return .nil_ }
-                return try body(o.t, a)
-            }) else { return }
-            t.method(b)
+            t.method(TensorBox.self, sig, doc: doc) { box, a in try body(box.t, a) }
         }
         m("sum(axis = nil)", "Sum over an axis, or of everything.") { x, a in .host(TensorBox(a.isNil(0) ? try x.sum() : try x.sum(axis: try a.int(0)))) }
         m("mean(axis = nil)", "Mean over an axis, or of everything.") { x, a in .host(TensorBox(a.isNil(0) ? try x.mean() : try x.mean(axis: try a.int(0)))) }
@@ -109,11 +105,7 @@ final class ModelBox: HostObject {
         t.property("parameters") { o in .int((o as! ModelBox).m.parameterCount) }
         t.property("zero_gamma_layers") { o in .list(ListRef(((o as! ModelBox).m as? ResNet)?.zeroGammaLayers.map { .string($0) } ?? [])) }
         func m(_ sig: String, _ doc: String, _ body: @escaping (Module, Args) throws -> Value) {
-            guard let b = try? Builtin(sig, doc: doc, { a in
-                guard case .host(let o as ModelBox)? = a.receiver else { return .nil_ }
-                return try body(o.m, a)
-            }) else { return }
-            t.method(b)
+            t.method(ModelBox.self, sig, doc: doc) { box, a in try body(box.m, a) }
         }
         m("summary(input = nil)", "Prints the layers: output shapes, parameters and MACs, with totals.") { mod, a in
             .string(try mod.summary(input: a.isNil(0) ? defaultInput(mod) : try a.list(0).map { v in Int(v.number ?? 1) }).table())
@@ -217,14 +209,8 @@ final class ScheduleBox: HostObject {
     var hostType: HostType { ScheduleBox.type }
     static let type: HostType = {
         let t = HostType("schedule", doc: "A learning rate per iteration: s.at(t), s.values(n), plot(s).")
-        if let b = try? Builtin("at(t)", doc: "The rate at iteration t.", { a in
-            guard case .host(let o as ScheduleBox)? = a.receiver else { return .nil_ }
-            return fv(o.s.lr(at: try a.int(0)))
-        }) { t.method(b) }
-        if let b = try? Builtin("values(n)", doc: "The rates of the first n iterations.", { a in
-            guard case .host(let o as ScheduleBox)? = a.receiver else { return .nil_ }
-            return .list(ListRef(o.s.values(try a.int(0)).map(fv)))
-        }) { t.method(b) }
+        t.method(ScheduleBox.self, "at(t)", doc: "The rate at iteration t.") { o, a in fv(o.s.lr(at: try a.int(0))) }
+        t.method(ScheduleBox.self, "values(n)", doc: "The rates of the first n iterations.") { o, a in .list(ListRef(o.s.values(try a.int(0)).map(fv))) }
         t.describe = { o in "schedule \((o as! ScheduleBox).name)" }
         return t
     }()
@@ -250,10 +236,7 @@ final class OptimizerBox: HostObject {
         t.property("loss_scale") { o in (o as! OptimizerBox).scaler.map { fv($0.scale) } ?? .nil_ }
         t.property("skipped_steps") { o in .int((o as! OptimizerBox).scaler?.skippedSteps ?? 0) }
         t.property("underflow") { o in (o as! OptimizerBox).scaler.map { .float($0.underflowFraction) } ?? .nil_ }
-        if let b = try? Builtin("groups()", doc: "Which tensors are in which weight-decay group.", { a in
-            guard case .host(let o as OptimizerBox)? = a.receiver else { return .nil_ }
-            return .string(o.sgd.report())
-        }) { t.method(b) }
+        t.method(OptimizerBox.self, "groups()", doc: "Which tensors are in which weight-decay group.") { o, _ in .string(o.sgd.report()) }
         t.describe = { o in
             let s = (o as! OptimizerBox).sgd
             return "sgd(lr \(s.lr), momentum \(s.momentum)\(s.nesterov ? ", nesterov" : ""), groups: \(s.groups.map { "\($0.name) \($0.parameters.count)" }.joined(separator: ", ")))"

@@ -123,8 +123,7 @@ final class Progress: HostObject {
 
     static let type: HostType = {
         let t = HostType("progress", doc: "A progress bar with images/s, ETA and running loss and accuracy.")
-        if let b = try? Builtin("update(n = 1, images = 0, loss = nil, acc = nil)", doc: "Advances the bar by n steps of `images` images.", { a in
-            guard case .host(let p as Progress)? = a.receiver else { return .nil_ }
+        t.method(Progress.self, "update(n = 1, images = 0, loss = nil, acc = nil)", doc: "Advances the bar by n steps of `images` images.") { p, a in
             p.done += try a.int(0)
             p.images += try a.int(1)
             if !a.isNil(2) { p.loss = try a.number(2) }
@@ -136,13 +135,12 @@ final class Progress: HostObject {
                 p.output(p.text())
             }
             return .nil_
-        }) { t.method(b) }
-        if let b = try? Builtin("close()", doc: "Ends the bar with a final line.", { a in
-            guard case .host(let p as Progress)? = a.receiver else { return .nil_ }
+        }
+        t.method(Progress.self, "close()", doc: "Ends the bar with a final line.") { p, _ in
             if p.tty { FileHandle.standardOutput.write("\r\u{1b}[K".data(using: .utf8) ?? Data()) }
             p.output(p.text())
             return .nil_
-        }) { t.method(b) }
+        }
         t.describe = { o in (o as! Progress).text() }
         return t
     }()

@@ -183,6 +183,18 @@ public final class HostType {
 
     public func method(_ builtin: Builtin) { methods[builtin.name] = builtin }
 
+    /// Declares a method of objects of type T: the body gets the receiver already typed.
+    public func method<T: HostObject>(_ type: T.Type, _ signature: String, doc: String, _ body: @escaping (T, Args) throws -> Value) {
+        do {
+            method(try Builtin(signature, doc: doc) { a in
+                guard case .host(let o)? = a.receiver, let receiver = o as? T else { throw ScriptError("\(signature) needs a \(self.name) to call it on") }
+                return try body(receiver, a)
+            })
+        } catch {
+            Interpreter.registrationErrors.append(signature)
+        }
+    }
+
     public func property(_ name: String, get: @escaping (HostObject) throws -> Value, set: ((HostObject, Value) throws -> Void)? = nil) {
         properties[name] = (get, set)
     }
