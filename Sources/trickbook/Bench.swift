@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TrickbookBindings
 import TrickbookData
 import TrickbookModels
 import TrickbookScript
@@ -10,7 +11,7 @@ import TrickbookTraining
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine's speed (use a release build).",
-        subcommands: [GemmBench.self, ConvBench.self, ScriptBench.self, TrainBench.self, DataBench.self])
+        subcommands: [GemmBench.self, ConvBench.self, ScriptBench.self, TrainBench.self, DataBench.self, LoopBench.self])
 }
 
 /// Runs `body` until `seconds` have passed (at least `minRuns` times) after one warm-up; returns
@@ -235,5 +236,48 @@ struct DataBench: ParsableCommand {
                 print(String(format: "%@, %d worker%@: %9.0f images/s", name, workers, workers == 1 ? "" : "s", Double(n) / s))
             }
         }
+    }
+}
+
+/// What the script-driven training loop (stdlib/train.tb's train_epoch) costs on top of the
+/// training step itself: the same loop with `train_step` replaced by a stub gives the
+/// interpreter's cost per iteration, compared with a real ResNet-20 step measured in Swift.
+struct LoopBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "loop", abstract: "The script training loop's overhead against a ResNet-20 step.")
+
+    func run() throws {
+        header()
+        // A real step, driven from Swift.
+        var config = ResNetConfig(depth: 20)
+        config.variant = "d"; config.classes = 10; config.inChannels = 1
+        let net = try ResNet(config)
+        let g = Generator(seed: 1)
+        let x = try Tensor.randn([128, 1, 28, 28], generator: g)
+        let labels = (0..<128).map { _ in g.int(below: 10) }
+        let trainer = Trainer(model: net, optimizer: try SGD(net, lr: 0.05), schedule: ConstantLR(0.05), loss: Loss(smoothing: 0.1))
+        let step = try measure(seconds: 5, minRuns: 5) { _ = try trainer.trainStep(x, .labels(labels)) }
+        // The stdlib loop with a stub step.
+        let interp = Interpreter(searchPath: stdlibPaths())
+        interp.output = { _ in }
+        Bindings.register(into: interp)
+        interp.row("train_step(model, batch, opt, loss, targets = nil)", "A stub that does no work.") { _ in
+            let m = MapRef()
+            try m.set(.string("loss"), .float(0.5)); try m.set(.string("size"), .int(128)); try m.set(.string("lr"), .float(0.05))
+            return .map(m)
+        }
+        let iterations = 20000
+        try interp.run("""
+        import "train"
+        let model = resnet(20, variant: "d", in_channels: 1, classes: 10)
+        let opt = sgd(model, 0.05)
+        let loss = cross_entropy(smoothing: 0.1)
+        var batches = []
+        for i in range(\(iterations)) { batches.append(i) }
+        """, name: "setup")
+        let loop = try measure(seconds: 3, minRuns: 3) { try interp.run("train_epoch(model, batches, opt, loss)", name: "loop") }
+        let perIteration = loop / Double(iterations)
+        print(String(format: "ResNet-20D training step (batch 128), driven from Swift: %.1f ms", step * 1000))
+        print(String(format: "stdlib train_epoch per iteration (stub step, progress bar included): %.2f µs", perIteration * 1e6))
+        print(String(format: "the script loop costs %.4f%% of a training step", 100 * perIteration / step))
     }
 }
