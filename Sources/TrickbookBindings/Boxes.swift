@@ -40,23 +40,23 @@ final class TensorBox: HostObject {
             guard case .bool(let b) = v else { throw ScriptError("requires_grad must be true or false") }
             (o as! TensorBox).t.requiresGrad = b
         })
-        func m(_ sig: String, _ doc: String, _ body: @escaping (Tensor, Args) throws -> Value) {
-            t.method(TensorBox.self, sig, doc: doc) { box, a in try body(box.t, a) }
+        func m(_ sig: String, _ doc: String, _ example: String, _ body: @escaping (Tensor, Args) throws -> Value) {
+            t.method(TensorBox.self, sig, doc: doc, example: example) { box, a in try body(box.t, a) }
         }
-        m("sum(axis = nil)", "Sum over an axis, or of everything.") { x, a in .host(TensorBox(a.isNil(0) ? try x.sum() : try x.sum(axis: try a.int(0)))) }
-        m("mean(axis = nil)", "Mean over an axis, or of everything.") { x, a in .host(TensorBox(a.isNil(0) ? try x.mean() : try x.mean(axis: try a.int(0)))) }
-        m("max()", "The largest element.") { x, _ in .host(TensorBox(try x.max())) }
-        m("min()", "The smallest element.") { x, _ in .host(TensorBox(try x.min())) }
-        m("argmax(axis = nil)", "Index of the largest element.") { x, a in .host(TensorBox(try x.argmax(axis: a.isNil(0) ? nil : try a.int(0)))) }
-        m("exp()", "e^x elementwise.") { x, _ in .host(TensorBox(x.exp())) }
-        m("log()", "Natural log elementwise.") { x, _ in .host(TensorBox(x.log())) }
-        m("relu()", "max(x, 0).") { x, _ in .host(TensorBox(x.relu())) }
-        m("sigmoid()", "1 / (1 + e^−x).") { x, _ in .host(TensorBox(x.sigmoid())) }
-        m("softmax(axis = -1)", "Softmax along an axis.") { x, a in .host(TensorBox(try x.softmax(axis: try a.int(0)))) }
-        m("reshape(*shape)", "The same values in a new shape (-1 is inferred).") { x, a in .host(TensorBox(try x.reshaped(try a.list(0).map { v in guard case .int(let i) = v else { throw ScriptError("reshape(): sizes must be ints") }; return i }))) }
-        m("transpose()", "Swaps the last two axes.") { x, _ in .host(TensorBox(try x.transposed())) }
-        m("backward()", "Back-propagates from this one-element tensor.") { x, _ in try x.backward(); return .nil_ }
-        m("tolist()", "The values as a (flat) list.") { x, _ in .list(ListRef(x.scalars.map(fv))) }
+        m("sum(axis = nil)", "Sum over an axis, or of everything.", "x.sum(axis: 0)") { x, a in .host(TensorBox(a.isNil(0) ? try x.sum() : try x.sum(axis: try a.int(0)))) }
+        m("mean(axis = nil)", "Mean over an axis, or of everything.", "x.mean()") { x, a in .host(TensorBox(a.isNil(0) ? try x.mean() : try x.mean(axis: try a.int(0)))) }
+        m("max()", "The largest element.", "x.max().item") { x, _ in .host(TensorBox(try x.max())) }
+        m("min()", "The smallest element.", "x.min().item") { x, _ in .host(TensorBox(try x.min())) }
+        m("argmax(axis = nil)", "Index of the largest element.", "x.argmax(axis: 1)") { x, a in .host(TensorBox(try x.argmax(axis: a.isNil(0) ? nil : try a.int(0)))) }
+        m("exp()", "e^x elementwise.", "x.exp()") { x, _ in .host(TensorBox(x.exp())) }
+        m("log()", "Natural log elementwise.", "x.exp().log()") { x, _ in .host(TensorBox(x.log())) }
+        m("relu()", "max(x, 0).", "x.relu()") { x, _ in .host(TensorBox(x.relu())) }
+        m("sigmoid()", "1 / (1 + e^−x).", "x.sigmoid()") { x, _ in .host(TensorBox(x.sigmoid())) }
+        m("softmax(axis = -1)", "Softmax along an axis.", "x.softmax(axis: 1)") { x, a in .host(TensorBox(try x.softmax(axis: try a.int(0)))) }
+        m("reshape(*shape)", "The same values in a new shape (-1 is inferred).", "x.reshape(1, -1)") { x, a in .host(TensorBox(try x.reshaped(try a.list(0).map { v in guard case .int(let i) = v else { throw ScriptError("reshape(): sizes must be ints") }; return i }))) }
+        m("transpose()", "Swaps the last two axes.", "x.transpose()") { x, _ in .host(TensorBox(try x.transposed())) }
+        m("backward()", "Back-propagates from this one-element tensor.", "(w * w).sum().backward(); w.grad") { x, _ in try x.backward(); return .nil_ }
+        m("tolist()", "The values as a (flat) list.", "x.tolist()") { x, _ in .list(ListRef(x.scalars.map(fv))) }
         t.binary = { op, a, b in
             guard let x = try operand(a), let y = try operand(b) else { return nil }
             switch op {
@@ -104,20 +104,20 @@ final class ModelBox: HostObject {
         let t = HostType("model", doc: "A network: call it on a batch; summary(), parameters, train(), eval(), save(), load().")
         t.property("parameters") { o in .int((o as! ModelBox).m.parameterCount) }
         t.property("zero_gamma_layers") { o in .list(ListRef(((o as! ModelBox).m as? ResNet)?.zeroGammaLayers.map { .string($0) } ?? [])) }
-        func m(_ sig: String, _ doc: String, _ body: @escaping (Module, Args) throws -> Value) {
-            t.method(ModelBox.self, sig, doc: doc) { box, a in try body(box.m, a) }
+        func m(_ sig: String, _ doc: String, _ example: String, _ body: @escaping (Module, Args) throws -> Value) {
+            t.method(ModelBox.self, sig, doc: doc, example: example) { box, a in try body(box.m, a) }
         }
-        m("summary(input = nil)", "Prints the layers: output shapes, parameters and MACs, with totals.") { mod, a in
+        m("summary(input = nil)", "The layers as a table: output shapes, parameters and MACs, with totals.", "print(model.summary())") { mod, a in
             .string(try mod.summary(input: a.isNil(0) ? defaultInput(mod) : try a.list(0).map { v in Int(v.number ?? 1) }).table())
         }
-        m("train()", "Training mode: batch statistics, dropout on.") { mod, _ in mod.train(); return .nil_ }
-        m("eval()", "Evaluation mode: running statistics.") { mod, _ in mod.eval(); return .nil_ }
-        m("save(path)", "Saves the weights as safetensors with PyTorch names.") { mod, a in try mod.save(to: try a.string(0)); return .nil_ }
-        m("load(path, strict = true)", "Loads safetensors weights; reports missing and unexpected names.") { mod, a in
+        m("train()", "Training mode: batch statistics, dropout on.", "model.train()") { mod, _ in mod.train(); return .nil_ }
+        m("eval()", "Evaluation mode: running statistics.", "model.eval()") { mod, _ in mod.eval(); return .nil_ }
+        m("save(path)", "Saves the weights as safetensors with PyTorch names.", "model.save(\"model.safetensors\")") { mod, a in try mod.save(to: try a.string(0)); return .nil_ }
+        m("load(path, strict = true)", "Loads safetensors weights; reports missing and unexpected names.", "model.load(\"model.safetensors\")") { mod, a in
             let r = try mod.load(from: try a.string(0), strict: try a.bool(1))
             return .string("loaded \(r.loaded.count) tensors, \(r.missing.count) missing, \(r.unexpected.count) unexpected")
         }
-        m("named_parameters()", "Names and shapes of the parameters.") { mod, _ in
+        m("named_parameters()", "Names and shapes of the parameters.", "model.named_parameters()[0]") { mod, _ in
             .list(ListRef(mod.namedParameters().map { .list(ListRef([.string($0.0), .list(ListRef($0.1.shape.map { .int($0) }))])) }))
         }
         t.binary = nil
@@ -209,8 +209,8 @@ final class ScheduleBox: HostObject {
     var hostType: HostType { ScheduleBox.type }
     static let type: HostType = {
         let t = HostType("schedule", doc: "A learning rate per iteration: s.at(t), s.values(n), plot(s).")
-        t.method(ScheduleBox.self, "at(t)", doc: "The rate at iteration t.") { o, a in fv(o.s.lr(at: try a.int(0))) }
-        t.method(ScheduleBox.self, "values(n)", doc: "The rates of the first n iterations.") { o, a in .list(ListRef(o.s.values(try a.int(0)).map(fv))) }
+        t.method(ScheduleBox.self, "at(t)", doc: "The rate at iteration t.", example: "lr.at(0)") { o, a in fv(o.s.lr(at: try a.int(0))) }
+        t.method(ScheduleBox.self, "values(n)", doc: "The rates of the first n iterations.", example: "lr.values(20)") { o, a in .list(ListRef(o.s.values(try a.int(0)).map(fv))) }
         t.describe = { o in "schedule \((o as! ScheduleBox).name)" }
         return t
     }()
@@ -226,7 +226,7 @@ final class OptimizerBox: HostObject {
     init(_ sgd: SGD, schedule: (any Schedule)?, scaler: LossScaler? = nil) { self.sgd = sgd; self.schedule = schedule; self.scaler = scaler }
     var hostType: HostType { OptimizerBox.type }
     static let type: HostType = {
-        let t = HostType("optimizer", doc: "SGD (Nesterov by default): .lr, .step_count, groups().")
+        let t = HostType("optimizer", doc: "SGD (Nesterov by default): .lr, .step_count, groups(); in low precision .loss_scale, .loss_scales (after every step), .skipped_steps, .underflow.")
         t.property("lr", get: { o in fv((o as! OptimizerBox).sgd.lr) }, set: { o, v in
             let box = o as! OptimizerBox
             guard box.schedule == nil else { throw ScriptError("this optimizer follows a schedule; make one with a constant rate to set lr by hand") }
@@ -236,7 +236,8 @@ final class OptimizerBox: HostObject {
         t.property("loss_scale") { o in (o as! OptimizerBox).scaler.map { fv($0.scale) } ?? .nil_ }
         t.property("skipped_steps") { o in .int((o as! OptimizerBox).scaler?.skippedSteps ?? 0) }
         t.property("underflow") { o in (o as! OptimizerBox).scaler.map { .float($0.underflowFraction) } ?? .nil_ }
-        t.method(OptimizerBox.self, "groups()", doc: "Which tensors are in which weight-decay group.") { o, _ in .string(o.sgd.report()) }
+        t.property("loss_scales") { o in .list(ListRef(((o as! OptimizerBox).scaler?.history ?? []).map(fv))) }
+        t.method(OptimizerBox.self, "groups()", doc: "Which tensors are in which weight-decay group.", example: "print(opt.groups())") { o, _ in .string(o.sgd.report()) }
         t.describe = { o in
             let s = (o as! OptimizerBox).sgd
             return "sgd(lr \(s.lr), momentum \(s.momentum)\(s.nesterov ? ", nesterov" : ""), groups: \(s.groups.map { "\($0.name) \($0.parameters.count)" }.joined(separator: ", ")))"
@@ -252,6 +253,29 @@ final class LossBox: HostObject {
     var hostType: HostType { LossBox.type }
     static let type: HostType = {
         let t = HostType("loss", doc: "The training loss: cross-entropy with optional label smoothing and distillation.")
+        t.method(LossBox.self, "targets(batch, classes = nil)",
+                 doc: "What the loss trains toward for a batch (or mixup's [images, soft targets]): {targets: the label rows after mixing and smoothing, teacher: the teacher's softmax(r/T) or nil}.",
+                 example: "let q = kd.targets(batch); q.teacher[0].tolist()") { box, a in
+            let l = box.loss
+            var images: Tensor
+            var targets: Targets
+            switch a[0] {
+            case .host(let b as BatchBox): images = b.b.images; targets = .labels(b.b.labels)
+            case .list(let pair):
+                guard pair.items.count >= 2, case .host(let x as TensorBox) = pair.items[0], case .host(let q as TensorBox) = pair.items[1] else {
+                    throw a.fail(0, "must be a batch or [images, soft targets] as mixup() and cutmix() return")
+                }
+                images = x.t; targets = .soft(q.t)
+            default: throw a.fail(0, "must be a batch or [images, soft targets], got \(a[0].typeName)")
+            }
+            let teacher = try l.distillation.map { try $0.teacherTargets(images) }
+            var classes = a.isNil(1) ? nil : try a.int(1)
+            if classes == nil, case .soft(let q) = targets { classes = q.shape.last }
+            if classes == nil { classes = teacher?.shape.last }
+            guard let k = classes, k > 0 else { throw a.fail(1, "is needed to know the number of classes (no teacher and no soft targets)") }
+            let rows = try targets.rows(classes: k, smoothing: l.smoothing, form: l.form)
+            return .map(try Bindings.record(["targets": .host(TensorBox(rows)), "teacher": teacher.map { .host(TensorBox($0)) } ?? .nil_]))
+        }
         t.describe = { o in
             let l = (o as! LossBox).loss
             return "cross_entropy(smoothing \(l.smoothing), form \(l.form.rawValue)\(l.distillation.map { ", distillation T=\($0.temperature)" } ?? ""))"

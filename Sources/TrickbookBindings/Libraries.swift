@@ -14,6 +14,11 @@ public enum Bindings {
         registerData(i)
         registerTraining(i)
         registerPlots(i)
+        registerTables(i)
+        for t in [TensorBox.type, ModelBox.type, DatasetBox.type, TransformBox.type, BatchBox.type, LoaderBox.type,
+                  ScheduleBox.type, OptimizerBox.type, LossBox.type, Progress.type] {
+            i.register(type: t)
+        }
     }
 
     static func tensorArg(_ a: Args, _ k: Int) throws -> Tensor {
@@ -50,7 +55,7 @@ public enum Bindings {
             return .host(TensorBox(try Tensor.arange(Float(s), Float(e), step: Float(try a.number(2)))))
         }
         i.row("manual_seed(n)", "Seeds the global generator.", "manual_seed(0)") { a in Random.seed(UInt64(truncatingIfNeeded: try a.int(0))); return .nil_ }
-        i.row("no_grad(f)", "Calls f() without recording gradients.", "no_grad(fn() => model(x))") { a in
+        i.row("no_grad(f)", "Calls f() without recording gradients.", "no_grad(fn() => (w * 2).sum()).requires_grad  # false") { a in
             try withNoGrad { try i.callValue(a[0], []) }
         }
     }
@@ -79,7 +84,7 @@ public enum Bindings {
             let input = a.isNil(2) ? defaultInput(x.m) : try shapeArg(a, 2)
             return .string(ModelSummary.diff(try x.m.summary(input: input), try y.m.summary(input: input)))
         }
-        i.row("predict(model, images)", "The model's logits for a tensor of images, in evaluation mode without gradients.") { a in
+        i.row("predict(model, images)", "The model's logits for a tensor of images, in evaluation mode without gradients.", "predict(model, batch.images).argmax(axis: 1)") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
             m.m.eval()
             return .host(TensorBox(try withNoGrad { try m.m(try tensorArg(a, 1)) }))
@@ -101,17 +106,17 @@ public enum Bindings {
         i.row("fashion_mnist(split, limit = nil)", "Fashion-MNIST (\"train\": 60,000 images, \"test\": 10,000), 28×28 gray, 10 classes.", "fashion_mnist(\"train\", limit: 2000)") { a in
             .host(DatasetBox(try FashionMNIST.dataset(try a.string(0, oneOf: ["train", "test"]), limit: a.isNil(1) ? nil : try a.int(1))))
         }
-        i.row("image_folder(root, channels = nil)", "PNG images in root/<class>/*.png.") { a in
+        i.row("image_folder(root, channels = nil)", "PNG images in root/<class>/*.png.", "image_folder(\"pngs\")  # pngs/<class>/*.png") { a in
             .host(DatasetBox(try ImageFolder(try a.string(0), channels: a.isNil(1) ? nil : try a.int(1))))
         }
-        i.row("subset(dataset, count)", "The first count images of a dataset.") { a in .host(DatasetBox(try dataset(a, 0).limited(try a.int(1)))) }
+        i.row("subset(dataset, count)", "The first count images of a dataset.", "subset(train, 10)") { a in .host(DatasetBox(try dataset(a, 0).limited(try a.int(1)))) }
         i.row("pad_crop(size, padding = 4)", "Zero padding, then a random size×size crop.", "pad_crop(28, padding: 2)") { a in .host(TransformBox(PadCrop(try a.int(0), padding: try a.int(1)), "pad_crop")) }
-        i.row("hflip(p = 0.5)", "Mirrors left–right with probability p.") { a in .host(TransformBox(HorizontalFlip(p: try a.number(0)), "hflip")) }
-        i.row("random_resized_crop(size, min_area = 0.08)", "The paper's crop: area 8–100%, aspect 3/4–4/3, resized to size.") { a in
+        i.row("hflip(p = 0.5)", "Mirrors left–right with probability p.", "hflip(p: 0.5)") { a in .host(TransformBox(HorizontalFlip(p: try a.number(0)), "hflip")) }
+        i.row("random_resized_crop(size, min_area = 0.08)", "The paper's crop: area 8–100%, aspect 3/4–4/3, resized to size.", "random_resized_crop(28, min_area: 0.25)") { a in
             .host(TransformBox(try RandomResizedCrop(try a.int(0), scale: (try a.number(1), 1)), "random_resized_crop"))
         }
-        i.row("hsv_jitter(low = 0.6, high = 1.4)", "Hue, saturation and brightness scaled by coefficients in [low, high].") { a in .host(TransformBox(HSVJitter(try a.number(0), try a.number(1)), "hsv_jitter")) }
-        i.row("pca_lighting(std = 0.1, data = nil)", "AlexNet's lighting noise; statistics from `data` (needed for gray) or ImageNet's.") { a in
+        i.row("hsv_jitter(low = 0.6, high = 1.4)", "Hue, saturation and brightness scaled by coefficients in [low, high].", "hsv_jitter(low: 0.6, high: 1.4)") { a in .host(TransformBox(HSVJitter(try a.number(0), try a.number(1)), "hsv_jitter")) }
+        i.row("pca_lighting(std = 0.1, data = nil)", "AlexNet's lighting noise; statistics from `data` (needed for gray) or ImageNet's.", "pca_lighting(data: train)") { a in
             let t = a.isNil(1) ? PCALighting(alphaStd: Float(try a.number(0))) : try PCALighting.estimate(from: try dataset(a, 1), alphaStd: Float(try a.number(0)))
             return .host(TransformBox(t, "pca_lighting"))
         }
@@ -120,8 +125,8 @@ public enum Bindings {
             let std = a.isNil(1) ? Normalize.imagenetStd : try a.list(1).map { Float($0.number ?? 1) }
             return .host(TransformBox(try Normalize(mean: mean, std: std), "normalize"))
         }
-        i.row("cutout(size)", "Zeroes a random size×size square.") { a in .host(TransformBox(Cutout(size: try a.int(0)), "cutout")) }
-        i.row("random_erasing(p = 0.5)", "Erases a random box (area 2–33%) with probability p.") { a in .host(TransformBox(RandomErasing(p: try a.number(0)), "random_erasing")) }
+        i.row("cutout(size)", "Zeroes a random size×size square.", "cutout(8)") { a in .host(TransformBox(Cutout(size: try a.int(0)), "cutout")) }
+        i.row("random_erasing(p = 0.5)", "Erases a random box (area 2–33%) with probability p.", "random_erasing(p: 0.5)") { a in .host(TransformBox(RandomErasing(p: try a.number(0)), "random_erasing")) }
         i.row("compose(steps)", "Transforms in order.", "compose([pad_crop(28), hflip(), normalize()])") { a in
             let steps = try a.list(0).enumerated().map { k, v -> any Transform in
                 guard case .host(let t as TransformBox) = v else { throw a.fail(0, "item \(k) is not a transform but \(v.typeName)") }
@@ -155,7 +160,7 @@ public enum Bindings {
             try writeGrid(images, captions: captions, columns: 8, to: path)
             return .string(path)
         }
-        i.row("show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\")", "A PNG grid of images captioned with the model's prediction (and the truth when it differs).") { a in
+        i.row("show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\")", "A PNG grid of images captioned with the model's prediction (and the truth when it differs).", "show_predictions(model, test, count: 8, to: \"predictions.png\")") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
             let d = try dataset(a, 1), t = try transform(a, 2), n = min(try a.int(3), d.count)
             var raw: [Image] = [], shown: [Image] = [], labels: [Int] = []
@@ -173,12 +178,12 @@ public enum Bindings {
             try writeGrid(raw, captions: captions, columns: 8, to: path)
             return .int(zip(predictions, labels).filter { $0 == $1 }.count)
         }
-        i.row("mixup(batch, classes, alpha = 0.2, seed = 0)", "mixup: [images, soft targets] mixed with a shuffled copy, λ ~ Beta(α, α).") { a in
+        i.row("mixup(batch, classes, alpha = 0.2, seed = 0)", "mixup: [images, soft targets] mixed with a shuffled copy, λ ~ Beta(α, α).", "let mixed = mixup(batch, 10, alpha: 0.2, seed: 1)  # [images, soft targets, lambda]") { a in
             guard case .host(let b as BatchBox) = a[0] else { throw a.fail(0, "must be a batch") }
             let m = try mixup(b.b.images, labels: b.b.labels, classes: try a.int(1), alpha: try a.number(2), generator: Generator(seed: UInt64(truncatingIfNeeded: try a.int(3))))
             return .list(ListRef([.host(TensorBox(m.images)), .host(TensorBox(m.targets)), .float(m.lambda)]))
         }
-        i.row("cutmix(batch, classes, alpha = 1.0, seed = 0)", "CutMix: [images, soft targets, λ] with a pasted box; λ is the area kept.") { a in
+        i.row("cutmix(batch, classes, alpha = 1.0, seed = 0)", "CutMix: [images, soft targets, λ] with a pasted box; λ is the area kept.", "let mixed = cutmix(batch, 10, seed: 1)  # [images, soft targets, lambda]") { a in
             guard case .host(let b as BatchBox) = a[0] else { throw a.fail(0, "must be a batch") }
             let m = try cutmix(b.b.images, labels: b.b.labels, classes: try a.int(1), alpha: try a.number(2), generator: Generator(seed: UInt64(truncatingIfNeeded: try a.int(3))))
             return .list(ListRef([.host(TensorBox(m.images)), .host(TensorBox(m.targets)), .float(m.lambda)]))
@@ -194,7 +199,7 @@ public enum Bindings {
         i.row("linear_scaling(base, batch)", "The linear scaling rule: base · batch / 256.", "linear_scaling(0.1, 1024)  # 0.4") { a in
             fv(linearScaledLR(Float(try a.number(0)), batch: try a.int(1)))
         }
-        i.row("constant(lr)", "The same rate at every step.") { a in .host(ScheduleBox(ConstantLR(Float(try a.number(0))), "constant", steps: nil)) }
+        i.row("constant(lr)", "The same rate at every step.", "constant(0.1)") { a in .host(ScheduleBox(ConstantLR(Float(try a.number(0))), "constant", steps: nil)) }
         i.row("cosine(lr, steps)", "Cosine decay over steps: ½(1 + cos(πt/T))·η.", "cosine(0.1, 1000)") { a in
             .host(ScheduleBox(CosineLR(Float(try a.number(0)), total: try a.int(1)), "cosine", steps: try a.int(1)))
         }
@@ -205,8 +210,8 @@ public enum Bindings {
             let s = try schedule(a, 0), m = try a.int(1)
             return .host(ScheduleBox(WarmupLR(s.s, steps: m), "warmup(\(s.name))", steps: s.steps.map { $0 + m }))
         }
-        i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false, precision = \"fp32\")",
-              "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights; precision fp16 or bf16 trains with rounded weights, activations and gradients and dynamic loss scaling (.loss_scale, .skipped_steps, .underflow).",
+        i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false, precision = \"fp32\", loss_scale = 65536.0)",
+              "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights; precision fp16 or bf16 trains with rounded weights, activations and gradients and dynamic loss scaling from loss_scale (.loss_scale, .loss_scales, .skipped_steps, .underflow).",
               "sgd(model, lr, weight_decay: 5e-4, no_bias_decay: true)") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
             var sched: (any Schedule)? = nil
@@ -214,7 +219,9 @@ public enum Bindings {
             if case .host(let s as ScheduleBox) = a[1] { sched = s.s; base = s.s.lr(at: 0) } else { base = Float(try a.number(1)) }
             let opt = try SGD(m.m, lr: base, momentum: Float(try a.number(2)), nesterov: try a.bool(3), weightDecay: Float(try a.number(4)), noBiasDecay: try a.bool(5))
             let precision = try a.string(6, oneOf: ["fp32", "fp16", "bf16"])
-            let scaler = precision == "fp32" ? nil : LossScaler(format: precision == "fp16" ? .float16 : .bfloat16)
+            let scale = Float(try a.number(7))
+            guard scale > 0, scale.isFinite else { throw a.fail(7, "must be a positive number, got \(a[7].repr)") }
+            let scaler = precision == "fp32" ? nil : LossScaler(format: precision == "fp16" ? .float16 : .bfloat16, initialScale: scale)
             return .host(OptimizerBox(opt, schedule: sched, scaler: scaler))
         }
         i.row("cross_entropy(smoothing = 0.0, form = \"paper\", teacher = nil, temperature = 20.0)",
@@ -227,7 +234,7 @@ public enum Bindings {
             }
             return .host(LossBox(Loss(smoothing: Float(try a.number(0)), form: try a.string(1, oneOf: ["paper", "uniform"]) == "paper" ? .paper : .uniform, distillation: kd)))
         }
-        i.row("train_step(model, batch, opt, loss, targets = nil)", "One step: forward, loss, backward, SGD, schedule. Returns {loss, correct, size, lr}.") { a in
+        i.row("train_step(model, batch, opt, loss, targets = nil)", "One step: forward, loss, backward, SGD, schedule. Returns {loss, lr, size, skipped}.", "train_step(model, batch, opt, loss).loss") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
             guard case .host(let b as BatchBox) = a[1] else { throw a.fail(1, "must be a batch") }
             guard case .host(let o as OptimizerBox) = a[2] else { throw a.fail(2, "must be an optimizer") }
@@ -250,15 +257,34 @@ public enum Bindings {
             // Top-1 on the step's batch, from a fresh forward would cost a pass: count from the loss's logits instead.
             return .map(try record(["loss": fv(r.loss), "lr": fv(r.lr), "size": .int(b.b.labels.count), "skipped": .bool(r.skipped)]))
         }
-        i.row("evaluate_batch(model, batch)", "Correct top-1 and top-5 counts and the summed loss of a batch, in evaluation mode.") { a in
+        i.row("evaluate_batch(model, batch, precision = \"fp32\")",
+              "Correct top-1 and top-5 counts and the summed loss of a batch, in evaluation mode; precision fp16 or bf16 runs the model as low-precision training did.",
+              "evaluate_batch(model, batch).top1") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
             guard case .host(let b as BatchBox) = a[1] else { throw a.fail(1, "must be a batch") }
+            let precision = try a.string(2, oneOf: ["fp32", "fp16", "bf16"])
             m.m.eval()
-            let logits = try withNoGrad { try m.m(b.b.images) }
+            let logits = try precision == "fp32" ? withNoGrad { try m.m(b.b.images) }
+                : lowPrecisionLogits(m.m, b.b.images, format: precision == "fp16" ? .float16 : .bfloat16)
             var metrics = Metrics(classes: logits.shape[1])
             let loss = try withNoGrad { try crossEntropy(logits, labels: b.b.labels) }.item
             try metrics.add(logits: logits, labels: b.b.labels)
             return .map(try record(["top1": .int(metrics.top1Correct), "top5": .int(metrics.top5Correct), "loss": .float(Double(loss) * Double(b.b.labels.count)), "size": .int(b.b.labels.count)]))
+        }
+        i.row("precise_bn(model, batches, count = 50)",
+              "Precise BN: every batch norm's running statistics become the exact average over `count` batches with the final weights; returns the number of batches used.",
+              "precise_bn(model, batches, count: 4)") { a in
+            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
+            guard case .host(let l as LoaderBox) = a[1] else { throw a.fail(1, "must be a loader, got \(a[1].typeName)") }
+            let count = try a.int(2)
+            guard count > 0 else { throw a.fail(2, "must be positive, got \(count)") }
+            let it = try l.l.epochBatches()
+            var used = 0
+            return .int(try preciseBatchNorm(m.m) {
+                guard used < count, let b = try it.nextBatch() else { return nil }
+                used += 1
+                return b.images
+            })
         }
         i.row("smooth_targets(labels, classes, epsilon, form = \"paper\")", "The smoothed target rows for labels (to inspect label smoothing).", "smooth_targets([2], 3, 0.1)") { a in
             let labels = try a.list(0).map { Int($0.number ?? -1) }

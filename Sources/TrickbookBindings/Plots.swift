@@ -84,15 +84,12 @@ extension Bindings {
               "plot(lr, to: \"lr.svg\")") { a in
             let s = try series(a[0], steps: a.isNil(3) ? nil : try a.int(3))
             if !a.isNil(1) {
-                let path = try a.string(1)
-                let tmp = path + ".tmp-\(getpid())"
-                try svg(s, title: try a.string(2)).write(toFile: tmp, atomically: false, encoding: .utf8)
-                guard rename(tmp, path) == 0 else { throw ScriptError("plot(): cannot write \(path)") }
+                try writeAtomically(svg(s, title: try a.string(2)), to: try a.string(1), what: "plot()")
             }
             i.output(terminalChart(s))
             return .nil_
         }
-        i.row("progress(total, label = \"\")", "A progress bar: p.update(n, loss: x, acc: y) after each batch, p.close() at the end.", "let p = progress(len(loader), \"epoch 1\")") { a in
+        i.row("progress(total, label = \"\")", "A progress bar: p.update(n, loss: x, acc: y) after each batch, p.close() at the end.", "let p = progress(len(batches), \"epoch 1\")") { a in
             .host(Progress(total: try a.int(0), label: try a.string(1), output: { line in i.output(line) }))
         }
     }
@@ -123,7 +120,7 @@ final class Progress: HostObject {
 
     static let type: HostType = {
         let t = HostType("progress", doc: "A progress bar with images/s, ETA and running loss and accuracy.")
-        t.method(Progress.self, "update(n = 1, images = 0, loss = nil, acc = nil)", doc: "Advances the bar by n steps of `images` images.") { p, a in
+        t.method(Progress.self, "update(n = 1, images = 0, loss = nil, acc = nil)", doc: "Advances the bar by n steps of `images` images.", example: "p.update(1, images: 128, loss: 0.71)") { p, a in
             p.done += try a.int(0)
             p.images += try a.int(1)
             if !a.isNil(2) { p.loss = try a.number(2) }
@@ -136,7 +133,7 @@ final class Progress: HostObject {
             }
             return .nil_
         }
-        t.method(Progress.self, "close()", doc: "Ends the bar with a final line.") { p, _ in
+        t.method(Progress.self, "close()", doc: "Ends the bar with a final line.", example: "p.close()") { p, _ in
             if p.tty { FileHandle.standardOutput.write("\r\u{1b}[K".data(using: .utf8) ?? Data()) }
             p.output(p.text())
             return .nil_

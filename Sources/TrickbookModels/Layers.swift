@@ -54,7 +54,9 @@ public final class Conv2d: Module {
 
 public final class BatchNorm2d: Module {
     public let channels: Int
-    public let momentum: Float, eps: Float
+    public let eps: Float
+    /// The running statistics' update weight; precise BN changes it per batch to take an exact average.
+    public var momentum: Float
     public let weight, bias, runningMean, runningVar, batchesTracked: Tensor
 
     public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, zeroGamma: Bool = false) throws {

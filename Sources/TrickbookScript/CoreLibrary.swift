@@ -7,12 +7,13 @@ extension Interpreter {
     public nonisolated(unsafe) static var registrationErrors: [String] = []
 
     /// Registers one builtin row; a malformed signature is recorded in `registrationErrors` (the tests check it is empty).
-    public func row(_ signature: String, _ doc: String, _ example: String? = nil, _ body: @escaping (Args) throws -> Value) {
+    /// The example is what `help(name)` shows; the tests run every one.
+    public func row(_ signature: String, _ doc: String, _ example: String, _ body: @escaping (Args) throws -> Value) {
         do { register(try Builtin(signature, doc: doc, example: example, body)) } catch { Interpreter.registrationErrors.append(signature) }
     }
 
-    func method(_ type: String, _ signature: String, _ doc: String, _ body: @escaping (Args) throws -> Value) {
-        do { registerMethod(type, try Builtin(signature, doc: doc, body)) } catch { Interpreter.registrationErrors.append(signature) }
+    func method(_ type: String, _ signature: String, _ doc: String, _ example: String, _ body: @escaping (Args) throws -> Value) {
+        do { registerMethod(type, try Builtin(signature, doc: doc, example: example, body)) } catch { Interpreter.registrationErrors.append(signature) }
     }
 
     func registerCoreLibrary() {
@@ -22,9 +23,9 @@ extension Interpreter {
             return .nil_
         }
         row("str(value)", "The value as text.", "str(3)  # \"3\"") { a in .string(a[0].str) }
-        row("repr(value)", "The value as text, strings quoted.") { a in .string(a[0].repr) }
+        row("repr(value)", "The value as text, strings quoted.", "repr(\"hi\")  # with the quotes") { a in .string(a[0].repr) }
         row("type(value)", "The name of the value's type.", "type(1.5)  # \"float\"") { a in .string(a[0].typeName) }
-        row("int(value)", "Converts to an int (floats truncate toward zero, strings are parsed).") { a in
+        row("int(value)", "Converts to an int (floats truncate toward zero, strings are parsed).", "int(\"42\") + int(3.9)  # 45") { a in
             switch a[0] {
             case .int: return a[0]
             case .bool(let b): return .int(b ? 1 : 0)
@@ -37,7 +38,7 @@ extension Interpreter {
             default: throw a.fail(0, "must be a number or string, got \(a[0].typeName)")
             }
         }
-        row("float(value)", "Converts to a float.") { a in
+        row("float(value)", "Converts to a float.", "float(\"2.5\")") { a in
             switch a[0] {
             case .int(let n): return .float(Double(n))
             case .float: return a[0]
@@ -48,8 +49,8 @@ extension Interpreter {
             default: throw a.fail(0, "must be a number or string, got \(a[0].typeName)")
             }
         }
-        row("bool(value)", "The value's truth: nil, false, 0, empty strings and collections are false.") { a in .bool(a[0].isTruthy) }
-        row("len(value)", "The number of items of a list, string, map or range.") { a in
+        row("bool(value)", "The value's truth: nil, false, 0, empty strings and collections are false.", "bool([])  # false") { a in .bool(a[0].isTruthy) }
+        row("len(value)", "The number of items of a list, string, map or range.", "len([1, 2, 3])") { a in
             switch a[0] {
             case .list(let l): return .int(l.items.count)
             case .string(let s): return .int(s.count)
@@ -71,7 +72,7 @@ extension Interpreter {
             try checkSize(o ? Int.max : abs(span / step), "the range")
             return .list(ListRef(Array(stride(from: lo, to: hi, by: step)).map { .int($0) }))
         }
-        row("abs(x)", "The absolute value.") { a in
+        row("abs(x)", "The absolute value.", "abs(-2.5)") { a in
             switch a[0] {
             case .int(let n): guard n != Int.min else { throw ScriptError("integer overflow") }; return .int(Swift.abs(n))
             default: return .float(Swift.abs(try a.number(0)))
@@ -84,10 +85,10 @@ extension Interpreter {
             for v in items.dropFirst() where try pick(v, best) { best = v }
             return best
         }
-        row("min(*values)", "The smallest of the arguments, or of one list.") { a in try extreme(a) { try binary(.lt, $0, $1).isTruthy } }
-        row("max(*values)", "The largest of the arguments, or of one list.") { a in try extreme(a) { try binary(.gt, $0, $1).isTruthy } }
-        row("sum(values, start = 0)", "The sum of a list.") { a in try a.list(0).reduce(a[1]) { try binary(.add, $0, $1) } }
-        row("round(x, digits = nil)", "Rounds half to even: to an int, or to a float with that many digits.") { a in
+        row("min(*values)", "The smallest of the arguments, or of one list.", "min(3, 1, 2)") { a in try extreme(a) { try binary(.lt, $0, $1).isTruthy } }
+        row("max(*values)", "The largest of the arguments, or of one list.", "max([0.91, 0.93, 0.92])") { a in try extreme(a) { try binary(.gt, $0, $1).isTruthy } }
+        row("sum(values, start = 0)", "The sum of a list.", "sum([0.5, 0.25], start: 1)  # 1.75") { a in try a.list(0).reduce(a[1]) { try binary(.add, $0, $1) } }
+        row("round(x, digits = nil)", "Rounds half to even: to an int, or to a float with that many digits.", "round(0.91234, digits: 2)  # 0.91") { a in
             let x = try a.number(0)
             if a.isNil(1) {
                 let r = x.rounded(.toNearestOrEven)
@@ -97,20 +98,20 @@ extension Interpreter {
             let p = Foundation.pow(10.0, Double(try a.int(1)))
             return .float((x * p).rounded(.toNearestOrEven) / p)
         }
-        row("floor(x)", "The largest int not above x.") { a in
+        row("floor(x)", "The largest int not above x.", "floor(7 / 2)  # 3") { a in
             let r = (try a.number(0)).rounded(.down)
             guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "is not finite") }
             return .int(Int(r))
         }
-        row("ceil(x)", "The smallest int not below x.") { a in
+        row("ceil(x)", "The smallest int not below x.", "ceil(60000 / 128)  # batches in an epoch: 469") { a in
             let r = (try a.number(0)).rounded(.up)
             guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "is not finite") }
             return .int(Int(r))
         }
-        row("sqrt(x)", "The square root.") { a in .float((try a.number(0)).squareRoot()) }
-        row("exp(x)", "e to the power x.") { a in .float(Foundation.exp(try a.number(0))) }
-        row("log(x)", "The natural logarithm.") { a in .float(Foundation.log(try a.number(0))) }
-        row("sorted(values)", "A sorted copy of a list (numbers or strings).") { a in
+        row("sqrt(x)", "The square root.", "sqrt(2)") { a in .float((try a.number(0)).squareRoot()) }
+        row("exp(x)", "e to the power x.", "exp(1)") { a in .float(Foundation.exp(try a.number(0))) }
+        row("log(x)", "The natural logarithm.", "log(10)") { a in .float(Foundation.log(try a.number(0))) }
+        row("sorted(values)", "A sorted copy of a list (numbers or strings).", "sorted([3, 1, 2])") { a in
             var items = try a.list(0)
             var failure: Error?
             items.sort { x, y in
@@ -119,22 +120,22 @@ extension Interpreter {
             if let failure { throw failure }
             return .list(ListRef(items))
         }
-        row("reversed(values)", "A reversed copy of a list.") { a in .list(ListRef(try a.list(0).reversed())) }
+        row("reversed(values)", "A reversed copy of a list.", "reversed([1, 2, 3])") { a in .list(ListRef(try a.list(0).reversed())) }
         row("enumerate(values)", "Pairs [index, item] of a list.", "for i, x in enumerate([\"a\", \"b\"]) { print(i, x) }") { a in
             .list(ListRef(try a.list(0).enumerated().map { .list(ListRef([.int($0.offset), $0.element])) }))
         }
-        row("zip(a, b)", "Pairs [a[i], b[i]] up to the shorter list.") { a in
+        row("zip(a, b)", "Pairs [a[i], b[i]] up to the shorter list.", "zip([\"a\", \"b\"], [1, 2])") { a in
             .list(ListRef(zip(try a.list(0), try a.list(1)).map { .list(ListRef([$0, $1])) }))
         }
-        row("keys(map)", "The keys of a map, in insertion order.") { a in
+        row("keys(map)", "The keys of a map, in insertion order.", "keys({\"lr\": 0.1, \"wd\": 1e-4})") { a in
             guard case .map(let m) = a[0] else { throw a.fail(0, "must be a map, got \(a[0].typeName)") }
             return .list(ListRef(m.keys))
         }
-        row("values(map)", "The values of a map, in insertion order.") { a in
+        row("values(map)", "The values of a map, in insertion order.", "values({\"lr\": 0.1, \"wd\": 1e-4})") { a in
             guard case .map(let m) = a[0] else { throw a.fail(0, "must be a map, got \(a[0].typeName)") }
             return .list(ListRef(m.values))
         }
-        row("clock()", "Seconds since an arbitrary start, for timing.") { _ in
+        row("clock()", "Seconds since an arbitrary start, for timing.", "let start = clock(); print(\"took {clock() - start:.3f} s\")") { _ in
             .float(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
         }
         row("help(name)", "Prints what a builtin, function or object is and how to call it.", "help(range)") { a in
@@ -149,26 +150,27 @@ extension Interpreter {
         func map(_ a: Args) -> MapRef { if case .map(let m)? = a.receiver { return m }; return MapRef() }
         func string(_ a: Args) -> String { if case .string(let s)? = a.receiver { return s }; return "" }
 
-        method("list", "append(item)", "Adds an item at the end.") { a in list(a).items.append(a[0]); return .nil_ }
-        method("list", "pop(index = -1)", "Removes and returns an item (the last by default).") { a in
+        method("list", "append(item)", "Adds an item at the end.", "xs.append(4)") { a in list(a).items.append(a[0]); return .nil_ }
+        method("list", "pop(index = -1)", "Removes and returns an item (the last by default).", "xs.pop()") { a in
             let l = list(a)
             let i = try sequenceIndex(a[0], count: l.items.count, what: "list")
             return l.items.remove(at: i)
         }
-        method("list", "insert(index, item)", "Inserts an item before index.") { a in
+        method("list", "insert(index, item)", "Inserts an item before index.", "xs.insert(0, 9)") { a in
             let l = list(a)
             var i = try a.int(0)
             if i < 0 { i += l.items.count }
             l.items.insert(a[1], at: min(max(i, 0), l.items.count))
             return .nil_
         }
-        method("list", "extend(items)", "Appends every item of a list.") { a in list(a).items += try a.list(0); return .nil_ }
-        method("list", "index(item)", "The position of the first equal item.") { a in
+        method("list", "copy()", "A shallow copy: a new list with the same items.", "let ys = xs.copy(); ys.append(5)  # xs is unchanged") { a in .list(ListRef(list(a).items)) }
+        method("list", "extend(items)", "Appends every item of a list.", "xs.extend([4, 5])") { a in list(a).items += try a.list(0); return .nil_ }
+        method("list", "index(item)", "The position of the first equal item.", "xs.index(2)") { a in
             guard let i = list(a).items.firstIndex(where: { valuesEqual($0, a[0]) }) else { throw ScriptError("\(a[0].repr) is not in the list") }
             return .int(i)
         }
-        method("list", "contains(item)", "Whether an equal item is in the list.") { a in .bool(list(a).items.contains { valuesEqual($0, a[0]) }) }
-        method("list", "sort()", "Sorts the list in place.") { a in
+        method("list", "contains(item)", "Whether an equal item is in the list.", "xs.contains(2)") { a in .bool(list(a).items.contains { valuesEqual($0, a[0]) }) }
+        method("list", "sort()", "Sorts the list in place.", "xs.sort()") { a in
             let l = list(a)
             var failure: Error?
             l.items.sort { x, y in
@@ -177,46 +179,47 @@ extension Interpreter {
             if let failure { throw failure }
             return .nil_
         }
-        method("list", "join(separator)", "The items' text joined by separator.") { a in
+        method("list", "join(separator)", "The items' text joined by separator.", "[1, 2, 3].join(\", \")") { a in
             .string(list(a).items.map(\.str).joined(separator: try a.string(0)))
         }
 
-        method("map", "get(key, default = nil)", "The value for key, or default.") { a in try map(a).get(a[0]) ?? a[1] }
-        method("map", "has(key)", "Whether the map has key.") { a in .bool(try map(a).get(a[0]) != nil) }
-        method("map", "keys()", "The keys, in insertion order.") { a in .list(ListRef(map(a).keys)) }
-        method("map", "values()", "The values, in insertion order.") { a in .list(ListRef(map(a).values)) }
-        method("map", "items()", "Pairs [key, value].") { a in
+        method("map", "copy()", "A shallow copy: a new map with the same keys and values.", "let c = m.copy(); c[\"lr\"] = 0.2  # m is unchanged") { a in .map(map(a).copy()) }
+        method("map", "get(key, default = nil)", "The value for key, or default.", "m.get(\"momentum\", 0.9)") { a in try map(a).get(a[0]) ?? a[1] }
+        method("map", "has(key)", "Whether the map has key.", "m.has(\"lr\")") { a in .bool(try map(a).get(a[0]) != nil) }
+        method("map", "keys()", "The keys, in insertion order.", "m.keys()") { a in .list(ListRef(map(a).keys)) }
+        method("map", "values()", "The values, in insertion order.", "m.values()") { a in .list(ListRef(map(a).values)) }
+        method("map", "items()", "Pairs [key, value].", "for kv in m.items() { print(kv[0], kv[1]) }") { a in
             let m = map(a)
             return .list(ListRef(zip(m.keys, m.values).map { .list(ListRef([$0, $1])) }))
         }
-        method("map", "remove(key)", "Removes key and returns its value.") { a in
+        method("map", "remove(key)", "Removes key and returns its value.", "m.remove(\"wd\")") { a in
             guard let v = try map(a).remove(a[0]) else { throw ScriptError("key \(a[0].repr) not in map") }
             return v
         }
 
-        method("string", "upper()", "Upper case.") { a in .string(string(a).uppercased()) }
-        method("string", "lower()", "Lower case.") { a in .string(string(a).lowercased()) }
-        method("string", "strip()", "Without leading and trailing white space.") { a in .string(string(a).trimmingCharacters(in: .whitespacesAndNewlines)) }
-        method("string", "split(separator = nil)", "Parts split at separator (or at runs of white space).") { a in
+        method("string", "upper()", "Upper case.", "\"resnet\".upper()") { a in .string(string(a).uppercased()) }
+        method("string", "lower()", "Lower case.", "\"ResNet-D\".lower()") { a in .string(string(a).lowercased()) }
+        method("string", "strip()", "Without leading and trailing white space.", "\"  top-1  \".strip()") { a in .string(string(a).trimmingCharacters(in: .whitespacesAndNewlines)) }
+        method("string", "split(separator = nil)", "Parts split at separator (or at runs of white space).", "\"a,b,c\".split(\",\")") { a in
             let s = string(a)
             if a.isNil(0) { return .list(ListRef(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })) }
             let sep = try a.string(0)
             guard !sep.isEmpty else { throw a.fail(0, "must not be empty") }
             return .list(ListRef(s.components(separatedBy: sep).map { .string($0) }))
         }
-        method("string", "replace(old, new)", "Every old replaced by new.") { a in
+        method("string", "replace(old, new)", "Every old replaced by new.", "\"resnet-b\".replace(\"b\", \"d\")") { a in
             let old = try a.string(0)
             guard !old.isEmpty else { throw a.fail(0, "must not be empty") }
             return .string(string(a).replacingOccurrences(of: old, with: try a.string(1)))
         }
-        method("string", "starts_with(prefix)", "Whether the string starts with prefix.") { a in .bool(string(a).hasPrefix(try a.string(0))) }
-        method("string", "ends_with(suffix)", "Whether the string ends with suffix.") { a in .bool(string(a).hasSuffix(try a.string(0))) }
-        method("string", "find(text)", "The position of text, or -1.") { a in
+        method("string", "starts_with(prefix)", "Whether the string starts with prefix.", "\"epoch 3\".starts_with(\"epoch\")") { a in .bool(string(a).hasPrefix(try a.string(0))) }
+        method("string", "ends_with(suffix)", "Whether the string ends with suffix.", "\"lr.svg\".ends_with(\".svg\")") { a in .bool(string(a).hasSuffix(try a.string(0))) }
+        method("string", "find(text)", "The position of text, or -1.", "\"bag of tricks\".find(\"tricks\")  # 7") { a in
             let s = string(a), t = try a.string(0)
             guard let r = s.range(of: t) else { return .int(-1) }
             return .int(s.distance(from: s.startIndex, to: r.lowerBound))
         }
-        method("string", "join(items)", "The items' text joined by this string.") { a in
+        method("string", "join(items)", "The items' text joined by this string.", "\", \".join([\"a\", \"b\"])") { a in
             .string(try a.list(0).map(\.str).joined(separator: string(a)))
         }
     }

@@ -183,10 +183,11 @@ public final class HostType {
 
     public func method(_ builtin: Builtin) { methods[builtin.name] = builtin }
 
-    /// Declares a method of objects of type T: the body gets the receiver already typed.
-    public func method<T: HostObject>(_ type: T.Type, _ signature: String, doc: String, _ body: @escaping (T, Args) throws -> Value) {
+    /// Declares a method of objects of type T: the body gets the receiver already typed. The
+    /// example is what `help(obj.method)` shows; the tests run every one.
+    public func method<T: HostObject>(_ type: T.Type, _ signature: String, doc: String, example: String, _ body: @escaping (T, Args) throws -> Value) {
         do {
-            method(try Builtin(signature, doc: doc) { a in
+            method(try Builtin(signature, doc: doc, example: example) { a in
                 guard case .host(let o)? = a.receiver, let receiver = o as? T else { throw ScriptError("\(signature) needs a \(self.name) to call it on") }
                 return try body(receiver, a)
             })

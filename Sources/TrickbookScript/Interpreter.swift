@@ -15,6 +15,7 @@ public final class Interpreter {
 
     /// Builtins in registration order, for help and completion.
     public private(set) var builtins: [Builtin] = []
+    public private(set) var hostTypes: [HostType] = []
     var listMethods: [String: Builtin] = [:]
     var mapMethods: [String: Builtin] = [:]
     var stringMethods: [String: Builtin] = [:]
@@ -124,6 +125,24 @@ public final class Interpreter {
     public func register(_ b: Builtin) {
         builtins.append(b)
         define(b.name, .builtin(b))
+    }
+
+    /// Makes a host type known by name, for `help("tensor")` and the list of documented methods.
+    public func register(type: HostType) {
+        if !hostTypes.contains(where: { $0 === type }) { hostTypes.append(type) }
+    }
+
+    /// Every builtin and method with its qualified name ("len", "list.append", "tensor.sum"):
+    /// what help documents, and what the tests check for a doc and a working example.
+    public var documented: [(String, Builtin)] {
+        var all = builtins.map { ($0.name, $0) }
+        for (owner, table) in [("list", listMethods), ("map", mapMethods), ("string", stringMethods)] {
+            all += table.keys.sorted().compactMap { k in table[k].map { ("\(owner).\(k)", $0) } }
+        }
+        for t in hostTypes {
+            all += t.methods.keys.sorted().compactMap { k in t.methods[k].map { ("\(t.name).\(k)", $0) } }
+        }
+        return all
     }
 
     /// Adds methods of lists, maps or strings.
@@ -334,16 +353,12 @@ public final class Interpreter {
             return s
         case .function(let f):
             return "\(f.name)(\(f.proto.params.joined(separator: ", ")))    (defined at \(f.proto.file.name):\(f.proto.pos.line + f.proto.file.lineOffset))"
-        case .host(let o):
-            let t = o.hostType
-            var s = "\(t.name): \(t.doc)"
-            if !t.properties.isEmpty { s += "\n  properties: " + t.properties.keys.sorted().joined(separator: ", ") }
-            for name in t.methods.keys.sorted() { if let m = t.methods[name] { s += "\n  .\(m.signature)  \(m.doc)" } }
-            return s
+        case .host(let o): return typeHelp(o.hostType)
         case .list: return "list methods: " + listMethods.keys.sorted().joined(separator: ", ")
         case .map: return "map methods: " + mapMethods.keys.sorted().joined(separator: ", ")
         case .string(let name):
             if let g = global(name), case .string = g {} else if let g = global(name) { return help(for: g) }
+            if let t = hostTypes.first(where: { $0.name == name }) { return typeHelp(t) }
             return "string methods: " + stringMethods.keys.sorted().joined(separator: ", ")
         default: return "\(v.typeName) value \(v.repr)"
         }
@@ -351,6 +366,15 @@ public final class Interpreter {
 }
 
 extension Interpreter {
+    /// A host type's doc, properties and methods; help(obj.method) shows a method's example.
+    func typeHelp(_ t: HostType) -> String {
+        var s = "\(t.name): \(t.doc)"
+        if !t.properties.isEmpty { s += "\n  properties: " + t.properties.keys.sorted().joined(separator: ", ") }
+        for name in t.methods.keys.sorted() { if let m = t.methods[name] { s += "\n  .\(m.signature)  \(m.doc)" } }
+        if !t.methods.isEmpty { s += "\n  (help(x.method) shows one with an example)" }
+        return s
+    }
+
     /// Defined globals that are not builtins: what `:vars` lists.
     public var userGlobals: [(String, Value)] {
         globalNames.indices.compactMap { i -> (String, Value)? in

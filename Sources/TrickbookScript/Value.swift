@@ -32,6 +32,13 @@ public final class MapRef {
 
     public init() {}
 
+    /// A shallow copy: the same keys and values in a new map.
+    public func copy() -> MapRef {
+        let m = MapRef()
+        m.keys = keys; m.index = index; m.values = values
+        return m
+    }
+
     public var count: Int { keys.count }
 
     public func get(_ k: Value) throws -> Value? {

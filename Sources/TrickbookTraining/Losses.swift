@@ -50,7 +50,7 @@ public enum Targets {
     case soft(Tensor)
 
     /// As probability rows [N, K], smoothed if asked.
-    func rows(classes: Int, smoothing: Float, form: SmoothingForm) throws -> Tensor {
+    public func rows(classes: Int, smoothing: Float, form: SmoothingForm) throws -> Tensor {
         var q: Tensor
         switch self {
         case .labels(let l): q = try oneHot(l, classes: classes)

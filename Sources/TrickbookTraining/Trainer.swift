@@ -17,6 +17,8 @@ public final class LossScaler {
     public private(set) var cleanSteps = 0
     /// The fraction of gradient values (scaled) that round to zero in the format, last step.
     public private(set) var underflowFraction: Double = 0
+    /// The scale after every step, to plot how it grew and halved (not kept in checkpoints).
+    public private(set) var history: [Float] = []
 
     public init(format: LowPrecisionFormat = .float16, initialScale: Float = 65536, growthInterval: Int = 2000) {
         self.format = format
@@ -35,6 +37,7 @@ public final class LossScaler {
             skippedSteps += 1
             cleanSteps = 0
             for p in params { p.zeroGrad() }
+            history.append(scale)
             return false
         }
         var zero = 0, total = 0
@@ -53,10 +56,32 @@ public final class LossScaler {
         underflowFraction = total == 0 ? 0 : Double(zero) / Double(total)
         cleanSteps += 1
         if cleanSteps >= growthInterval { scale *= 2; cleanSteps = 0 }
+        history.append(scale)
         return true
     }
 
     func restore(scale: Float, clean: Int, skipped: Int) { self.scale = scale; cleanSteps = clean; skippedSteps = skipped }
+}
+
+/// Runs `body` with `params` rounded to `format`, then puts the full-precision values back
+/// (even when `body` throws).
+func withRoundedWeights<T>(_ params: [Tensor], _ format: LowPrecisionFormat, _ body: () throws -> T) throws -> T {
+    let masters = params.map { $0.copy() }
+    for p in params { copy(p.rounded(to: format), into: p) }
+    defer { for (p, m) in zip(params, masters) { copy(m, into: p) } }
+    return try body()
+}
+
+/// The logits of a model run as it was trained in low precision: weights, inputs and every
+/// layer's output rounded to `format`, in evaluation mode and without gradients. Evaluating a
+/// BF16-trained model this way avoids the batch-norm collapse FP32 evaluation can show.
+public func lowPrecisionLogits(_ model: Module, _ inputs: Tensor, format: LowPrecisionFormat) throws -> Tensor {
+    model.eval()
+    return try withNoGrad {
+        try withRoundedWeights(model.namedParameters().map(\.1), format) {
+            try Module.$activationFormat.withValue(format) { try model(inputs.rounded(to: format)) }
+        }
+    }
 }
 
 /// An exponential moving average of the weights: s ← d·s + (1 − d)·w after every step.
@@ -139,14 +164,14 @@ public final class Trainer {
         let value: Float
         if let scaler {
             // Forward and backward on rounded weights; the optimizer then updates the FP32 masters.
-            let masters = params.map { $0.copy() }
-            for p in params { copy(p.rounded(to: scaler.format), into: p) }
-            let lossTensor = try Module.$activationFormat.withValue(scaler.format) {
-                try loss(model(inputs.rounded(to: scaler.format)), targets, inputs: inputs)
+            let lossTensor = try withRoundedWeights(params, scaler.format) {
+                let l = try Module.$activationFormat.withValue(scaler.format) {
+                    try loss(model(inputs.rounded(to: scaler.format)), targets, inputs: inputs)
+                }
+                try (l * scaler.scale).backward()
+                return l
             }
             value = lossTensor.item
-            try (lossTensor * scaler.scale).backward()
-            for (p, m) in zip(params, masters) { copy(m, into: p) }
             guard scaler.unscale(params) else {
                 step += 1
                 return StepResult(loss: value, lr: lr, skipped: true)

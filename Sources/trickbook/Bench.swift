@@ -260,11 +260,11 @@ struct LoopBench: ParsableCommand {
         let interp = Interpreter(searchPath: stdlibPaths())
         interp.output = { _ in }
         Bindings.register(into: interp)
-        interp.row("train_step(model, batch, opt, loss, targets = nil)", "A stub that does no work.") { _ in
+        interp.register(try Builtin("train_step(model, batch, opt, loss, targets = nil)", doc: "A stub that does no work.") { _ in
             let m = MapRef()
             try m.set(.string("loss"), .float(0.5)); try m.set(.string("size"), .int(128)); try m.set(.string("lr"), .float(0.05))
             return .map(m)
-        }
+        })
         let iterations = 20000
         try interp.run("""
         import "train"

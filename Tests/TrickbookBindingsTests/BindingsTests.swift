@@ -79,4 +79,55 @@ func session() -> (Interpreter, Lines) {
         #expect(out.all.contains("0.0125 0.05"))  // warmup: 0.05 · 1/4 at the first step
         #expect(out.all.contains("2"))
     }
+
+    /// The names the help examples use, as a reader of the notebooks would have them.
+    static let examplePrelude = """
+    let x = tensor([[1.0, -2.0], [3.0, 4.0]])
+    let w = randn([3]); w.requires_grad = true
+    let model = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 8)
+    model.save("model.safetensors")
+    let teacher = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 8, seed: 1)
+    let train = fashion_mnist("train", limit: 64)
+    let test = fashion_mnist("test", limit: 32)
+    show_batch(test, count: 1, to: "pngs/coat/0.png"); show_batch(test, count: 1, to: "pngs/shirt/0.png")
+    let augment = compose([pad_crop(28, padding: 2), hflip(), normalize(mean: [72.94], std: [90.02])])
+    let batches = loader(train, 16, shuffle: true, transform: augment)
+    var batch = nil
+    for b in batches { batch = b }
+    let lr = warmup(cosine(0.1, 90), 10)
+    let opt = sgd(model, lr, no_bias_decay: true)
+    let loss = cross_entropy(smoothing: 0.1)
+    let kd = cross_entropy(smoothing: 0.1, teacher: teacher, temperature: 4.0)
+    let p = progress(4, "demo")
+    """
+    /// Reset before each example, so that one example's mutation does not reach the next.
+    static let exampleReset = "var xs = [3, 1, 2]; var m = {\"lr\": 0.1, \"wd\": 1e-4}"
+
+    /// Every builtin and every method has a doc and an example, and every example runs (files
+    /// they write go to a temporary folder).
+    @Test func everyExampleRuns() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tb-examples-\(getpid())").path
+        for sub in ["pngs/coat", "pngs/shirt"] {
+            try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
+        }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Relative file names in the examples, made absolute inside `dir`.
+        let file = try Regex(#""((?:pngs|[A-Za-z0-9_-]+\.(?:png|svg|md|safetensors))[A-Za-z0-9_/.-]*)""#)
+        func local(_ source: String) -> String {
+            source.replacing(file) { "\"\(dir)/\($0.output[1].substring ?? "")\"" }
+        }
+        let (i, _) = session()
+        try i.run(local(Self.examplePrelude), name: "prelude")
+        let rows = i.documented
+        #expect(rows.count >= 120, "\(rows.count) documented builtins and methods")
+        for (name, b) in rows {
+            #expect(!b.doc.isEmpty, "\(name) has no doc")
+            guard let example = b.example else { Issue.record("\(name) has no example"); continue }
+            #expect(i.help(for: .builtin(b)).contains("example: " + example))
+            try i.run(Self.exampleReset, name: "reset")
+            do { try i.run(local(example), name: "example of \(name)") } catch {
+                Issue.record("the example of \(name) fails: \(example)\n\(error)")
+            }
+        }
+    }
 }

@@ -286,3 +286,23 @@ func close(_ a: Float, _ b: Double, _ tol: Double = 1e-5) -> Bool { abs(Double(a
         #expect { _ = try IDX.read(dir + "/short") } throws: { "\($0)".contains("header says [9]") }
     }
 }
+
+@Suite struct PreciseBNTests {
+    /// Two batches through a 2-channel batch norm (N = 2, 1×1 planes): the running mean becomes
+    /// the mean of the batch means, the running variance the mean of the unbiased batch variances.
+    @Test func averagesTheBatchStatisticsByHand() throws {
+        let bn = try BatchNorm2d(2)
+        bn.eval()
+        // x1: channel 0 holds [1, 3], channel 1 [0, 4]; x2: channel 0 [5, 5], channel 1 [2, 8].
+        let x1 = try Tensor([1, 0, 3, 4], shape: [2, 2, 1, 1])
+        let x2 = try Tensor([5, 2, 5, 8], shape: [2, 2, 1, 1])
+        #expect(try preciseBatchNorm(bn, batches: [x1, x2]) == 2)
+        // Means: channel 0 (2 + 5) / 2, channel 1 (2 + 5) / 2.
+        #expect(bn.runningMean.scalars == [3.5, 3.5])
+        // Unbiased variances: channel 0 (2 + 0) / 2; channel 1 (8 + 18) / 2.
+        #expect(bn.runningVar.scalars == [1, 13])
+        // The momentum and the evaluation mode are as they were.
+        #expect(bn.momentum == 0.1 && !bn.training)
+        #expect(throws: (any Error).self) { try preciseBatchNorm(bn, batches: []) }
+    }
+}
