@@ -84,6 +84,18 @@ public enum Bindings {
             let input = a.isNil(2) ? defaultInput(x.m) : try shapeArg(a, 2)
             return .string(ModelSummary.diff(try x.m.summary(input: input), try y.m.summary(input: input)))
         }
+        i.row("activations(model, images, every = false)",
+              "Output statistics of each residual block (every module with every: true) for a batch: records {layer, kind, shape, mean, std}, evaluation mode.",
+              "print(table(activations(model, batch.images)))") { a in
+            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
+            guard case .host(let x as TensorBox) = a[1] else { throw a.fail(1, "must be a tensor of images, got \(a[1].typeName)") }
+            let every = try a.bool(2)
+            let stats = try m.m.activations(x.t) { every || $0 is ResidualBlock }
+            return .list(ListRef(try stats.map { s in
+                .map(try ordered([("layer", .string(s.name)), ("kind", .string(s.kind)), ("shape", .list(ListRef(s.shape.map { .int($0) }))),
+                                  ("mean", .float(s.mean)), ("std", .float(s.std))]))
+            }))
+        }
         i.row("predict(model, images)", "The model's logits for a tensor of images, in evaluation mode without gradients.", "predict(model, batch.images).argmax(axis: 1)") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
             m.m.eval()
@@ -234,7 +246,7 @@ public enum Bindings {
             }
             return .host(LossBox(Loss(smoothing: Float(try a.number(0)), form: try a.string(1, oneOf: ["paper", "uniform"]) == "paper" ? .paper : .uniform, distillation: kd)))
         }
-        i.row("train_step(model, batch, opt, loss, targets = nil)", "One step: forward, loss, backward, SGD, schedule. Returns {loss, lr, size, skipped}.", "train_step(model, batch, opt, loss).loss") { a in
+        i.row("train_step(model, batch, opt, loss, targets = nil)", "One step: forward, loss, backward, SGD, schedule. Returns {loss, lr, size, skipped, correct}, correct counted from the step's own forward pass.", "train_step(model, batch, opt, loss).loss") { a in
             guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
             guard case .host(let b as BatchBox) = a[1] else { throw a.fail(1, "must be a batch") }
             guard case .host(let o as OptimizerBox) = a[2] else { throw a.fail(2, "must be an optimizer") }
@@ -254,8 +266,7 @@ public enum Bindings {
                 targets = .soft(q.t)
             }
             let r = try trainer.trainStep(images, targets)
-            // Top-1 on the step's batch, from a fresh forward would cost a pass: count from the loss's logits instead.
-            return .map(try record(["loss": fv(r.loss), "lr": fv(r.lr), "size": .int(b.b.labels.count), "skipped": .bool(r.skipped)]))
+            return .map(try record(["loss": fv(r.loss), "lr": fv(r.lr), "size": .int(b.b.labels.count), "skipped": .bool(r.skipped), "correct": .int(r.correct)]))
         }
         i.row("evaluate_batch(model, batch, precision = \"fp32\")",
               "Correct top-1 and top-5 counts and the summed loss of a batch, in evaluation mode; precision fp16 or bf16 runs the model as low-precision training did.",
@@ -291,6 +302,13 @@ public enum Bindings {
             let q = try smoothTargets(oneHot(labels, classes: try a.int(1)), epsilon: Float(try a.number(2)), form: try a.string(3, oneOf: ["paper", "uniform"]) == "paper" ? .paper : .uniform)
             return .host(TensorBox(q))
         }
+    }
+
+    /// A record with its fields in the given order (tables show them so).
+    static func ordered(_ fields: [(String, Value)]) throws -> MapRef {
+        let m = MapRef()
+        for (k, v) in fields { try m.set(.string(k), v) }
+        return m
     }
 
     static func record(_ d: [String: Value]) throws -> MapRef {

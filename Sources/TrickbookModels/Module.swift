@@ -33,6 +33,7 @@ open class Module {
             if let format = Module.activationFormat { y = y.rounded(to: format) }
             if let recorder = Recorder.current { recorder.record(self, x, y) }
         }
+        if let probe = ActivationProbe.current { probe.record(self, y) }
         return y
     }
 

@@ -123,6 +123,20 @@ public struct StepResult {
     public let lr: Float
     /// True when low precision skipped the update for inf/NaN gradients.
     public let skipped: Bool
+    /// Rows whose largest logit is the target's class (for soft targets, their largest entry),
+    /// counted from the step's own forward pass: the running training accuracy costs nothing.
+    public let correct: Int
+}
+
+/// How many rows of `logits` [N, K] pick the target's class.
+func correctCount(_ logits: Tensor, _ targets: Targets) throws -> Int {
+    let predicted = try logits.argmax(axis: 1).scalars
+    let wanted: [Int]
+    switch targets {
+    case .labels(let l): wanted = l
+    case .soft(let q): wanted = try q.argmax(axis: 1).scalars.map { Int($0) }
+    }
+    return zip(predicted, wanted).reduce(0) { $0 + (Int($1.0) == $1.1 ? 1 : 0) }
 }
 
 /// One training step: forward, loss, backward, optional clipping, optimizer, schedule; with
@@ -161,24 +175,28 @@ public final class Trainer {
         model.train()
         model.zeroGrad()
         let params = parameters
-        let value: Float
+        let value: Float, correct: Int
         if let scaler {
             // Forward and backward on rounded weights; the optimizer then updates the FP32 masters.
-            let lossTensor = try withRoundedWeights(params, scaler.format) {
-                let l = try Module.$activationFormat.withValue(scaler.format) {
-                    try loss(model(inputs.rounded(to: scaler.format)), targets, inputs: inputs)
+            let (z, lossTensor) = try withRoundedWeights(params, scaler.format) {
+                let (z, l) = try Module.$activationFormat.withValue(scaler.format) {
+                    let z = try model(inputs.rounded(to: scaler.format))
+                    return (z, try loss(z, targets, inputs: inputs))
                 }
                 try (l * scaler.scale).backward()
-                return l
+                return (z, l)
             }
             value = lossTensor.item
+            correct = try correctCount(z, targets)
             guard scaler.unscale(params) else {
                 step += 1
-                return StepResult(loss: value, lr: lr, skipped: true)
+                return StepResult(loss: value, lr: lr, skipped: true, correct: correct)
             }
         } else {
-            let lossTensor = try loss(model(inputs), targets, inputs: inputs)
+            let z = try model(inputs)
+            let lossTensor = try loss(z, targets, inputs: inputs)
             value = lossTensor.item
+            correct = try correctCount(z, targets)
             guard value.isFinite else { throw TrainingError(description: "the loss became \(value) at step \(step)") }
             try lossTensor.backward()
         }
@@ -186,7 +204,7 @@ public final class Trainer {
         try optimizer.step()
         try ema?.update()
         step += 1
-        return StepResult(loss: value, lr: lr, skipped: false)
+        return StepResult(loss: value, lr: lr, skipped: false, correct: correct)
     }
 
     /// Scales all gradients so that their global L2 norm is at most `maxNorm`.

@@ -263,6 +263,7 @@ struct LoopBench: ParsableCommand {
         interp.register(try Builtin("train_step(model, batch, opt, loss, targets = nil)", doc: "A stub that does no work.") { _ in
             let m = MapRef()
             try m.set(.string("loss"), .float(0.5)); try m.set(.string("size"), .int(128)); try m.set(.string("lr"), .float(0.05))
+            try m.set(.string("correct"), .int(100))
             return .map(m)
         })
         let iterations = 20000

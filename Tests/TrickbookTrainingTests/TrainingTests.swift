@@ -306,3 +306,15 @@ func close(_ a: Float, _ b: Double, _ tol: Double = 1e-5) -> Bool { abs(Double(a
         #expect(throws: (any Error).self) { try preciseBatchNorm(bn, batches: []) }
     }
 }
+
+@Suite struct StepAccuracyTests {
+    /// The running training accuracy: rows whose largest logit is the label, or for soft targets
+    /// (mixup) the largest entry of the target row.
+    @Test func correctCountsByHand() throws {
+        let z = try Tensor([1, 3, 2, 5, 0, 0], shape: [2, 3])  // argmax: 1, 0
+        #expect(try correctCount(z, .labels([1, 2])) == 1)
+        #expect(try correctCount(z, .labels([1, 0])) == 2)
+        let q = try Tensor([0, 0.3, 0.7, 0.6, 0.4, 0], shape: [2, 3])  // argmax: 2, 0
+        #expect(try correctCount(z, .soft(q)) == 1)
+    }
+}
