@@ -11,13 +11,18 @@ import TrickbookTraining
 /// A Float as a script number, by its shortest decimal form (0.05, not 0.05000000074505806).
 func fv(_ f: Float) -> Value { .float(Double(f.description) ?? Double(f)) }
 
+/// A host object whose type is known statically, so that arguments can be checked by type.
+protocol TypedHost: HostObject {
+    static var type: HostType { get }
+}
+
 func number(_ v: Value, _ what: String) throws -> Float {
     guard let d = v.number else { throw ScriptError("\(what) must be a number, got \(v.typeName)") }
     return Float(d)
 }
 
 /// A tensor.
-final class TensorBox: HostObject {
+final class TensorBox: TypedHost {
     let t: Tensor
     init(_ t: Tensor) { self.t = t }
     var hostType: HostType { TensorBox.type }
@@ -95,7 +100,7 @@ func describeTensor(_ t: Tensor) -> String {
 }
 
 /// A model (any Module).
-final class ModelBox: HostObject {
+final class ModelBox: TypedHost {
     let m: Module
     init(_ m: Module) { self.m = m }
     var hostType: HostType { ModelBox.type }
@@ -135,7 +140,7 @@ func defaultInput(_ m: Module) -> [Int] {
 }
 
 /// A dataset.
-final class DatasetBox: HostObject {
+final class DatasetBox: TypedHost {
     let d: any Dataset
     init(_ d: any Dataset) { self.d = d }
     var hostType: HostType { DatasetBox.type }
@@ -154,7 +159,7 @@ final class DatasetBox: HostObject {
 }
 
 /// A transform (one step or a composition).
-final class TransformBox: HostObject {
+final class TransformBox: TypedHost {
     let t: any Transform
     let name: String
     init(_ t: any Transform, _ name: String) { self.t = t; self.name = name }
@@ -167,7 +172,7 @@ final class TransformBox: HostObject {
 }
 
 /// A batch from a loader.
-final class BatchBox: HostObject {
+final class BatchBox: TypedHost {
     let b: Batch
     init(_ b: Batch) { self.b = b }
     var hostType: HostType { BatchBox.type }
@@ -182,7 +187,7 @@ final class BatchBox: HostObject {
 }
 
 /// A loader: iterable, one epoch per loop.
-final class LoaderBox: HostObject {
+final class LoaderBox: TypedHost {
     let l: Loader
     init(_ l: Loader) { self.l = l }
     var hostType: HostType { LoaderBox.type }
@@ -201,7 +206,7 @@ final class LoaderBox: HostObject {
 }
 
 /// A learning-rate schedule.
-final class ScheduleBox: HostObject {
+final class ScheduleBox: TypedHost {
     let s: any Schedule
     let name: String
     let steps: Int?
@@ -217,7 +222,7 @@ final class ScheduleBox: HostObject {
 }
 
 /// The optimizer, with its schedule and the training step's state.
-final class OptimizerBox: HostObject {
+final class OptimizerBox: TypedHost {
     let sgd: SGD
     let schedule: (any Schedule)?
     /// Low-precision training (FP16 or BF16 with loss scaling), or nil for FP32.
@@ -247,7 +252,7 @@ final class OptimizerBox: HostObject {
 }
 
 /// A loss configuration.
-final class LossBox: HostObject {
+final class LossBox: TypedHost {
     let loss: Loss
     init(_ loss: Loss) { self.loss = loss }
     var hostType: HostType { LossBox.type }

@@ -21,10 +21,17 @@ public enum Bindings {
         }
     }
 
-    static func tensorArg(_ a: Args, _ k: Int) throws -> Tensor {
-        guard case .host(let o as TensorBox) = a[k] else { throw a.fail(k, "must be a tensor, got \(a[k].typeName)") }
-        return o.t
+    /// Argument k as a host object of type T, or the uniform error: "argument 'model' must be a
+    /// model, got int".
+    static func arg<T: TypedHost>(_ a: Args, _ k: Int, _ type: T.Type) throws -> T {
+        guard case .host(let o as T) = a[k] else {
+            let name = T.type.name
+            throw a.fail(k, "must be \("aeiou".contains(name.prefix(1)) ? "an" : "a") \(name), got \(a[k].typeName)")
+        }
+        return o
     }
+
+    static func tensorArg(_ a: Args, _ k: Int) throws -> Tensor { try arg(a, k, TensorBox.self).t }
 
     static func shapeArg(_ a: Args, _ k: Int) throws -> [Int] {
         try a.list(k).enumerated().map { j, v in
@@ -79,16 +86,16 @@ public enum Bindings {
             return .host(ModelBox(try ResNet(c)))
         }
         i.row("diff(a, b, input = nil)", "What changed from model a to model b: layers, parameters and MACs.", "diff(resnet(50, variant: \"a\"), resnet(50, variant: \"d\"))") { a in
-            guard case .host(let x as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
-            guard case .host(let y as ModelBox) = a[1] else { throw a.fail(1, "must be a model, got \(a[1].typeName)") }
+            let x = try arg(a, 0, ModelBox.self)
+            let y = try arg(a, 1, ModelBox.self)
             let input = a.isNil(2) ? defaultInput(x.m) : try shapeArg(a, 2)
             return .string(ModelSummary.diff(try x.m.summary(input: input), try y.m.summary(input: input)))
         }
         i.row("activations(model, images, every = false)",
               "Output statistics of each residual block (every module with every: true) for a batch: records {layer, kind, shape, mean, std}, evaluation mode.",
               "print(table(activations(model, batch.images)))") { a in
-            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
-            guard case .host(let x as TensorBox) = a[1] else { throw a.fail(1, "must be a tensor of images, got \(a[1].typeName)") }
+            let m = try arg(a, 0, ModelBox.self)
+            let x = try arg(a, 1, TensorBox.self)
             let every = try a.bool(2)
             let stats = try m.m.activations(x.t) { every || $0 is ResidualBlock }
             return .list(ListRef(try stats.map { s in
@@ -97,7 +104,7 @@ public enum Bindings {
             }))
         }
         i.row("predict(model, images)", "The model's logits for a tensor of images, in evaluation mode without gradients.", "predict(model, batch.images).argmax(axis: 1)") { a in
-            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
+            let m = try arg(a, 0, ModelBox.self)
             m.m.eval()
             return .host(TensorBox(try withNoGrad { try m.m(try tensorArg(a, 1)) }))
         }
@@ -173,7 +180,7 @@ public enum Bindings {
             return .string(path)
         }
         i.row("show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\")", "A PNG grid of images captioned with the model's prediction (and the truth when it differs).", "show_predictions(model, test, count: 8, to: \"predictions.png\")") { a in
-            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
+            let m = try arg(a, 0, ModelBox.self)
             let d = try dataset(a, 1), t = try transform(a, 2), n = min(try a.int(3), d.count)
             var raw: [Image] = [], shown: [Image] = [], labels: [Int] = []
             for k in 0..<n {
@@ -191,12 +198,12 @@ public enum Bindings {
             return .int(zip(predictions, labels).filter { $0 == $1 }.count)
         }
         i.row("mixup(batch, classes, alpha = 0.2, seed = 0)", "mixup: [images, soft targets] mixed with a shuffled copy, λ ~ Beta(α, α).", "let mixed = mixup(batch, 10, alpha: 0.2, seed: 1)  # [images, soft targets, lambda]") { a in
-            guard case .host(let b as BatchBox) = a[0] else { throw a.fail(0, "must be a batch") }
+            let b = try arg(a, 0, BatchBox.self)
             let m = try mixup(b.b.images, labels: b.b.labels, classes: try a.int(1), alpha: try a.number(2), generator: Generator(seed: UInt64(truncatingIfNeeded: try a.int(3))))
             return .list(ListRef([.host(TensorBox(m.images)), .host(TensorBox(m.targets)), .float(m.lambda)]))
         }
         i.row("cutmix(batch, classes, alpha = 1.0, seed = 0)", "CutMix: [images, soft targets, λ] with a pasted box; λ is the area kept.", "let mixed = cutmix(batch, 10, seed: 1)  # [images, soft targets, lambda]") { a in
-            guard case .host(let b as BatchBox) = a[0] else { throw a.fail(0, "must be a batch") }
+            let b = try arg(a, 0, BatchBox.self)
             let m = try cutmix(b.b.images, labels: b.b.labels, classes: try a.int(1), alpha: try a.number(2), generator: Generator(seed: UInt64(truncatingIfNeeded: try a.int(3))))
             return .list(ListRef([.host(TensorBox(m.images)), .host(TensorBox(m.targets)), .float(m.lambda)]))
         }
@@ -225,7 +232,7 @@ public enum Bindings {
         i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false, precision = \"fp32\", loss_scale = 65536.0)",
               "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights; precision fp16 or bf16 trains with rounded weights, activations and gradients and dynamic loss scaling from loss_scale (.loss_scale, .loss_scales, .skipped_steps, .underflow).",
               "sgd(model, lr, weight_decay: 5e-4, no_bias_decay: true)") { a in
-            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
+            let m = try arg(a, 0, ModelBox.self)
             var sched: (any Schedule)? = nil
             var base: Float = 0.1
             if case .host(let s as ScheduleBox) = a[1] { sched = s.s; base = s.s.lr(at: 0) } else { base = Float(try a.number(1)) }
@@ -241,16 +248,16 @@ public enum Bindings {
               "cross_entropy(smoothing: 0.1)") { a in
             var kd: Distillation? = nil
             if !a.isNil(2) {
-                guard case .host(let t as ModelBox) = a[2] else { throw a.fail(2, "must be a model") }
+                let t = try arg(a, 2, ModelBox.self)
                 kd = try Distillation(teacher: t.m, temperature: Float(try a.number(3)))
             }
             return .host(LossBox(Loss(smoothing: Float(try a.number(0)), form: try a.string(1, oneOf: ["paper", "uniform"]) == "paper" ? .paper : .uniform, distillation: kd)))
         }
         i.row("train_step(model, batch, opt, loss, targets = nil)", "One step: forward, loss, backward, SGD, schedule. Returns {loss, lr, size, skipped, correct}, correct counted from the step's own forward pass.", "train_step(model, batch, opt, loss).loss") { a in
-            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
-            guard case .host(let b as BatchBox) = a[1] else { throw a.fail(1, "must be a batch") }
-            guard case .host(let o as OptimizerBox) = a[2] else { throw a.fail(2, "must be an optimizer") }
-            guard case .host(let l as LossBox) = a[3] else { throw a.fail(3, "must be a loss") }
+            let m = try arg(a, 0, ModelBox.self)
+            let b = try arg(a, 1, BatchBox.self)
+            let o = try arg(a, 2, OptimizerBox.self)
+            let l = try arg(a, 3, LossBox.self)
             if o.trainer == nil || o.trainer?.model !== m.m {
                 o.trainer = Trainer(model: m.m, optimizer: o.sgd, schedule: o.schedule ?? ConstantLR(o.sgd.lr), loss: l.loss, lowPrecision: o.scaler)
             }
@@ -271,8 +278,8 @@ public enum Bindings {
         i.row("evaluate_batch(model, batch, precision = \"fp32\")",
               "Correct top-1 and top-5 counts and the summed loss of a batch, in evaluation mode; precision fp16 or bf16 runs the model as low-precision training did.",
               "evaluate_batch(model, batch).top1") { a in
-            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model") }
-            guard case .host(let b as BatchBox) = a[1] else { throw a.fail(1, "must be a batch") }
+            let m = try arg(a, 0, ModelBox.self)
+            let b = try arg(a, 1, BatchBox.self)
             let precision = try a.string(2, oneOf: ["fp32", "fp16", "bf16"])
             m.m.eval()
             let logits = try precision == "fp32" ? withNoGrad { try m.m(b.b.images) }
@@ -285,8 +292,8 @@ public enum Bindings {
         i.row("precise_bn(model, batches, count = 50)",
               "Precise BN: every batch norm's running statistics become the exact average over `count` batches with the final weights; returns the number of batches used.",
               "precise_bn(model, batches, count: 4)") { a in
-            guard case .host(let m as ModelBox) = a[0] else { throw a.fail(0, "must be a model, got \(a[0].typeName)") }
-            guard case .host(let l as LoaderBox) = a[1] else { throw a.fail(1, "must be a loader, got \(a[1].typeName)") }
+            let m = try arg(a, 0, ModelBox.self)
+            let l = try arg(a, 1, LoaderBox.self)
             let count = try a.int(2)
             guard count > 0 else { throw a.fail(2, "must be positive, got \(count)") }
             let it = try l.l.epochBatches()
