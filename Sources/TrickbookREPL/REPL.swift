@@ -103,7 +103,7 @@ public final class REPL {
     Type code and press Enter; an open brace, bracket or string continues on the next line.
     The value of an expression is shown. Ctrl-C stops a running cell (variables keep their values)
     or clears the line; Ctrl-D leaves.
-      :help [name]    this tour, or what a builtin or function does
+      :help [name]    this tour, or a builtin, function, type or method (:help opt.groups)
       :vars           the variables you have made
       :load FILE      load a notebook (.tb with '# %%' cells) and list its cells
       :cells          the loaded notebook's cells; '>' marks the next
@@ -123,7 +123,15 @@ public final class REPL {
         switch name {
         case "quit", "q", "exit": return false
         case "help", "h":
-            if arg.isEmpty { session.output(REPL.tour) } else if let v = session.interp.global(arg) {
+            if arg.isEmpty {
+                session.output(REPL.tour)
+            } else if let v = session.interp.global(arg) {
+                session.output(session.interp.help(for: v))
+            } else if session.interp.hostTypes.contains(where: { $0.name == arg }) {
+                session.output(session.interp.help(for: .string(arg)))
+            } else if arg.contains("."), arg.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "." }),
+                      let v = try? session.interp.run(arg, name: ":help") {
+                // A dotted name such as model.summary (never a call): its bound method answers.
                 session.output(session.interp.help(for: v))
             } else {
                 session.errorOutput("error: unknown name '\(arg)'")

@@ -42,6 +42,10 @@ func makeREPL() -> (REPL, Captured) {
         #expect(repl.command(":bogus") && cap.err.last?.contains("unknown command ':bogus'") == true)
         #expect(repl.command(":help") && cap.out.last?.contains(":next") == true)
         #expect(repl.command(":help range") && cap.out.last?.hasPrefix("range(start") == true)
+        // A method through its receiver, with its example.
+        _ = repl.runPiped("let words = [\"a\"]")
+        #expect(repl.command(":help words.append") && cap.out.last?.hasPrefix("append(item)") == true && cap.out.last?.contains("example: ") == true)
+        #expect(repl.command(":help nope.append") && cap.err.last?.contains("unknown name 'nope.append'") == true)
         #expect(!repl.command(":quit"))
     }
 
