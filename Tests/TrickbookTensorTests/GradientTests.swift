@@ -161,6 +161,20 @@ import Testing
         }
     }
 
+    /// Zero-gamma starts every block's last batch norm at γ = 0: the output is then β alone, the
+    /// gradient reaches γ (Σ g·x̂) and β, and nothing flows to x until γ moves.
+    @Test func batchNormAtZeroGamma() throws {
+        let x = try random([4, 3, 2, 3], seed: 46, low: -2, high: 2)
+        let gamma = try Tensor.zeros([3]), beta = try random([3], seed: 47)
+        try gradCheck("batch_norm training, gamma = 0", [x, gamma, beta], eps: 1e-3, atol: 3e-2) {
+            try $0[0].batchNorm(weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true)
+        }
+        let leaf = x.detached(), g = gamma.detached()
+        leaf.requiresGrad = true; g.requiresGrad = true
+        try leaf.batchNorm(weight: g, bias: nil, runningMean: nil, runningVar: nil, training: true).pow(try Tensor(scalar: 2)).sum().backward()
+        #expect(leaf.grad?.scalars.allSatisfy { $0 == 0 } == true)
+    }
+
     @Test func gradientAccumulatesAcrossBackwardCalls() throws {
         let x = try Tensor([1, 2, 3], shape: [3])
         x.requiresGrad = true
