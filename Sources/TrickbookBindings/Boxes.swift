@@ -221,23 +221,33 @@ final class ScheduleBox: TypedHost {
     }()
 }
 
-/// The optimizer, with its schedule and the training step's state.
+/// Without a schedule the rate is whatever `opt.lr` was last set to.
+struct CurrentLR: Schedule {
+    let sgd: SGD
+    func lr(at t: Int) -> Float { sgd.lr }
+}
+
+/// The optimizer of one model, with its schedule and the training step's state (a Trainer:
+/// step count, low precision, clipping, weight averaging, checkpoints).
 final class OptimizerBox: TypedHost {
     let sgd: SGD
     let schedule: (any Schedule)?
     /// Low-precision training (FP16 or BF16 with loss scaling), or nil for FP32.
     let scaler: LossScaler?
-    var trainer: Trainer?
-    init(_ sgd: SGD, schedule: (any Schedule)?, scaler: LossScaler? = nil) { self.sgd = sgd; self.schedule = schedule; self.scaler = scaler }
+    let trainer: Trainer
+    init(_ sgd: SGD, model: Module, schedule: (any Schedule)?, scaler: LossScaler? = nil, clipNorm: Float? = nil, ema: EMA? = nil) {
+        self.sgd = sgd; self.schedule = schedule; self.scaler = scaler
+        trainer = Trainer(model: model, optimizer: sgd, schedule: schedule ?? CurrentLR(sgd: sgd), clipNorm: clipNorm, ema: ema, lowPrecision: scaler)
+    }
     var hostType: HostType { OptimizerBox.type }
     static let type: HostType = {
-        let t = HostType("optimizer", doc: "SGD (Nesterov by default): .lr, .step_count, groups(); in low precision .loss_scale, .loss_scales (after every step), .skipped_steps, .underflow.")
+        let t = HostType("optimizer", doc: "SGD (Nesterov by default) for one model: .lr, .step_count, groups(); in low precision .loss_scale, .loss_scales (after every step), .skipped_steps, .underflow.")
         t.property("lr", get: { o in fv((o as! OptimizerBox).sgd.lr) }, set: { o, v in
             let box = o as! OptimizerBox
             guard box.schedule == nil else { throw ScriptError("this optimizer follows a schedule; make one with a constant rate to set lr by hand") }
             box.sgd.lr = try number(v, "lr")
         })
-        t.property("step_count") { o in .int((o as! OptimizerBox).trainer?.step ?? 0) }
+        t.property("step_count") { o in .int((o as! OptimizerBox).trainer.step) }
         t.property("loss_scale") { o in (o as! OptimizerBox).scaler.map { fv($0.scale) } ?? .nil_ }
         t.property("skipped_steps") { o in .int((o as! OptimizerBox).scaler?.skippedSteps ?? 0) }
         t.property("underflow") { o in (o as! OptimizerBox).scaler.map { .float($0.underflowFraction) } ?? .nil_ }

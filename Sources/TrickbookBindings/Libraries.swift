@@ -128,6 +128,19 @@ public enum Bindings {
         i.row("image_folder(root, channels = nil)", "PNG images in root/<class>/*.png.", "image_folder(\"pngs\")  # pngs/<class>/*.png") { a in
             .host(DatasetBox(try ImageFolder(try a.string(0), channels: a.isNil(1) ? nil : try a.int(1))))
         }
+        i.row("cifar(files, hundred = false)", "CIFAR-10 (or CIFAR-100's fine labels) from its binary batch files: a path or a list of paths.",
+              "cifar(\"cifar/data_batch_1.bin\")") { a in
+            let files: [String]
+            if case .list = a[0] { files = try a.list(0).map { v in guard case .string(let p) = v else { throw a.fail(0, "must be a path or a list of paths") }; return p } }
+            else { files = [try a.string(0)] }
+            guard !files.isEmpty else { throw a.fail(0, "must name at least one file") }
+            return .host(DatasetBox(try CIFAR.load(files: files, hundred: try a.bool(1))))
+        }
+        i.row("split(dataset, validation, seed = 0)", "A random split by seed: [train, validation] with `validation` images in the second.",
+              "let parts = split(train, 16, seed: 1); len(parts[1])") { a in
+            let (t, v) = try dataset(a, 0).split(validation: try a.int(1), seed: UInt64(truncatingIfNeeded: try a.int(2)))
+            return .list(ListRef([.host(DatasetBox(t)), .host(DatasetBox(v))]))
+        }
         i.row("subset(dataset, count)", "The first count images of a dataset.", "subset(train, 10)") { a in .host(DatasetBox(try dataset(a, 0).limited(try a.int(1)))) }
         i.row("pad_crop(size, padding = 4)", "Zero padding, then a random size×size crop.", "pad_crop(28, padding: 2)") { a in .host(TransformBox(PadCrop(try a.int(0), padding: try a.int(1)), "pad_crop")) }
         i.row("hflip(p = 0.5)", "Mirrors left–right with probability p.", "hflip(p: 0.5)") { a in .host(TransformBox(HorizontalFlip(p: try a.number(0)), "hflip")) }
@@ -225,12 +238,15 @@ public enum Bindings {
         i.row("step_decay(lr, milestones, gamma = 0.1)", "η·γ^k after the k-th milestone (iterations).", "step_decay(0.1, [3000, 6000])") { a in
             .host(ScheduleBox(StepLR(Float(try a.number(0)), milestones: try a.list(1).map { Int($0.number ?? 0) }, gamma: Float(try a.number(2))), "step", steps: nil))
         }
+        i.row("polynomial(lr, steps, power = 2.0)", "Polynomial decay: η·(1 − t/T)^p.", "polynomial(0.1, 1000, power: 2.0)") { a in
+            .host(ScheduleBox(PolynomialLR(Float(try a.number(0)), total: try a.int(1), power: Float(try a.number(2))), "polynomial", steps: try a.int(1)))
+        }
         i.row("warmup(schedule, steps)", "Linear warmup: η·i/m over the first m steps, then the schedule.", "warmup(cosine(0.1, 900), 100)") { a in
             let s = try schedule(a, 0), m = try a.int(1)
             return .host(ScheduleBox(WarmupLR(s.s, steps: m), "warmup(\(s.name))", steps: s.steps.map { $0 + m }))
         }
-        i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false, precision = \"fp32\", loss_scale = 65536.0)",
-              "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights; precision fp16 or bf16 trains with rounded weights, activations and gradients and dynamic loss scaling from loss_scale (.loss_scale, .loss_scales, .skipped_steps, .underflow).",
+        i.row("sgd(model, lr, momentum = 0.9, nesterov = true, weight_decay = 0.0001, no_bias_decay = false, precision = \"fp32\", loss_scale = 65536.0, clip_norm = nil, ema = nil)",
+              "Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and linear weights; precision fp16 or bf16 trains with rounded weights, activations and gradients and dynamic loss scaling from loss_scale (.loss_scale, .loss_scales, .skipped_steps, .underflow); clip_norm caps the gradients' global L2 norm; ema keeps an average of the weights with that decay (with_ema).",
               "sgd(model, lr, weight_decay: 5e-4, no_bias_decay: true)") { a in
             let m = try arg(a, 0, ModelBox.self)
             var sched: (any Schedule)? = nil
@@ -241,7 +257,33 @@ public enum Bindings {
             let scale = Float(try a.number(7))
             guard scale > 0, scale.isFinite else { throw a.fail(7, "must be a positive number, got \(a[7].repr)") }
             let scaler = precision == "fp32" ? nil : LossScaler(format: precision == "fp16" ? .float16 : .bfloat16, initialScale: scale)
-            return .host(OptimizerBox(opt, schedule: sched, scaler: scaler))
+            let clip = a.isNil(8) ? nil : Float(try a.number(8))
+            if let clip, !(clip > 0) { throw a.fail(8, "must be positive, got \(a[8].repr)") }
+            let decay = a.isNil(9) ? nil : Float(try a.number(9))
+            if let decay, !(decay > 0 && decay < 1) { throw a.fail(9, "must be a decay between 0 and 1, got \(a[9].repr)") }
+            return .host(OptimizerBox(opt, model: m.m, schedule: sched, scaler: scaler, clipNorm: clip, ema: decay.map { EMA(m.m, decay: $0) }))
+        }
+        i.row("with_ema(opt, f)", "Calls f() with the optimizer's averaged weights (sgd(..., ema: 0.999)) in the model, then puts the trained ones back.",
+              "let averaged = sgd(model, 0.1, ema: 0.99); with_ema(averaged, fn() => evaluate_batch(model, batch).top1)") { a in
+            let o = try arg(a, 0, OptimizerBox.self)
+            guard let ema = o.trainer.ema else { throw a.fail(0, "keeps no average: make it with sgd(..., ema: 0.999)") }
+            return try ema.withAveragedWeights { try i.callValue(a[1], []) }
+        }
+        i.row("save_checkpoint(path, opt, batches = nil)",
+              "Writes everything needed to resume (weights, momentum, averages, schedule position, loss scale, and the loader's epoch) to one file, atomically.",
+              "save_checkpoint(\"run.ckpt\", opt, batches)") { a in
+            let o = try arg(a, 1, OptimizerBox.self)
+            if !a.isNil(2) { o.trainer.epoch = try arg(a, 2, LoaderBox.self).l.epoch }
+            try o.trainer.save(to: try a.string(0))
+            return .nil_
+        }
+        i.row("load_checkpoint(path, opt, batches = nil)",
+              "Restores a save_checkpoint file into the optimizer's model and state (and the loader's epoch); returns the epochs done, for fit(..., start: done + 1).",
+              "load_checkpoint(\"run.ckpt\", opt, batches)") { a in
+            let o = try arg(a, 1, OptimizerBox.self)
+            try o.trainer.resume(from: try a.string(0))
+            if !a.isNil(2) { try arg(a, 2, LoaderBox.self).l.epoch = o.trainer.epoch }
+            return .int(o.trainer.epoch)
         }
         i.row("cross_entropy(smoothing = 0.0, form = \"paper\", teacher = nil, temperature = 20.0)",
               "Cross-entropy; label smoothing in the paper's form (1 − ε, ε/(K − 1)) or \"uniform\" (PyTorch's); knowledge distillation from a teacher model at temperature T.",
@@ -258,10 +300,8 @@ public enum Bindings {
             let b = try arg(a, 1, BatchBox.self)
             let o = try arg(a, 2, OptimizerBox.self)
             let l = try arg(a, 3, LossBox.self)
-            if o.trainer == nil || o.trainer?.model !== m.m {
-                o.trainer = Trainer(model: m.m, optimizer: o.sgd, schedule: o.schedule ?? ConstantLR(o.sgd.lr), loss: l.loss, lowPrecision: o.scaler)
-            }
-            guard let trainer = o.trainer else { return .nil_ }
+            let trainer = o.trainer
+            guard trainer.model === m.m else { throw a.fail(2, "was made by sgd() for another model") }
             trainer.loss = l.loss
             var images = b.b.images
             let targets: Targets

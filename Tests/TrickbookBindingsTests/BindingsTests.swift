@@ -80,6 +80,36 @@ func session() -> (Interpreter, Lines) {
         #expect(out.all.contains("2"))
     }
 
+    /// A run stopped after its first epoch and resumed from the checkpoint, in a new model and
+    /// optimizer, ends exactly where the unbroken run does.
+    @Test func resumedFitEqualsUnbroken() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tb-resume-\(getpid()).ckpt").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let (i, out) = session()
+        try i.run("""
+        import "train"
+        let train = fashion_mnist("train", limit: 256)
+        let plain = compose([pad_crop(28, padding: 2), normalize(mean: [72.94], std: [90.02])])
+        fn run(model_seed, epochs, start, checkpoint) {
+          let model = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 8, zero_gamma: true, seed: model_seed)
+          let batches = loader(train, 64, shuffle: true, transform: plain, seed: 3)
+          let opt = sgd(model, warmup(cosine(0.1, 6), 2), no_bias_decay: true, ema: 0.9)
+          var first = start
+          if start > 1 { first = load_checkpoint(checkpoint, opt, batches) + 1 }
+          let h = fit(model, batches, opt, cross_entropy(smoothing: 0.1), epochs: epochs, start: first, checkpoint: checkpoint)
+          return [h[-1].train_loss, opt.step_count, predict(model, batches_first(train)).tolist()[0]]
+        }
+        fn batches_first(d) {
+          for b in loader(d, 8) { return b.images }
+        }
+        let whole = run(1, 2, 1, nil)
+        run(1, 1, 1, "\(path)")
+        let resumed = run(7, 2, 2, "\(path)")
+        print(whole == resumed, whole[1], resumed[1])
+        """, name: "t")
+        #expect(out.all.last == "true 8 8", "\(out.all.suffix(3))")
+    }
+
     /// The names the help examples use, as a reader of the notebooks would have them.
     static let examplePrelude = """
     let x = tensor([[1.0, -2.0], [3.0, 4.0]])
@@ -99,6 +129,7 @@ func session() -> (Interpreter, Lines) {
     let loss = cross_entropy(smoothing: 0.1)
     let kd = cross_entropy(smoothing: 0.1, teacher: teacher, temperature: 4.0)
     let p = progress(4, "demo")
+    save_checkpoint("run.ckpt", opt, batches)
     """
     /// Reset before each example, so that one example's mutation does not reach the next.
     static let exampleReset = "var xs = [3, 1, 2]; var m = {\"lr\": 0.1, \"wd\": 1e-4}"
@@ -107,12 +138,15 @@ func session() -> (Interpreter, Lines) {
     /// they write go to a temporary folder).
     @Test func everyExampleRuns() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tb-examples-\(getpid())").path
-        for sub in ["pngs/coat", "pngs/shirt"] {
+        for sub in ["pngs/coat", "pngs/shirt", "cifar"] {
             try FileManager.default.createDirectory(atPath: dir + "/" + sub, withIntermediateDirectories: true)
         }
+        // Four CIFAR-10 records: a label byte, then 3×32×32 pixel bytes.
+        let records = (0..<4).flatMap { r in [UInt8(r)] + [UInt8](repeating: UInt8(r * 60), count: 3072) }
+        try Data(records).write(to: URL(fileURLWithPath: dir + "/cifar/data_batch_1.bin"))
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Relative file names in the examples, made absolute inside `dir`.
-        let file = try Regex(#""((?:pngs|[A-Za-z0-9_-]+\.(?:png|svg|md|safetensors))[A-Za-z0-9_/.-]*)""#)
+        let file = try Regex(#""((?:pngs|cifar|[A-Za-z0-9_-]+\.(?:png|svg|md|safetensors|ckpt))[A-Za-z0-9_/.-]*)""#)
         func local(_ source: String) -> String {
             source.replacing(file) { "\"\(dir)/\($0.output[1].substring ?? "")\"" }
         }
