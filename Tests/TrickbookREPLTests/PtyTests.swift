@@ -165,6 +165,30 @@ struct NotebookTestError: Error, CustomStringConvertible {
         #expect(try s.waitExit() == 0)
     }
 
+    /// Ctrl-C during fit stops it between steps: the model keeps the weights of its last
+    /// finished step, and the optimizer goes on training it.
+    @Test func ctrlCStopsFitAndKeepsTheModel() throws {
+        let s = try PtySession(env: ["TRICKBOOK_HISTORY": history])
+        var at = try s.expect("tb> ")
+        s.send("import \"train\"; let d = fashion_mnist(\"train\", limit: 2000); let norm = normalize(mean: [72.94], std: [90.02])\r")
+        at = try s.expect("tb> ", after: try s.expect("std: [90.02])", after: at))
+        s.send("let m = resnet(20, variant: \"d\", in_channels: 1, classes: 10, width: 8); let o = sgd(m, 0.05)\r")
+        at = try s.expect("tb> ", after: try s.expect("sgd(m, 0.05)", after: at))
+        s.send("fit(m, loader(d, 50, shuffle: true, transform: norm), o, cross_entropy(), epochs: 1000)\r")
+        usleep(2_500_000)
+        s.send("\u{03}", atPrompt: false)
+        at = try s.expect("interrupted", after: at, timeout: 10)
+        at = try s.expect("tb> ", after: at)
+        s.send("let before = o.step_count; print(\"steps\", before > 0)\r")
+        at = try s.expect("steps true", after: at)
+        at = try s.expect("tb> ", after: at)
+        s.send("fit(m, loader(subset(d, 100), 50, transform: norm), o, cross_entropy()); print(\"more\", o.step_count - before)\r")
+        at = try s.expect("more 2", after: at, timeout: 20)
+        at = try s.expect("tb> ", after: at)
+        s.send("\u{04}")
+        #expect(try s.waitExit() == 0)
+    }
+
     @Test func historyAcrossSessions() throws {
         let first = try PtySession(env: ["TRICKBOOK_HISTORY": history])
         try first.expect("tb> ")
