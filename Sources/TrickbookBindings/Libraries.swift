@@ -192,6 +192,20 @@ public enum Bindings {
             try writeGrid(images, captions: captions, columns: 8, to: path)
             return .string(path)
         }
+        i.row("show_images(images, captions = nil, to = \"images.png\", columns = 8)",
+              "Writes a PNG grid of a tensor of images [N, C, H, W] (a batch, or mixup's mixed images), each scaled by its own range, with optional captions.",
+              "show_images(mixup(batch, 10, seed: 1)[0], to: \"mixed.png\")") { a in
+            let x = try tensorArg(a, 0)
+            guard x.rank == 4, x.shape[0] > 0 else { throw a.fail(0, "must be images [N, C, H, W], got shape \(x.shape)") }
+            let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+            let captions = try a.isNil(1) ? [String](repeating: "", count: n) : a.list(1).map(\.str)
+            guard captions.count == n else { throw a.fail(1, "must have one caption per image (\(n)), got \(captions.count)") }
+            let v = x.scalars, size = c * h * w
+            let images = (0..<n).map { k in Image(channels: c, height: h, width: w, pixels: Array(v[(k * size)..<((k + 1) * size)])) }
+            let path = try a.string(2)
+            try writeGrid(images, captions: captions, columns: try a.int(3), to: path)
+            return .string(path)
+        }
         i.row("show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\")", "A PNG grid of images captioned with the model's prediction (and the truth when it differs).", "show_predictions(model, test, count: 8, to: \"predictions.png\")") { a in
             let m = try arg(a, 0, ModelBox.self)
             let d = try dataset(a, 1), t = try transform(a, 2), n = min(try a.int(3), d.count)
