@@ -38,12 +38,12 @@ final class TensorBox: TypedHost {
 
     static let type: HostType = {
         let t = HostType("tensor", doc: "A Float32 tensor (NCHW for images) that can record operations for autodiff.")
-        t.property("shape") { o in .list(ListRef((o as! TensorBox).t.shape.map { .int($0) })) }
-        t.property("item") { o in fv((o as! TensorBox).t.item) }
-        t.property("grad") { o in (o as! TensorBox).t.grad.map { .host(TensorBox($0)) } ?? .nil_ }
-        t.property("requires_grad", get: { o in .bool((o as! TensorBox).t.requiresGrad) }, set: { o, v in
+        t.property(TensorBox.self, "shape") { o in .list(ListRef(o.t.shape.map { .int($0) })) }
+        t.property(TensorBox.self, "item") { o in fv(o.t.item) }
+        t.property(TensorBox.self, "grad") { o in o.t.grad.map { .host(TensorBox($0)) } ?? .nil_ }
+        t.property(TensorBox.self, "requires_grad", get: { o in .bool(o.t.requiresGrad) }, set: { o, v in
             guard case .bool(let b) = v else { throw ScriptError("requires_grad must be true or false") }
-            (o as! TensorBox).t.requiresGrad = b
+            o.t.requiresGrad = b
         })
         func m(_ sig: String, _ doc: String, _ example: String, _ body: @escaping (Tensor, Args) throws -> Value) {
             t.method(TensorBox.self, sig, doc: doc, example: example) { box, a in try body(box.t, a) }
@@ -77,15 +77,15 @@ final class TensorBox: TypedHost {
             default: return nil
             }
         }
-        t.index = { o, k in
-            let x = (o as! TensorBox).t
+        t.index(TensorBox.self) { o, k in
+            let x = o.t
             guard x.rank >= 1 else { throw ScriptError("a 0-d tensor cannot be indexed") }
             let i = try sequenceIndex(k, count: x.shape[0], what: "tensor")
             let row = try x.slice(axis: 0, start: i, end: i + 1)
             return .host(TensorBox(try row.reshaped(Array(x.shape.dropFirst()))))
         }
-        t.length = { o in (o as! TensorBox).t.shape.first ?? 1 }
-        t.describe = { o in describeTensor((o as! TensorBox).t) }
+        t.length(TensorBox.self) { o in o.t.shape.first ?? 1 }
+        t.describe(TensorBox.self) { o in describeTensor(o.t) }
         return t
     }()
 }
@@ -107,8 +107,8 @@ final class ModelBox: TypedHost {
 
     static let type: HostType = {
         let t = HostType("model", doc: "A network: call it on a batch; summary(), parameters, train(), eval(), save(), load().")
-        t.property("parameters") { o in .int((o as! ModelBox).m.parameterCount) }
-        t.property("zero_gamma_layers") { o in .list(ListRef(((o as! ModelBox).m as? ResNet)?.zeroGammaLayers.map { .string($0) } ?? [])) }
+        t.property(ModelBox.self, "parameters") { o in .int(o.m.parameterCount) }
+        t.property(ModelBox.self, "zero_gamma_layers") { o in .list(ListRef((o.m as? ResNet)?.zeroGammaLayers.map { .string($0) } ?? [])) }
         func m(_ sig: String, _ doc: String, _ example: String, _ body: @escaping (Module, Args) throws -> Value) {
             t.method(ModelBox.self, sig, doc: doc, example: example) { box, a in try body(box.m, a) }
         }
@@ -126,8 +126,8 @@ final class ModelBox: TypedHost {
             .list(ListRef(mod.namedParameters().map { .list(ListRef([.string($0.0), .list(ListRef($0.1.shape.map { .int($0) }))])) }))
         }
         t.binary = nil
-        t.describe = { o in
-            let m = (o as! ModelBox).m
+        t.describe(ModelBox.self) { o in
+            let m = o.m
             return "\(m.typeName): \(m.parameterCount) parameters (summary() lists the layers)"
         }
         return t
@@ -146,14 +146,14 @@ final class DatasetBox: TypedHost {
     var hostType: HostType { DatasetBox.type }
     static let type: HostType = {
         let t = HostType("dataset", doc: "Labelled images: len(d), d[i] gives [image, label], d.classes.")
-        t.property("classes") { o in .list(ListRef((o as! DatasetBox).d.classNames.map { .string($0) })) }
-        t.length = { o in (o as! DatasetBox).d.count }
-        t.index = { o, k in
-            let d = (o as! DatasetBox).d
+        t.property(DatasetBox.self, "classes") { o in .list(ListRef(o.d.classNames.map { .string($0) })) }
+        t.length(DatasetBox.self) { o in o.d.count }
+        t.index(DatasetBox.self) { o, k in
+            let d = o.d
             let (im, label) = try d.item(try sequenceIndex(k, count: d.count, what: "dataset"))
             return .list(ListRef([.host(TensorBox(try stack([im]).reshaped([im.channels, im.height, im.width]))), .int(label)]))
         }
-        t.describe = { o in let d = (o as! DatasetBox).d; return "dataset of \(d.count) images, \(d.classNames.count) classes" }
+        t.describe(DatasetBox.self) { o in let d = o.d; return "dataset of \(d.count) images, \(d.classNames.count) classes" }
         return t
     }()
 }
@@ -166,7 +166,7 @@ final class TransformBox: TypedHost {
     var hostType: HostType { TransformBox.type }
     static let type: HostType = {
         let t = HostType("transform", doc: "An image transform; walk(dataset, i) shows what it samples.")
-        t.describe = { o in "transform \((o as! TransformBox).name)" }
+        t.describe(TransformBox.self) { o in "transform \(o.name)" }
         return t
     }()
 }
@@ -178,10 +178,10 @@ final class BatchBox: TypedHost {
     var hostType: HostType { BatchBox.type }
     static let type: HostType = {
         let t = HostType("batch", doc: "A batch: .images (a tensor), .labels (a list), .size.")
-        t.property("images") { o in .host(TensorBox((o as! BatchBox).b.images)) }
-        t.property("labels") { o in .list(ListRef((o as! BatchBox).b.labels.map { .int($0) })) }
-        t.property("size") { o in .int((o as! BatchBox).b.labels.count) }
-        t.describe = { o in "batch of \((o as! BatchBox).b.labels.count), images \((o as! BatchBox).b.images.shape)" }
+        t.property(BatchBox.self, "images") { o in .host(TensorBox(o.b.images)) }
+        t.property(BatchBox.self, "labels") { o in .list(ListRef(o.b.labels.map { .int($0) })) }
+        t.property(BatchBox.self, "size") { o in .int(o.b.labels.count) }
+        t.describe(BatchBox.self) { o in "batch of \(o.b.labels.count), images \(o.b.images.shape)" }
         return t
     }()
 }
@@ -193,14 +193,14 @@ final class LoaderBox: TypedHost {
     var hostType: HostType { LoaderBox.type }
     static let type: HostType = {
         let t = HostType("loader", doc: "Batches of a dataset; `for batch in loader` runs one epoch, reshuffled each time.")
-        t.length = { o in (o as! LoaderBox).l.batchCount }
-        t.property("dataset_size") { o in .int((o as! LoaderBox).l.dataset.count) }
-        t.property("batch_size") { o in .int((o as! LoaderBox).l.batchSize) }
-        t.iterate = { o in
-            let it = try (o as! LoaderBox).l.epochBatches()
+        t.length(LoaderBox.self) { o in o.l.batchCount }
+        t.property(LoaderBox.self, "dataset_size") { o in .int(o.l.dataset.count) }
+        t.property(LoaderBox.self, "batch_size") { o in .int(o.l.batchSize) }
+        t.iterate(LoaderBox.self) { o in
+            let it = try o.l.epochBatches()
             return { try it.nextBatch().map { .host(BatchBox($0)) } }
         }
-        t.describe = { o in let l = (o as! LoaderBox).l; return "loader: \(l.dataset.count) images in \(l.batchCount) batches of \(l.batchSize)" }
+        t.describe(LoaderBox.self) { o in let l = o.l; return "loader: \(l.dataset.count) images in \(l.batchCount) batches of \(l.batchSize)" }
         return t
     }()
 }
@@ -216,7 +216,7 @@ final class ScheduleBox: TypedHost {
         let t = HostType("schedule", doc: "A learning rate per iteration: s.at(t), s.values(n), plot(s).")
         t.method(ScheduleBox.self, "at(t)", doc: "The rate at iteration t.", example: "lr.at(0)") { o, a in fv(o.s.lr(at: try a.int(0))) }
         t.method(ScheduleBox.self, "values(n)", doc: "The rates of the first n iterations.", example: "lr.values(20)") { o, a in .list(ListRef(o.s.values(try a.int(0)).map(fv))) }
-        t.describe = { o in "schedule \((o as! ScheduleBox).name)" }
+        t.describe(ScheduleBox.self) { o in "schedule \(o.name)" }
         return t
     }()
 }
@@ -242,19 +242,18 @@ final class OptimizerBox: TypedHost {
     var hostType: HostType { OptimizerBox.type }
     static let type: HostType = {
         let t = HostType("optimizer", doc: "SGD (Nesterov by default) for one model: .lr, .step_count, groups(); in low precision .loss_scale, .loss_scales (after every step), .skipped_steps, .underflow.")
-        t.property("lr", get: { o in fv((o as! OptimizerBox).sgd.lr) }, set: { o, v in
-            let box = o as! OptimizerBox
+        t.property(OptimizerBox.self, "lr", get: { o in fv(o.sgd.lr) }, set: { box, v in
             guard box.schedule == nil else { throw ScriptError("this optimizer follows a schedule; make one with a constant rate to set lr by hand") }
             box.sgd.lr = try number(v, "lr")
         })
-        t.property("step_count") { o in .int((o as! OptimizerBox).trainer.step) }
-        t.property("loss_scale") { o in (o as! OptimizerBox).scaler.map { fv($0.scale) } ?? .nil_ }
-        t.property("skipped_steps") { o in .int((o as! OptimizerBox).scaler?.skippedSteps ?? 0) }
-        t.property("underflow") { o in (o as! OptimizerBox).scaler.map { .float($0.underflowFraction) } ?? .nil_ }
-        t.property("loss_scales") { o in .list(ListRef(((o as! OptimizerBox).scaler?.history ?? []).map(fv))) }
+        t.property(OptimizerBox.self, "step_count") { o in .int(o.trainer.step) }
+        t.property(OptimizerBox.self, "loss_scale") { o in o.scaler.map { fv($0.scale) } ?? .nil_ }
+        t.property(OptimizerBox.self, "skipped_steps") { o in .int(o.scaler?.skippedSteps ?? 0) }
+        t.property(OptimizerBox.self, "underflow") { o in o.scaler.map { .float($0.underflowFraction) } ?? .nil_ }
+        t.property(OptimizerBox.self, "loss_scales") { o in .list(ListRef((o.scaler?.history ?? []).map(fv))) }
         t.method(OptimizerBox.self, "groups()", doc: "Which tensors are in which weight-decay group.", example: "print(opt.groups())") { o, _ in .string(o.sgd.report()) }
-        t.describe = { o in
-            let s = (o as! OptimizerBox).sgd
+        t.describe(OptimizerBox.self) { o in
+            let s = o.sgd
             return "sgd(lr \(s.lr), momentum \(s.momentum)\(s.nesterov ? ", nesterov" : ""), groups: \(s.groups.map { "\($0.name) \($0.parameters.count)" }.joined(separator: ", ")))"
         }
         return t
@@ -291,8 +290,8 @@ final class LossBox: TypedHost {
             let rows = try targets.rows(classes: k, smoothing: l.smoothing, form: l.form)
             return .map(try Bindings.record(["targets": .host(TensorBox(rows)), "teacher": teacher.map { .host(TensorBox($0)) } ?? .nil_]))
         }
-        t.describe = { o in
-            let l = (o as! LossBox).loss
+        t.describe(LossBox.self) { o in
+            let l = o.loss
             return "cross_entropy(smoothing \(l.smoothing), form \(l.form.rawValue)\(l.distillation.map { ", distillation T=\($0.temperature)" } ?? ""))"
         }
         return t

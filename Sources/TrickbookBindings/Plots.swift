@@ -138,7 +138,7 @@ final class Progress: HostObject {
             p.output(p.text())
             return .nil_
         }
-        t.describe = { o in (o as! Progress).text() }
+        t.describe(Progress.self) { o in o.text() }
         return t
     }()
 }

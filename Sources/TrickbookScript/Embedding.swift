@@ -199,6 +199,40 @@ public final class HostType {
     public func property(_ name: String, get: @escaping (HostObject) throws -> Value, set: ((HostObject, Value) throws -> Void)? = nil) {
         properties[name] = (get, set)
     }
+
+    // The typed forms: each closure gets its receiver as T. The language only passes a host
+    // type's closures objects of that type, so a mismatch is a bug in a binding; it is reported
+    // as an error rather than trapping in a cast.
+
+    /// The receiver as T, or an error naming the type expected.
+    public func receiver<T: HostObject>(_ o: HostObject, as type: T.Type) throws -> T {
+        guard let r = o as? T else { throw ScriptError("a \(o.hostType.name) reached a \(name) binding") }
+        return r
+    }
+
+    /// A property of objects of type T, read-only unless `set` is given.
+    public func property<T: HostObject>(_ type: T.Type, _ name: String, get: @escaping (T) throws -> Value, set: ((T, Value) throws -> Void)? = nil) {
+        properties[name] = ({ o in try get(try self.receiver(o, as: T.self)) },
+                            set.map { set in { o, v in try set(try self.receiver(o, as: T.self), v) } })
+    }
+
+    /// How objects of type T print.
+    public func describe<T: HostObject>(_ type: T.Type, _ body: @escaping (T) -> String) {
+        describe = { o in (o as? T).map(body) ?? self.name }
+    }
+
+    /// `o[k]`, `len(o)` and `for x in o` for objects of type T.
+    public func index<T: HostObject>(_ type: T.Type, _ body: @escaping (T, Value) throws -> Value) {
+        index = { o, k in try body(try self.receiver(o, as: T.self), k) }
+    }
+
+    public func length<T: HostObject>(_ type: T.Type, _ body: @escaping (T) throws -> Int) {
+        length = { o in try body(try self.receiver(o, as: T.self)) }
+    }
+
+    public func iterate<T: HostObject>(_ type: T.Type, _ body: @escaping (T) throws -> () throws -> Value?) {
+        iterate = { o in try body(try self.receiver(o, as: T.self)) }
+    }
 }
 
 /// Set from another thread (the REPL's SIGINT handler) to stop a running script at its next loop

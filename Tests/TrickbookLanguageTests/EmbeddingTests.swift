@@ -63,6 +63,25 @@ func session(_ setup: (Interpreter) throws -> Void = { _ in }) rethrows -> (Inte
 final class LinesBox: @unchecked Sendable { var lines: [String] = [] }
 
 @Suite struct EmbeddingTests {
+    /// The typed declarations hand each closure its receiver as the declared type; an object of
+    /// another type reaching them (a binding bug) is an error, never a trapping cast.
+    @Test func typedDeclarationsRefuseOtherObjects() throws {
+        final class Other: HostObject { var hostType: HostType { HostType("other", doc: "") } }
+        let t = HostType("vec", doc: "A 2-vector.")
+        t.property(Vec.self, "x", get: { .float($0.x) }, set: { v, value in v.x = value.number ?? 0 })
+        t.length(Vec.self) { _ in 2 }
+        t.describe(Vec.self) { v in "vec(\(v.x), \(v.y))" }
+        let v = Vec(1, 2)
+        let x = try #require(t.properties["x"])
+        #expect(try x.get(v).number == 1)
+        try x.set?(v, .float(5))
+        let length = try t.length?(v)
+        #expect(v.x == 5 && t.describe?(v) == "vec(5.0, 2.0)" && length == 2)
+        #expect { try x.get(Other()) } throws: { "\($0)".contains("a other reached a vec binding") }
+        #expect(throws: ScriptError.self) { try t.length?(Other()) }
+        #expect(t.describe?(Other()) == "vec")
+    }
+
     func withVec() throws -> (Interpreter, () -> [String]) {
         try session { i in
             i.register(try Builtin("vec(x, y = 0.0)", doc: "Makes a 2-vector.", example: "vec(1, 2)") { a in
