@@ -192,10 +192,11 @@ final class LoaderBox: TypedHost {
     init(_ l: Loader) { self.l = l }
     var hostType: HostType { LoaderBox.type }
     static let type: HostType = {
-        let t = HostType("loader", doc: "Batches of a dataset; `for batch in loader` runs one epoch, reshuffled each time.")
+        let t = HostType("loader", doc: "Batches of a dataset; `for batch in loader` runs one epoch, reshuffled each time; .epoch counts the epochs drawn.")
         t.length(LoaderBox.self) { o in o.l.batchCount }
         t.property(LoaderBox.self, "dataset_size") { o in .int(o.l.dataset.count) }
         t.property(LoaderBox.self, "batch_size") { o in .int(o.l.batchSize) }
+        t.property(LoaderBox.self, "epoch") { o in .int(o.l.epoch) }
         t.iterate(LoaderBox.self) { o in
             let it = try o.l.epochBatches()
             return { try it.nextBatch().map { .host(BatchBox($0)) } }
@@ -273,14 +274,12 @@ final class LossBox: TypedHost {
             let l = box.loss
             var images: Tensor
             var targets: Targets
-            switch a[0] {
-            case .host(let b as BatchBox): images = b.b.images; targets = .labels(b.b.labels)
-            case .list(let pair):
-                guard pair.items.count >= 2, case .host(let x as TensorBox) = pair.items[0], case .host(let q as TensorBox) = pair.items[1] else {
-                    throw a.fail(0, "must be a batch or [images, soft targets] as mixup() and cutmix() return")
-                }
-                images = x.t; targets = .soft(q.t)
-            default: throw a.fail(0, "must be a batch or [images, soft targets], got \(a[0].typeName)")
+            if case .host(let b as BatchBox) = a[0] {
+                images = b.b.images; targets = .labels(b.b.labels)
+            } else if let (x, q) = Bindings.mixedBatch(a[0]) {
+                images = x; targets = .soft(q)
+            } else {
+                throw a.fail(0, "must be a batch or [images, soft targets] as mixup() and cutmix() return, got \(a[0].typeName)")
             }
             let teacher = try l.distillation.map { try $0.teacherTargets(images) }
             var classes = a.isNil(1) ? nil : try a.int(1)

@@ -320,11 +320,9 @@ public enum Bindings {
             var images = b.b.images
             let targets: Targets
             if a.isNil(4) { targets = .labels(b.b.labels) } else {
-                guard case .list(let pair) = a[4], pair.items.count >= 2, case .host(let x as TensorBox) = pair.items[0], case .host(let q as TensorBox) = pair.items[1] else {
-                    throw a.fail(4, "must be [images, soft targets] as mixup() and cutmix() return")
-                }
-                images = x.t
-                targets = .soft(q.t)
+                guard let (x, q) = mixedBatch(a[4]) else { throw a.fail(4, "must be [images, soft targets] as mixup() and cutmix() return") }
+                images = x
+                targets = .soft(q)
             }
             let r = try trainer.trainStep(images, targets)
             return .map(try record(["loss": fv(r.loss), "lr": fv(r.lr), "size": .int(b.b.labels.count), "skipped": .bool(r.skipped), "correct": .int(r.correct)]))
@@ -350,6 +348,10 @@ public enum Bindings {
             let l = try arg(a, 1, LoaderBox.self)
             let count = try a.int(2)
             guard count > 0 else { throw a.fail(2, "must be positive, got \(count)") }
+            // Borrow one epoch's order without moving the loader on, so training's data order and
+            // checkpoints are the same with or without precise BN.
+            let epoch = l.l.epoch
+            defer { l.l.epoch = epoch }
             let it = try l.l.epochBatches()
             var used = 0
             return .int(try preciseBatchNorm(m.m) {
@@ -372,9 +374,14 @@ public enum Bindings {
         return m
     }
 
+    /// A record with its fields in alphabetical order.
     static func record(_ d: [String: Value]) throws -> MapRef {
-        let m = MapRef()
-        for k in d.keys.sorted() { try m.set(.string(k), d[k] ?? .nil_) }
-        return m
+        try ordered(d.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    /// [images, soft targets, ...] as mixup() and cutmix() return them, or nil for anything else.
+    static func mixedBatch(_ v: Value) -> (Tensor, Tensor)? {
+        guard case .list(let l) = v, l.items.count >= 2, case .host(let x as TensorBox) = l.items[0], case .host(let q as TensorBox) = l.items[1] else { return nil }
+        return (x.t, q.t)
     }
 }

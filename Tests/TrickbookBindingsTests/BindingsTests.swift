@@ -73,11 +73,16 @@ func session() -> (Interpreter, Lines) {
         print(len(history), history[-1].test_top1 > 0.2, opt.step_count)
         print(lr.at(0), lr.at(3))
         print(len(walk(train, 0, compose([pad_crop(28), hflip()]))))
+        let probe = loader(train, 64, shuffle: true)
+        for b in probe { }
+        print("precise", precise_bn(model, probe, count: 3), probe.epoch)
         """, name: "t")
         #expect(out.all.first == "9")  // zero-gamma: the last BN of each of the 9 blocks
         #expect(out.all.contains("2 true 16"))  // 2 epochs of 8 steps, above chance
         #expect(out.all.contains("0.0125 0.05"))  // warmup: 0.05 · 1/4 at the first step
         #expect(out.all.contains("2"))
+        // Precise BN borrows an epoch's batches without moving the loader on.
+        #expect(out.all.contains("precise 3 1"))
     }
 
     /// A run stopped after its first epoch and resumed from the checkpoint, in a new model and
