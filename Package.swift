@@ -2,7 +2,9 @@
 // trickbook: a notebook-style environment for the "Bag of Tricks" paper.
 //
 // Dependencies point one way:
-//   system libraries / C shims  ->  TrickbookTensor  ->  (models, data, training, language, bindings, REPL)  ->  trickbook
+//   system libraries / C shims  ->  TrickbookTensor  ->  models, data  ->  training
+//   display (charts, tables), language                   (each on its own)
+//   all of the above  ->  bindings  ->  trickbook; the REPL sits on the language only
 import PackageDescription
 
 /// The numeric targets are optimized in debug builds too: the tests build whole ResNets and run
@@ -37,8 +39,11 @@ let package = Package(
         // MARK: Data: datasets and their formats
         .target(name: "TrickbookData", dependencies: ["TrickbookTensor", "CZlib", "CPNG"], swiftSettings: optimizedInDebug),
 
-        // MARK: Training: optimizer, schedules, losses, low precision, the training step
-        .target(name: "TrickbookTraining", dependencies: ["TrickbookTensor", "TrickbookModels"], swiftSettings: optimizedInDebug),
+        // MARK: Training: optimizer, schedules, losses, low precision, the training step, evaluation
+        .target(name: "TrickbookTraining", dependencies: ["TrickbookTensor", "TrickbookModels", "TrickbookData"], swiftSettings: optimizedInDebug),
+
+        // MARK: Display: charts, tables and progress bars as text and SVG; knows nothing of tensors or the language
+        .target(name: "TrickbookDisplay"),
 
         // MARK: The language: knows nothing of tensors; host objects come in through its embedding API
         .target(
@@ -48,7 +53,7 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
 
         // MARK: Bindings: the one place where the language meets the Swift objects
-        .target(name: "TrickbookBindings", dependencies: ["TrickbookScript", "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining"]),
+        .target(name: "TrickbookBindings", dependencies: ["TrickbookScript", "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookDisplay"]),
 
         // MARK: The REPL and the notebook runner
         .target(name: "TrickbookREPL", dependencies: ["TrickbookScript", "CEdit"]),

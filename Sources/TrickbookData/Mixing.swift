@@ -28,6 +28,10 @@ public struct MixedBatch {
     public let targets: Tensor
     public let lambda: Double
     public let permutation: [Int]
+
+    public init(images: Tensor, targets: Tensor, lambda: Double, permutation: [Int]) {
+        (self.images, self.targets, self.lambda, self.permutation) = (images, targets, lambda, permutation)
+    }
 }
 
 private func checkBatch(_ x: Tensor, _ labels: [Int], _ classes: Int, _ op: String) throws -> Tensor {

@@ -3,7 +3,7 @@ import TrickbookTensor
 
 /// How weights start: Xavier uniform as in the paper (a = √(6 / (fan_in + fan_out))) or Kaiming
 /// normal (std = √(2 / fan_out), as torchvision's ResNet).
-public enum Initializer: String, Sendable {
+public enum Initializer: String, Sendable, CaseIterable {
     case xavier, kaiming
 
     func weight(_ shape: [Int], fanIn: Int, fanOut: Int, generator: Generator) throws -> Tensor {

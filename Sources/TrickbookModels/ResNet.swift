@@ -7,17 +7,29 @@ import TrickbookTensor
 /// - D: C plus a 2×2 stride-2 average pool before a stride-1 1×1 shortcut conv.
 /// ImageNet depths 18, 34, 50, 101, 152; small-image depths 20, 32, 44, 56, 110 (3×3 stem at
 /// stride 1, no max-pool, projection shortcuts).
+/// The paper's ResNet variants (section 4.1, figure 2).
+public enum ResNetVariant: String, Sendable, CaseIterable {
+    case a, b, c, d
+    /// C and D replace the 7×7 stem with three 3×3 convolutions.
+    var deepStem: Bool { self == .c || self == .d }
+}
+
+/// The nonlinearity after each block and in the stem.
+public enum Activation: String, Sendable, CaseIterable {
+    case relu, swish
+    public func module() -> Module { self == .swish ? Swish() : ReLU() }
+}
+
 public struct ResNetConfig: Sendable {
     public var depth: Int
-    public var variant: String = "b"
+    public var variant: ResNetVariant = .b
     public var classes: Int = 1000
     public var inChannels: Int = 3
     /// Channels of the first stage: 64 (ImageNet) or 16 (small images) by default.
     public var width: Int?
     public var zeroGamma = false
     public var squeezeExcite = false
-    /// "relu" or "swish".
-    public var activation = "relu"
+    public var activation: Activation = .relu
     /// ResNeXt cardinality, with `widthPerGroup` channels per group in the bottleneck.
     public var groups = 1
     public var widthPerGroup = 64
@@ -37,7 +49,7 @@ public class ResidualBlock: Module {
     var downsample: Module?
     let act: Module
 
-    init(activation: String) { act = activation == "swish" ? Swish() : ReLU() }
+    init(activation: Activation) { act = activation.module() }
 
     /// act(body + shortcut)
     func finish(_ body: Tensor, _ x: Tensor) throws -> Tensor {
@@ -74,7 +86,7 @@ public final class Bottleneck: ResidualBlock {
 
     init(_ inPlanes: Int, _ planes: Int, stride: Int, downsample: Module?, config c: ResNetConfig, generator g: Generator) throws {
         let width = planes * c.widthPerGroup / 64 * c.groups
-        let strideOnFirst = c.variant == "a"  // ResNet-A strides in the first 1×1; B, C, D in the 3×3
+        let strideOnFirst = c.variant == .a  // ResNet-A strides in the first 1×1; B, C, D in the 3×3
         conv1 = try Conv2d(inPlanes, width, kernel: 1, stride: strideOnFirst ? stride : 1, initializer: c.initializer, generator: g)
         bn1 = try BatchNorm2d(width)
         conv2 = try Conv2d(width, width, kernel: 3, stride: strideOnFirst ? 1 : stride, padding: 1, groups: c.groups, initializer: c.initializer, generator: g)
@@ -111,20 +123,18 @@ public final class ResNet: Module {
         guard small || depths[c.depth] != nil else {
             throw TensorError("resnet", "depth must be one of \((ResNetConfig.imagenetDepths + ResNetConfig.smallDepths).map(String.init).joined(separator: ", ")), got \(c.depth)")
         }
-        guard ["a", "b", "c", "d"].contains(c.variant) else { throw TensorError("resnet", "variant must be one of a, b, c, d, got \(c.variant)") }
-        guard ["relu", "swish"].contains(c.activation) else { throw TensorError("resnet", "activation must be relu or swish, got \(c.activation)") }
         guard c.classes > 0, c.inChannels > 0, c.groups > 0, c.widthPerGroup > 0, (c.width ?? 16) > 0 else {
             throw TensorError("resnet", "classes, in_channels, width, groups and width_per_group must be positive")
         }
         self.config = c
         let g = Generator(seed: c.seed)
         let base = c.width ?? (small ? 16 : 64)
-        let deepStem = c.variant == "c" || c.variant == "d"
+        let deepStem = c.variant.deepStem
         // Stem: conv1 (deep in C/D), bn1, act, max-pool (ImageNet only).
         if deepStem {
             let half = small ? max(1, base / 2) : base / 2
             let s = small ? 1 : 2
-            func act() -> Module { c.activation == "swish" ? Swish() : ReLU() }
+            func act() -> Module { c.activation.module() }
             stem = Sequential([
                 try Conv2d(c.inChannels, half, kernel: 3, stride: s, padding: 1, initializer: c.initializer, generator: g), try BatchNorm2d(half), act(),
                 try Conv2d(half, half, kernel: 3, padding: 1, initializer: c.initializer, generator: g), try BatchNorm2d(half), act(),
@@ -136,7 +146,7 @@ public final class ResNet: Module {
             stem = try Conv2d(c.inChannels, base, kernel: 7, stride: 2, padding: 3, initializer: c.initializer, generator: g)
         }
         bn1 = try BatchNorm2d(base)
-        act = c.activation == "swish" ? Swish() : ReLU()
+        act = c.activation.module()
         maxpool = small ? nil : MaxPool2d(kernel: 3, stride: 2, padding: 1)
         // Stages.
         let bottleneck = small ? false : (depths[c.depth]?.bottleneck ?? false)
@@ -151,9 +161,9 @@ public final class ResNet: Module {
                 let s = b == 0 ? stride : 1
                 var down: Module?
                 if s != 1 || inPlanes != planes * expansion {
-                    let conv = try Conv2d(inPlanes, planes * expansion, kernel: 1, stride: c.variant == "d" ? 1 : s, initializer: c.initializer, generator: g)
+                    let conv = try Conv2d(inPlanes, planes * expansion, kernel: 1, stride: c.variant == .d ? 1 : s, initializer: c.initializer, generator: g)
                     let bn = try BatchNorm2d(planes * expansion)
-                    if c.variant == "d" {
+                    if c.variant == .d {
                         let pool: Module = s > 1 ? AvgPool2d(kernel: 2, stride: s, ceilMode: true, countIncludePad: false) : Identity()
                         down = Sequential([pool, conv, bn])
                     } else {
@@ -180,7 +190,7 @@ public final class ResNet: Module {
         child("fc", fc)
     }
 
-    public override var typeName: String { "ResNet-\(config.depth)\(config.variant.uppercased())" }
+    public override var typeName: String { "ResNet-\(config.depth)\(config.variant.rawValue.uppercased())" }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
         guard x.rank == 4, x.shape[1] == config.inChannels else {

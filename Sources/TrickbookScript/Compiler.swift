@@ -378,6 +378,8 @@ struct Compiler {
             return AssignStmt(ctx, file, lhs.pos, target, value, declares: false)
         }
         if let ix = lhs as? IndexExpr { return IndexAssignStmt(ctx, file, ix.pos, ix.object, ix.index, op, value) }
+        if let sl = lhs as? SliceExpr { return SubscriptAssignStmt(ctx, file, sl.pos, sl.object, [.slice(sl.start, sl.end, sl.step)], op, value) }
+        if let mx = lhs as? MultiIndexExpr { return SubscriptAssignStmt(ctx, file, mx.pos, mx.object, mx.items, op, value) }
         if let m = lhs as? MemberExpr { return MemberAssignStmt(ctx, file, m.pos, m.object, m.name, op, value) }
         throw error("cannot assign to this expression", at: opPos)
     }
@@ -566,20 +568,37 @@ struct Compiler {
         return (args, argNames)
     }
 
-    /// index := expr | expr? ':' expr? (':' expr?)?
+    /// index := item (',' item)*
+    /// item  := '...' | expr | expr? ':' expr? (':' expr?)?
     private mutating func indexOrSlice(_ object: Expr, _ pos: SourcePos) throws -> Expr {
+        var items: [SubscriptItem] = []
+        repeat {
+            if isOp("]") { break }
+            items.append(try subscriptItem(pos))
+        } while match(",")
+        _ = try expect("]")
+        switch items.count {
+        case 0: throw error("empty index", at: pos)
+        case 1:
+            if case .index(let e) = items[0] { return IndexExpr(ctx, file, pos, object, e) }
+            if case .slice(let a, let b, let c) = items[0] { return SliceExpr(ctx, file, pos, object, a, b, c) }
+            return MultiIndexExpr(ctx, file, pos, object, items)
+        default: return MultiIndexExpr(ctx, file, pos, object, items)
+        }
+    }
+
+    private mutating func subscriptItem(_ pos: SourcePos) throws -> SubscriptItem {
+        if match("...") { return .ellipsis }
         var start: Expr?
         if !isOp(":") { start = try expression() }
-        if match("]") {
+        guard match(":") else {
             guard let start else { throw error("empty index", at: pos) }
-            return IndexExpr(ctx, file, pos, object, start)
+            return .index(start)
         }
-        _ = try expect(":")
         var end: Expr?, step: Expr?
-        if !isOp(":") && !isOp("]") { end = try expression() }
-        if match(":") && !isOp("]") { step = try expression() }
-        _ = try expect("]")
-        return SliceExpr(ctx, file, pos, object, start, end, step)
+        if !isOp(":") && !isOp("]") && !isOp(",") { end = try expression() }
+        if match(":") && !isOp("]") && !isOp(",") { step = try expression() }
+        return .slice(start, end, step)
     }
 
     /// primary := literal | IDENT | '(' expr ')' | list | map | 'fn' params body | string

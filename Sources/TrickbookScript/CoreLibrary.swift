@@ -135,6 +135,11 @@ extension Interpreter {
             guard case .map(let m) = a[0] else { throw a.fail(0, "must be a map, got \(a[0].typeName)") }
             return .list(ListRef(m.values))
         }
+        row("next(iterator)", "The next item of an object stepped by hand (a loader: its next batch, starting a new epoch after the last).",
+            "let b = next(batches)") { a in
+            guard case .host(let o) = a[0], let next = o.hostType.next else { throw a.fail(0, "cannot be stepped with next(), got \(a[0].typeName)") }
+            return try next(o)
+        }
         row("clock()", "Seconds since an arbitrary start, for timing.", "let start = clock(); print(\"took {clock() - start:.3f} s\")") { _ in
             .float(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
         }

@@ -30,6 +30,8 @@ public final class Interpreter {
     public var stepLimit: Int?
     /// Folders searched by `import` before the importing script's folder and TRICKBOOK_PATH.
     public var searchPath: [String]
+    /// What the host keeps with this session (the bindings keep the run's random generator).
+    public var hostState: AnyObject?
 
     var depth: Int {
         get { state.pointee.depth }
@@ -140,6 +142,7 @@ public final class Interpreter {
             all += table.keys.sorted().compactMap { k in table[k].map { ("\(owner).\(k)", $0) } }
         }
         for t in hostTypes {
+            if let c = t.call { all.append(("\(t.name)()", c)) }
             all += t.methods.keys.sorted().compactMap { k in t.methods[k].map { ("\(t.name).\(k)", $0) } }
         }
         return all
@@ -208,7 +211,11 @@ public final class Interpreter {
         case .function(let fn):
             let frame = try bindFrame(fn, args, [])
             return try run(fn, frame, callSite: nil)
-        case .builtin(let b): return try b.body(try b.bind(args, []))
+        case .builtin(let b): return try b.body(try b.bind(args, [], in: self))
+        case .host(let o):
+            guard let c = o.hostType.call else { throw ScriptError("\(o.hostType.name) is not callable") }
+            let b = c.bound(to: f)
+            return try b.body(try b.bind(args, [], in: self))
         default: throw ScriptError("\(f.typeName) is not callable")
         }
     }
@@ -221,7 +228,11 @@ public final class Interpreter {
             return try run(fn, frame, callSite: site)
         case .builtin(let b):
             if state.pointee.mustStop() { throw site.stopError() }
-            do { return try b.body(try b.bind(positional, keywords)) } catch { throw site.locate(error) }
+            do { return try b.body(try b.bind(positional, keywords, in: self)) } catch { throw site.locate(error) }
+        case .host(let o) where o.hostType.call != nil:
+            if state.pointee.mustStop() { throw site.stopError() }
+            guard let b = o.hostType.call?.bound(to: c) else { throw site.fail("\(c.typeName) is not callable") }
+            do { return try b.body(try b.bind(positional, keywords, in: self)) } catch { throw site.locate(error) }
         default:
             throw site.fail("\(c.typeName) is not callable")
         }
@@ -369,6 +380,7 @@ extension Interpreter {
     /// A host type's doc, properties and methods; help(obj.method) shows a method's example.
     func typeHelp(_ t: HostType) -> String {
         var s = "\(t.name): \(t.doc)"
+        if let c = t.call { s += "\n  called: \(c.signature)  \(c.doc)" }
         if !t.properties.isEmpty { s += "\n  properties: " + t.properties.keys.sorted().joined(separator: ", ") }
         for name in t.methods.keys.sorted() { if let m = t.methods[name] { s += "\n  .\(m.signature)  \(m.doc)" } }
         if !t.methods.isEmpty { s += "\n  (help(x.method) shows one with an example)" }

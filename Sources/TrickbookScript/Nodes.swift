@@ -410,6 +410,7 @@ func indexValue(_ obj: Value, _ key: Value) throws -> Value {
         return v
     case .range(let lo, let hi, _): return .int(lo + (try sequenceIndex(key, count: max(0, hi - lo), what: "range")))
     case .host(let o):
+        if let read = o.hostType.getSubscript { return try read(o, [.index(key)]) }
         guard let h = o.hostType.index else { throw ScriptError("\(o.hostType.name) cannot be indexed") }
         return try h(o, key)
     default: throw ScriptError("\(obj.typeName) cannot be indexed")
@@ -473,6 +474,7 @@ final class SliceExpr: Expr {
             case .range(let lo, let hi, _):
                 return .list(ListRef(try sliceIndices(count: max(0, hi - lo), start: s, end: e, step: st).map { .int(lo + $0) }))
             case .host(let h):
+                if let read = h.hostType.getSubscript { return try read(h, [.slice(s, e, st)]) }
                 guard let slice = h.hostType.slice else { throw ScriptError("\(h.hostType.name) cannot be sliced") }
                 return try slice(h, s, e, st)
             default: throw ScriptError("\(o.typeName) cannot be sliced")
@@ -618,6 +620,7 @@ final class IndexAssignStmt: Stmt {
             case .list(let l): l.items[try sequenceIndex(k, count: l.items.count, what: "list")] = v
             case .map(let m): try m.set(k, v)
             case .host(let h):
+                if let write = h.hostType.setSubscript { try write(h, [.index(k)], v); break }
                 guard let set = h.hostType.setIndex else { throw ScriptError("\(h.hostType.name) does not support item assignment") }
                 try set(h, k, v)
             default: throw ScriptError("\(o.typeName) does not support item assignment")

@@ -104,6 +104,6 @@ func suggestion(for name: String, among candidates: [String]) -> String? {
     return best?.0
 }
 
-func didYouMean(_ name: String, _ candidates: [String]) -> String {
+public func didYouMean(_ name: String, _ candidates: [String]) -> String {
     suggestion(for: name, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
 }

@@ -3,7 +3,7 @@ import TrickbookTensor
 
 /// How label smoothing spreads ε: the paper's form gives 1 − ε to the true class and ε/(K − 1) to
 /// each other; PyTorch and timm mix with the uniform distribution: (1 − ε)·onehot + ε/K.
-public enum SmoothingForm: String, Sendable { case paper, uniform }
+public enum SmoothingForm: String, Sendable, CaseIterable { case paper, uniform }
 
 /// Targets smoothed by ε: one-hot or soft rows q of shape [N, K].
 ///   paper:   q' = (1 − ε)·q + ε/(K − 1)·(1 − q)   (for one-hot: 1 − ε and ε/(K − 1))

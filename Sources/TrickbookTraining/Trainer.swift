@@ -1,4 +1,5 @@
 import Foundation
+import TrickbookData
 import TrickbookModels
 import TrickbookTensor
 
@@ -167,18 +168,23 @@ public final class Trainer {
         self.scaler = lowPrecision
     }
 
-    private var parameters: [Tensor] { optimizer.groups.flatMap { $0.parameters.map(\.1) } }
+    var parameters: [Tensor] { optimizer.groups.flatMap { $0.parameters.map(\.1) } }
 
+    /// The rate the next update uses: the schedule's value at the current iteration.
+    public var currentLR: Float { schedule.lr(at: step) }
+
+    /// One step: forward, loss, backward, then `update()`. A person can write the same step by
+    /// hand, piece by piece (zero_grad, model(x), loss(z, y), backward, opt.step()), and get
+    /// bitwise the same weights in FP32.
     public func trainStep(_ inputs: Tensor, _ targets: Targets) throws -> StepResult {
-        let lr = schedule.lr(at: step)
+        let lr = currentLR
         optimizer.lr = lr
         model.train()
-        model.zeroGrad()
-        let params = parameters
+        zeroGrad()
         let value: Float, correct: Int
         if let scaler {
             // Forward and backward on rounded weights; the optimizer then updates the FP32 masters.
-            let (z, lossTensor) = try withRoundedWeights(params, scaler.format) {
+            let (z, lossTensor) = try withRoundedWeights(parameters, scaler.format) {
                 let (z, l) = try Module.$activationFormat.withValue(scaler.format) {
                     let z = try model(inputs.rounded(to: scaler.format))
                     return (z, try loss(z, targets, inputs: inputs))
@@ -188,10 +194,6 @@ public final class Trainer {
             }
             value = lossTensor.item
             correct = try correctCount(z, targets)
-            guard scaler.unscale(params) else {
-                step += 1
-                return StepResult(loss: value, lr: lr, skipped: true, correct: correct)
-            }
         } else {
             let z = try model(inputs)
             let lossTensor = try loss(z, targets, inputs: inputs)
@@ -200,11 +202,29 @@ public final class Trainer {
             guard value.isFinite else { throw TrainingError(description: "the loss became \(value) at step \(step)") }
             try lossTensor.backward()
         }
+        let applied = try update()
+        return StepResult(loss: value, lr: lr, skipped: !applied, correct: correct)
+    }
+
+    /// Clears every parameter's gradient (the optimizer's `zero_grad`).
+    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+
+    /// The update after backward: in low precision unscale the gradients (or skip the step on
+    /// inf/NaN), clip, SGD at the schedule's rate for this iteration, weight averaging; then the
+    /// schedule moves on. Returns false when low precision skipped the step.
+    @discardableResult
+    public func update() throws -> Bool {
+        let params = parameters
+        optimizer.lr = currentLR
+        if let scaler, !scaler.unscale(params) {
+            step += 1
+            return false
+        }
         if let clipNorm { try clip(params, to: clipNorm) }
         try optimizer.step()
         try ema?.update()
         step += 1
-        return StepResult(loss: value, lr: lr, skipped: false, correct: correct)
+        return true
     }
 
     /// Scales all gradients so that their global L2 norm is at most `maxNorm`.
@@ -220,8 +240,10 @@ public final class Trainer {
     // MARK: Checkpoints
 
     /// Writes the model, the momentum buffers, the averaged weights, the schedule position, the
-    /// loss scaler, the epoch and the generators' states to one file (atomically).
-    public func save(to path: String) throws {
+    /// loss scaler, the epoch (the loader's, when given) and the generators' states to one file
+    /// (atomically).
+    public func save(to path: String, loader: Loader? = nil) throws {
+        if let loader { epoch = loader.epoch }
         var tensors = model.stateDict().map { ("model." + $0.0, $0.1) }
         tensors += optimizer.buffers.sorted { $0.key < $1.key }.map { ("optimizer.momentum." + $0.key, $0.value) }
         if let ema { tensors += ema.shadows.map { ("ema." + $0.0, $0.2) } }
@@ -234,8 +256,9 @@ public final class Trainer {
         try SafeTensors.write(tensors, to: path, metadata: meta)
     }
 
-    /// Restores everything `save` wrote, so that training continues exactly as an unbroken run.
-    public func resume(from path: String) throws {
+    /// Restores everything `save` wrote (and the loader's epoch, when given), so that training
+    /// continues exactly as an unbroken run.
+    public func resume(from path: String, loader: Loader? = nil) throws {
         let entries = try SafeTensors.read(path)
         let meta = try SafeTensors.metadata(path)
         guard let s = meta["trickbook.step"].flatMap(Int.init), let e = meta["trickbook.epoch"].flatMap(Int.init) else {
@@ -265,5 +288,6 @@ public final class Trainer {
         }
         step = s
         epoch = e
+        loader?.epoch = e
     }
 }

@@ -183,7 +183,8 @@ struct TrainBench: ParsableCommand {
         default:
             throw ValidationError("--model must be resnet20 or resnet50, got \(model)")
         }
-        config.variant = variant
+        guard let v = ResNetVariant(rawValue: variant) else { throw ValidationError("--variant must be a, b, c or d, got \(variant)") }
+        config.variant = v
         let net = try ResNet(config)
         header()
         print("\(net.typeName), batch \(batch), input \(input), \(net.parameterCount) parameters, \(precision)")
@@ -249,7 +250,7 @@ struct LoopBench: ParsableCommand {
         header()
         // A real step, driven from Swift.
         var config = ResNetConfig(depth: 20)
-        config.variant = "d"; config.classes = 10; config.inChannels = 1
+        config.variant = .d; config.classes = 10; config.inChannels = 1
         let net = try ResNet(config)
         let g = Generator(seed: 1)
         let x = try Tensor.randn([128, 1, 28, 28], generator: g)

@@ -28,7 +28,7 @@ struct Trickbook: ParsableCommand {
 /// random generator seeded.
 func makeSession(quick: Bool, seed: Int) -> Session {
     Random.seed(UInt64(truncatingIfNeeded: seed))
-    return Session(stdlib: stdlibPaths(), quick: quick, seed: seed) { Bindings.register(into: $0) }
+    return Session(stdlib: stdlibPaths(), quick: quick, seed: seed) { Bindings.register(into: $0, seed: UInt64(truncatingIfNeeded: seed)) }
 }
 
 /// The project's stdlib/: TRICKBOOK_STDLIB, or found by walking up from the executable.

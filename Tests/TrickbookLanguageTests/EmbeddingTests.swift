@@ -18,7 +18,7 @@ final class Vec: HostObject {
         t.property("norm", get: { o in let v = o as! Vec; return .float((v.x * v.x + v.y * v.y).squareRoot()) })
         t.method(try! Builtin("scaled(factor)", doc: "The vector times a number.") { a in
             guard case .host(let o)? = a.receiver, let v = o as? Vec else { return .nil_ }
-            let f = try a.number(0)
+            let f = try a.number("factor")
             return .host(Vec(v.x * f, v.y * f))
         })
         t.binary = { op, a, b in
@@ -85,12 +85,12 @@ final class LinesBox: @unchecked Sendable { var lines: [String] = [] }
     func withVec() throws -> (Interpreter, () -> [String]) {
         try session { i in
             i.register(try Builtin("vec(x, y = 0.0)", doc: "Makes a 2-vector.", example: "vec(1, 2)") { a in
-                .host(Vec(try a.number(0), try a.number(1)))
+                .host(Vec(try a.number("x"), try a.number("y")))
             })
             i.register(try Builtin("resnet(depth, variant = \"a\", zero_gamma = false)", doc: "Checks its arguments like a model builder.") { a in
-                let depth = try a.int(0, oneOf: [18, 34, 50, 101, 152])
-                let variant = try a.string(1, oneOf: ["a", "b", "c", "d"])
-                return .string("resnet\(depth)\(variant)\(try a.bool(2) ? "+zg" : "")")
+                let depth = try a.int("depth", oneOf: [18, 34, 50, 101, 152])
+                let variant = try a.string("variant", oneOf: ["a", "b", "c", "d"])
+                return .string("resnet\(depth)\(variant)\(try a.bool("zero_gamma") ? "+zg" : "")")
             })
             i.register(try Builtin("explode()", doc: "Fails inside Swift.") { _ in throw CocoaError(.fileNoSuchFile) })
         }

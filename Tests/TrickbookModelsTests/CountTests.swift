@@ -4,7 +4,7 @@ import TrickbookTensor
 
 func resnet(_ depth: Int, _ variant: String, classes: Int = 1000, inChannels: Int = 3, zeroGamma: Bool = false) throws -> ResNet {
     var c = ResNetConfig(depth: depth)
-    c.variant = variant
+    c.variant = try #require(ResNetVariant(rawValue: variant))
     c.classes = classes
     c.inChannels = inChannels
     c.zeroGamma = zeroGamma

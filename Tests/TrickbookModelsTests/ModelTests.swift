@@ -75,16 +75,14 @@ import TrickbookTensor
         x.widthPerGroup = 4
         #expect(try ResNet(x).parameterCount == 25_028_904)  // torchvision's resnext50_32x4d
         var s = ResNetConfig(depth: 20)
-        s.activation = "swish"
+        s.activation = .swish
         s.classes = 10
         let m = try ResNet(s)
         #expect(m.namedModules().contains { $0.1 is Swish } && !m.namedModules().contains { $0.1 is ReLU })
     }
 
     @Test(arguments: [
-        ({ var c = ResNetConfig(depth: 51); c.variant = "a"; return c }(), "depth must be one of 18, 34, 50, 101, 152, 20, 32, 44, 56, 110, got 51"),
-        ({ var c = ResNetConfig(depth: 50); c.variant = "e"; return c }(), "variant must be one of a, b, c, d, got e"),
-        ({ var c = ResNetConfig(depth: 50); c.activation = "gelu"; return c }(), "activation must be relu or swish"),
+        ({ var c = ResNetConfig(depth: 51); c.variant = .a; return c }(), "depth must be one of 18, 34, 50, 101, 152, 20, 32, 44, 56, 110, got 51"),
         ({ var c = ResNetConfig(depth: 50); c.classes = 0; return c }(), "must be positive"),
     ])
     func badSettings(config: ResNetConfig, message: String) {
@@ -133,7 +131,7 @@ import TrickbookTensor
         defer { try? FileManager.default.removeItem(atPath: path) }
         try a.save(to: path)
         var cfg = ResNetConfig(depth: 18)
-        cfg.variant = "d"
+        cfg.variant = .d
         cfg.classes = 10
         cfg.seed = 99
         let b = try ResNet(cfg)

@@ -4,6 +4,21 @@ public enum LowPrecisionFormat: String, Sendable, CaseIterable {
     case float16, bfloat16
 }
 
+/// The precision a model trains or evaluates in: FP32, or FP16 / BF16 (weights, activations and
+/// gradients rounded to that format, the optimizer keeping FP32 masters).
+public enum Precision: String, Sendable, CaseIterable {
+    case fp32, fp16, bf16
+
+    /// The 16-bit format, or nil for FP32.
+    public var format: LowPrecisionFormat? {
+        switch self {
+        case .fp32: return nil
+        case .fp16: return .float16
+        case .bf16: return .bfloat16
+        }
+    }
+}
+
 /// IEEE binary16 bits of `f`: overflow becomes ±inf, tiny values become subnormals or ±0, NaN stays NaN.
 public func float16Bits(_ f: Float) -> UInt16 {
     let x = f.bitPattern

@@ -34,6 +34,12 @@ extension Tensor {
         return try generate([n], op: "arange") { start + Float($0) * step }
     }
 
+    /// The n×m identity (ones on the diagonal).
+    public static func eye(_ n: Int, _ m: Int? = nil) throws -> Tensor {
+        let cols = m ?? n
+        return try generate([n, cols], op: "eye") { i in i / Swift.max(cols, 1) == i % Swift.max(cols, 1) ? 1 : 0 }
+    }
+
     /// `count` evenly spaced values from `start` to `end`, both included.
     public static func linspace(_ start: Float, _ end: Float, count: Int) throws -> Tensor {
         guard count >= 0 else { throw TensorError("linspace", "count must be non-negative, got \(count)") }

@@ -46,11 +46,12 @@ public struct ConvGeometry: Equatable {
     /// A 1×1 convolution at stride 1 without padding: an image is its own col matrix.
     var pointwise: Bool { kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 }
 
-    /// Images per product: enough columns (about 512) for an efficient sgemm, but leaving at least
-    /// one group of images per thread. With one image the product writes straight into NCHW.
-    /// (2048 and 8192 columns measured no faster for the backward.)
+    /// Images per product: enough columns (about 512) for an efficient sgemm, but leaving a group
+    /// of images for each part of the batch (not each thread: the grouping changes the order of
+    /// the sums, which must not depend on the thread count). With one image the product writes
+    /// straight into NCHW. (2048 and 8192 columns measured no faster for the backward.)
     var imagesPerProduct: Int {
-        Swift.max(1, Swift.min((512 + ohw - 1) / ohw, n / Threads.count))
+        Swift.max(1, Swift.min((512 + ohw - 1) / ohw, n / reductionParts))
     }
 
     /// Fills col [C·kh·kw, nb·OH·OW] from images b0 ..< b0 + nb of x.
@@ -132,23 +133,14 @@ public struct ConvGeometry: Equatable {
         }
     }
 
-    /// Runs `body(chunk, groups of images)` over all groups of `imagesPerProduct` images: on our
-    /// threads with single-threaded BLAS when there are enough groups, else on this thread with
-    /// OpenBLAS's threads. `chunk` is below `imageGroupChunks`.
+    /// Runs `body(part, groups of images)` over all groups of `imagesPerProduct` images, split into
+    /// `imageGroupParts` fixed parts (see `forEachPart`).
     func forEachImageGroup(_ body: (Int, Range<Int>) -> Void) {
-        let groupsOfImages = (n + imagesPerProduct - 1) / imagesPerProduct
-        if imageGroupChunks == 1 {
-            body(0, 0..<groupsOfImages)
-        } else {
-            BLAS.singleThreaded { parallelChunks(groupsOfImages, body) }
-        }
+        forEachPart((n + imagesPerProduct - 1) / imagesPerProduct, body)
     }
 
-    /// The number of chunks `forEachImageGroup` runs.
-    var imageGroupChunks: Int {
-        let groupsOfImages = (n + imagesPerProduct - 1) / imagesPerProduct
-        return Threads.count > 1 && groupsOfImages >= Threads.count ? chunkCount(groupsOfImages) : 1
-    }
+    /// The number of parts `forEachImageGroup` runs.
+    var imageGroupParts: Int { partCount((n + imagesPerProduct - 1) / imagesPerProduct) }
 
     /// Output columns ox whose input column ox·s − p + k·d lies inside 0 ..< size.
     @inline(__always)
@@ -244,13 +236,13 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
     return (dx, dw, db)
 }
 
-/// The im2col + sgemm backward. Each chunk of images accumulates dW and dBias in its own buffers.
+/// The im2col + sgemm backward. Each part of the batch accumulates dW and dBias in its own buffers.
 func gemmBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Tensor,
                   needX: Bool, needW: Bool, needB: Bool) -> (Tensor?, Tensor?, Tensor?) {
     let dx = needX ? Tensor.full(x.shape, 0) : nil
     let nb = geo.imagesPerProduct, k = geo.c * geo.kh * geo.kw
     let imageSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
-    let partials = PartialSums(chunks: geo.imageGroupChunks, w: needW ? weight.count : 0, b: needB ? geo.o : 0)
+    let partials = PartialSums(chunks: geo.imageGroupParts, w: needW ? weight.count : 0, b: needB ? geo.o : 0)
     let px = x.storage.pointer, pw = weight.storage.pointer, pg = gradOut.storage.pointer
     geo.forEachImageGroup { chunk, groups in
         let myW = needW ? partials.w(chunk) : nil, myB = needB ? partials.b(chunk) : nil
@@ -367,12 +359,12 @@ enum DirectConv {
         withExtendedLifetime(packed) {}
     }
 
-    /// dW and dBias, each thread into its own partial sums; dW comes back as [O, K].
+    /// dW and dBias, each part of the batch into its own partial sums; dW comes back as [O, K].
     static func weightGrad(_ geo: ConvGeometry, x: UnsafePointer<Float>, gradOut: UnsafePointer<Float>,
                            needW: Bool, needB: Bool) -> (Tensor?, Tensor?) {
         let k = geo.c * geo.kh * geo.kw, hp = geo.h + 2 * geo.ph, wp = geo.w + 2 * geo.pw, ohw = geo.ohw
-        let partials = PartialSums(chunks: chunkCount(geo.n), w: needW ? geo.o * k : 0, b: needB ? geo.o : 0)
-        parallelChunks(geo.n) { chunk, r in
+        let partials = PartialSums(chunks: partCount(geo.n), w: needW ? geo.o * k : 0, b: needB ? geo.o : 0)
+        forEachPart(geo.n) { chunk, r in
             let padded = Scratch(needW ? geo.c * hp * wp : 0), gT = Scratch(needW ? geo.o * ohw : 0)
             padded.pointer.initialize(repeating: 0, count: padded.count)
             for b in r {

@@ -62,6 +62,37 @@ extension Tensor {
         return out.recorded("permute", [self]) { g, _ in [try g.permuted(inverse)] }
     }
 
+    /// Without the axis of size 1 at `axis`, or without every axis of size 1 when nil. Shares storage.
+    public func squeezed(axis: Int? = nil) throws -> Tensor {
+        guard let axis else { return try reshaped(shape.filter { $0 != 1 }) }
+        let a = try normalizeAxis(axis, rank: rank, op: "squeeze")
+        guard shape[a] == 1 else { return self }  // as in PyTorch: other sizes are left alone
+        var s = shape
+        s.remove(at: a)
+        return try reshaped(s)
+    }
+
+    /// With a new axis of size 1 at `axis` (-1 appends). Shares storage.
+    public func unsqueezed(axis: Int) throws -> Tensor {
+        let a = try normalizeAxis(axis, rank: rank + 1, op: "unsqueeze")
+        var s = shape
+        s.insert(1, at: a)
+        return try reshaped(s)
+    }
+
+    /// A copy with its own storage that stays in the graph (PyTorch's clone).
+    public func cloned() -> Tensor {
+        copy().recorded("clone", [self]) { g, _ in [g] }
+    }
+
+    /// Whether every element is within atol + rtol·|other| of other's (broadcasting), as numpy.allclose.
+    public func allClose(_ other: Tensor, rtol: Float = 1e-5, atol: Float = 1e-8) throws -> Bool {
+        let close = try withNoGrad { try binaryKernel(self, other, op: "allclose") { a, b in
+            Swift.abs(a - b) <= atol + rtol * Swift.abs(b) || a == b ? 1 : 0
+        } }
+        return close.withUnsafeBufferPointer { $0.allSatisfy { $0 == 1 } }
+    }
+
     /// Swaps two axes.
     public func transposed(_ a: Int = -2, _ b: Int = -1) throws -> Tensor {
         guard rank >= 2 else { throw TensorError("transpose", "needs at least 2 axes, shape is \(fmt(shape))") }

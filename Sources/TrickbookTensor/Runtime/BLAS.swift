@@ -81,15 +81,38 @@ public enum BLAS {
 }
 
 extension BLAS {
+    /// OpenBLAS's thread count is one setting for the whole process, and its threaded kernels must
+    /// not run from two threads at once: a product outside our parallel loops, and each of our
+    /// parallel regions, hold this lock (several sessions in one process, as the tests run them,
+    /// would otherwise race and change the results).
+    static let lock = NSRecursiveLock()
+
     /// Runs `body` with OpenBLAS on one thread, for code that calls sgemm from our own parallel
     /// loops: each of our threads then runs its products itself and the two pools never compete.
     static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
         let s = status
         guard !s.usesReference, s.threads > 1 else { return try body() }
+        lock.lock()
+        defer { lock.unlock() }
         tb_blas_set_threads(1)
         defer { tb_blas_set_threads(Int32(s.threads)) }
         return try body()
     }
+
+    /// Marks the calling thread as a worker of a parallel region (its products run single-threaded
+    /// under the region's lock) while `body` runs.
+    static func asWorker(_ body: () -> Void) {
+        let d = Thread.current.threadDictionary
+        let was = d[workerKey] != nil
+        d[workerKey] = true
+        defer { if !was { d.removeObject(forKey: workerKey) } }
+        body()
+    }
+
+    static let workerKey = "trickbook.blas.worker"
+
+    /// Whether this thread is a worker of a parallel region.
+    static var isWorker: Bool { Thread.current.threadDictionary[workerKey] != nil }
 }
 
 /// Checks that sizes fit the 32-bit integers BLAS and the C kernels take.
@@ -110,6 +133,9 @@ func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, a
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
         return
     }
+    let threaded = !BLAS.status.usesReference && BLAS.status.threads > 1 && !BLAS.isWorker
+    if threaded { BLAS.lock.lock() }
+    defer { if threaded { BLAS.lock.unlock() } }
     if BLAS.status.usesReference {
         tb_sgemm_reference(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     } else {

@@ -17,6 +17,26 @@ public enum Threads {
     }()
 }
 
+/// How many parts a reduction over a batch splits into, whatever the number of threads: each part
+/// sums its own items in order and the parts are added in order, so the result is bitwise the
+/// same on one thread or many (one seed fixes a run on any machine).
+let reductionParts = 8
+
+/// `body(part, range)` for each of min(n, reductionParts) fixed parts of 0..<n: on our threads
+/// (with single-threaded BLAS) when there are several, else on this thread.
+func forEachPart(_ n: Int, _ body: (Int, Range<Int>) -> Void) {
+    let parts = partCount(n)
+    let range = { (p: Int) in (n * p / parts)..<(n * (p + 1) / parts) }
+    if parts <= 1 || Threads.count <= 1 {
+        for p in 0..<parts { body(p, range(p)) }
+        return
+    }
+    BLAS.singleThreaded { DispatchQueue.concurrentPerform(iterations: parts) { p in BLAS.asWorker { body(p, range(p)) } } }
+}
+
+/// The number of parts `forEachPart` uses for n items.
+func partCount(_ n: Int) -> Int { Swift.max(0, Swift.min(n, reductionParts)) }
+
 /// Calls `body` on disjoint ranges covering 0..<n, on up to `Threads.count` threads. Ranges are at
 /// least `grain` long, so small loops stay on the calling thread. The body must not call BLAS.
 @inline(__always)

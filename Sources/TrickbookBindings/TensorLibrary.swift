@@ -1,0 +1,237 @@
+import TrickbookScript
+import TrickbookTensor
+
+/// Tensors: creation, random draws, the functions PyTorch has as `torch.*`, and the tensor type
+/// with its methods, operators and indexing.
+enum TensorLibrary: Library {
+    static let rows: [Row] = [
+        Row(
+            "tensor(values, requires_grad = false)", doc: "A tensor from nested lists of numbers.",
+            example: "tensor([[1, 2], [3, 4]])", tensor),
+        Row(
+            "zeros(shape)",
+            doc: "A tensor of zeros.",
+            example: "zeros([2, 3])"
+        ) { a in box(try Tensor.zeros(try a.shape("shape"))) },
+        Row(
+            "ones(shape)",
+            doc: "A tensor of ones.",
+            example: "ones([2, 3])"
+        ) { a in box(try Tensor.ones(try a.shape("shape"))) },
+        Row("full(shape, value)", doc: "A tensor filled with one value.", example: "full([2, 2], 0.5)") { a in
+            box(try Tensor.full(try a.shape("shape"), value: try a.float("value")))
+        },
+        Row(
+            "arange(start, stop = nil, step = 1)",
+            doc: "Evenly spaced values in [start, stop) (from 0 with one argument).",
+            example: "arange(5)", arange),
+        Row(
+            "linspace(start, end, count)",
+            doc: "count values from start to end, both included.",
+            example: "linspace(0, 1, 5)"
+        ) { a in
+            box(try Tensor.linspace(try a.float("start"), try a.float("end"), count: try a.int("count")))
+        },
+        Row(
+            "eye(n, m = nil)",
+            doc: "The identity matrix (n × m).",
+            example: "eye(3)"
+        ) { a in box(try Tensor.eye(try a.int("n"), try a.intOrNil("m"))) },
+        Row(
+            "rand(shape, generator = nil)",
+            doc: "Uniform random values in [0, 1) (the run's generator unless one is given).",
+            example: "rand([4])"
+        ) { a in box(try Tensor.rand(try a.shape("shape"), generator: try a.generator())) },
+        Row(
+            "randn(shape, generator = nil)",
+            doc: "Standard normal random values.",
+            example: "randn([2, 3], generator: generator(1))"
+        ) { a in
+            box(try Tensor.randn(try a.shape("shape"), generator: try a.generator()))
+        },
+        Row(
+            "randint(low, high, shape, generator = nil)",
+            doc: "Random integers in [low, high).",
+            example: "randint(0, 10, [5])"
+        ) { a in
+            box(
+                try Tensor.randint(
+                    try a.int("low"), try a.int("high"), shape: try a.shape("shape"), generator: try a.generator()))
+        },
+        Row(
+            "bernoulli(shape, p = 0.5, generator = nil)",
+            doc: "1 with probability p, else 0.",
+            example: "bernoulli([8], p: 0.25)"
+        ) { a in
+            box(try Tensor.bernoulli(try a.shape("shape"), p: try a.float("p"), generator: try a.generator()))
+        },
+        Row(
+            "generator(seed)",
+            doc: "A random generator of its own, for rand, randn, randint, bernoulli, dropout and script transforms.",
+            example: "let g = generator(7); randn([2], generator: g)"
+        ) { a in .host(GeneratorBox(Generator(seed: try a.seed()))) },
+        Row(
+            "manual_seed(n)", doc: "Reseeds the run's generator: every later draw that is not seeded follows n.",
+            example: "manual_seed(0)", manualSeed),
+        Row(
+            "no_grad(f)", doc: "Calls f() without recording gradients.",
+            example: "no_grad(fn() => (w * 2).sum()).requires_grad  # false"
+        ) { a in
+            try withNoGrad { try a.interpreter.callValue(try a.callable("f"), []) }
+        },
+        Row(
+            "cat(tensors, axis = 0)",
+            doc: "Joins tensors along an existing axis.",
+            example: "cat([x, x], axis: 1).shape"
+        ) { a in
+            box(try Tensor.concat(try tensors(a, "tensors"), axis: try a.int("axis")))
+        },
+        Row(
+            "stack(tensors, axis = 0)",
+            doc: "Stacks tensors of one shape along a new axis.",
+            example: "stack([x, x]).shape"
+        ) { a in
+            box(try Tensor.stack(try tensors(a, "tensors"), axis: try a.int("axis")))
+        },
+        Row(
+            "where(condition, a, b)",
+            doc: "a where condition is non-zero, else b (broadcasting).",
+            example: "where(x > 0, x, 0)"
+        ) { a in
+            box(try Tensor.where(try a.tensorLike("condition"), try a.tensorLike("a"), try a.tensorLike("b")))
+        },
+        Row(
+            "matmul(a, b)",
+            doc: "The matrix product (batched over leading axes), as a @ b.",
+            example: "matmul(x, x)"
+        ) { a in
+            box(try a.tensor("a").matmul(try a.tensor("b")))
+        },
+        Row(
+            "one_hot(labels, classes)",
+            doc: "One-hot rows [N, classes] for a list or tensor of labels.",
+            example: "one_hot([0, 2], 3)", oneHot),
+        Row("softmax(x, axis = -1)", doc: "exp(x) / Σ exp(x) along an axis.", example: "softmax(x, axis: 1)") { a in
+            box(try a.tensor("x").softmax(axis: try a.int("axis")))
+        },
+        Row("log_softmax(x, axis = -1)", doc: "x − log Σ exp(x) along an axis.", example: "log_softmax(x)") { a in
+            box(try a.tensor("x").logSoftmax(axis: try a.int("axis")))
+        },
+        Row(
+            "allclose(a, b, rtol = 1e-05, atol = 1e-08)",
+            doc: "Whether |a − b| ≤ atol + rtol·|b| everywhere (broadcasting).",
+            example: "allclose(x, x + 1e-9)"
+        ) { a in
+            .bool(
+                try a.tensorLike("a").allClose(
+                    try a.tensorLike("b"), rtol: try a.float("rtol"), atol: try a.float("atol")))
+        },
+    ]
+
+    static let types: [HostType] = [TensorBox.type, GeneratorBox.type]
+
+    // MARK: Functions
+
+    static func tensor(_ a: Args) throws -> Value {
+        let t = try nested(try a.value("values"))
+        t.requiresGrad = try a.bool("requires_grad")
+        return box(t)
+    }
+
+    /// A tensor from a number or nested lists of numbers.
+    static func nested(_ v: Value) throws -> Tensor {
+        func unwrap(_ v: Value) throws -> Any {
+            switch v {
+            case .list(let l): return try l.items.map(unwrap)
+            case .int(let n): return n
+            case .float(let d): return d
+            case .bool(let b): return b
+            case .host(let t as TensorBox) where t.tensor.rank == 0: return t.tensor.item
+            default: throw ScriptError("tensor(): values must hold only numbers and lists, found \(v.typeName)")
+            }
+        }
+        return try Tensor.nested(try unwrap(v))
+    }
+
+    static func arange(_ a: Args) throws -> Value {
+        let (start, stop) =
+            try a.isNil("stop") ? (0, try a.number("start")) : (try a.number("start"), try a.number("stop"))
+        return box(try Tensor.arange(Float(start), Float(stop), step: try a.float("step")))
+    }
+
+    static func manualSeed(_ a: Args) throws -> Value {
+        let seed = UInt64(truncatingIfNeeded: try a.int("n"))
+        a.run.generator = Generator(seed: seed)
+        Random.seed(seed)
+        return .nil_
+    }
+
+    static func oneHot(_ a: Args) throws -> Value {
+        let labels = try indexTensor(try a.value("labels"), "one_hot(): argument 'labels'")
+        return box(try labels.oneHot(classes: try a.int("classes")))
+    }
+
+    static func tensors(_ a: Args, _ name: String) throws -> [Tensor] {
+        try a.list(name).enumerated().map { k, v in
+            guard let t = try TensorBox.operand(v) else {
+                throw a.fail(name, "item \(k) is \(v.typeName), not a tensor")
+            }
+            return t
+        }
+    }
+
+    /// Integer positions as a tensor: from a tensor, or a list of ints.
+    static func indexTensor(_ v: Value, _ what: String) throws -> Tensor {
+        switch v {
+        case .host(let t as TensorBox): return t.tensor
+        case .list(let l):
+            let ints = try l.items.map { item -> Float in
+                guard case .int(let n) = item else {
+                    throw ScriptError("\(what) must hold ints, found \(item.typeName)")
+                }
+                return Float(n)
+            }
+            return try Tensor(ints, shape: [ints.count])
+        default: throw ScriptError("\(what) must be a list of ints or a tensor, got \(v.typeName)")
+        }
+    }
+}
+
+func box(_ t: Tensor) -> Value { .host(TensorBox(t)) }
+
+/// A random generator a script owns.
+final class GeneratorBox: TypedHost {
+    let generator: Generator
+    init(_ generator: Generator) { self.generator = generator }
+    static let type: HostType = {
+        let t = HostType(
+            "generator",
+            doc: "A seeded random generator: pass it as generator: to random functions; g.uniform(), g.int(n).")
+        t.method(
+            GeneratorBox.self, "uniform(low = 0.0, high = 1.0)", doc: "A number uniform in [low, high).",
+            example: "generator(1).uniform(0, 10)"
+        ) { g, a in
+            let lo = try a.number("low")
+            let hi = try a.number("high")
+            return .float(lo + (hi - lo) * g.generator.nextDouble())
+        }
+        t.method(
+            GeneratorBox.self, "int(n)",
+            doc: "An integer uniform in [0, n).",
+            example: "generator(1).int(10)"
+        ) { g, a in
+            let n = try a.int("n")
+            guard n > 0 else { throw a.fail("n", "must be positive, got \(n)") }
+            return .int(g.generator.int(below: n))
+        }
+        t.method(
+            GeneratorBox.self, "normal()",
+            doc: "A standard normal number.",
+            example: "generator(1).normal()"
+        ) { g, _ in
+            .float(Double(g.generator.normal()))
+        }
+        t.describe(GeneratorBox.self) { _ in "generator" }
+        return t
+    }()
+}

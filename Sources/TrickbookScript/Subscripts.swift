@@ -1,0 +1,68 @@
+// Subscripts over several axes for host objects (tensors): x[:, 0, 2:5], x[..., -1], x[nil],
+// and assignment into them. Lists, strings and maps take one index or one slice.
+
+/// One item of a subscript, as the host sees it: an index value (nil for a new axis), a slice
+/// (each part nil when omitted), or `...`.
+public enum Subscript {
+    case index(Value)
+    case slice(Value, Value, Value)
+    case ellipsis
+}
+
+/// One item of a subscript as written.
+enum SubscriptItem {
+    case index(Expr)
+    case slice(Expr?, Expr?, Expr?)
+    case ellipsis
+
+    func eval(_ f: Frame) throws -> Subscript {
+        switch self {
+        case .index(let e): return .index(try e.eval(f))
+        case .slice(let a, let b, let c): return .slice(try a?.eval(f) ?? .nil_, try b?.eval(f) ?? .nil_, try c?.eval(f) ?? .nil_)
+        case .ellipsis: return .ellipsis
+        }
+    }
+}
+
+/// Reads `o[items]` through the host type's subscript hook.
+func subscriptValue(_ o: Value, _ items: [Subscript]) throws -> Value {
+    guard case .host(let h) = o, let read = h.hostType.getSubscript else {
+        throw ScriptError("\(o.typeName) takes one index or one slice, not \(items.count) items")
+    }
+    return try read(h, items)
+}
+
+final class MultiIndexExpr: Expr {
+    let object: Expr, items: [SubscriptItem]
+    init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ object: Expr, _ items: [SubscriptItem]) {
+        self.object = object; self.items = items
+        super.init(ctx, file, pos)
+    }
+    override func eval(_ f: Frame) throws -> Value {
+        let o = try object.eval(f)
+        let subs = try items.map { try $0.eval(f) }
+        do { return try subscriptValue(o, subs) } catch { throw locate(error) }
+    }
+}
+
+/// `o[a:b] = e`, `o[i, j:k] = e` (and with a compound operator) on host objects.
+final class SubscriptAssignStmt: Stmt {
+    let object: Expr, items: [SubscriptItem], op: BinOp?, value: Expr
+    init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ object: Expr, _ items: [SubscriptItem], _ op: BinOp?, _ value: Expr) {
+        self.object = object; self.items = items; self.op = op; self.value = value
+        super.init(ctx, file, pos)
+    }
+    override func exec(_ f: Frame) throws -> Flow {
+        let o = try object.eval(f)
+        let subs = try items.map { try $0.eval(f) }
+        var v = try value.eval(f)
+        do {
+            guard case .host(let h) = o, let write = h.hostType.setSubscript else {
+                throw ScriptError("\(o.typeName) does not support assignment into a slice")
+            }
+            if let op { v = try binary(op, try subscriptValue(o, subs), v) }
+            try write(h, subs, v)
+        } catch { throw locate(error) }
+        return .normal
+    }
+}
