@@ -96,6 +96,13 @@ import Testing
         try gradCheck("gather", [x]) { try $0[0].gather(axis: 1, index: index) }
         try gradCheck("scatter_add", [x, try random([2, 3, 2], seed: 14)]) { try $0[0].scatterAdd(axis: 1, index: index, source: $0[1]) }
         try gradCheck("broadcast", [try random([3, 1], seed: 15)]) { try $0[0].broadcast(to: [2, 3, 4]) }
+        try gradCheck("squeeze", [try random([2, 1, 3], seed: 16)]) { try $0[0].squeezed(axis: 1) }
+        try gradCheck("unsqueeze", [x]) { try $0[0].unsqueezed(axis: -1) }
+        try gradCheck("clone", [x]) { $0[0].cloned() }
+        // x[1, ..., 1:4:2], x[nil, :, -1] and x[0, 0, 0] (repeated reads of one element add up).
+        try gradCheck("index", [x]) { try $0[0].subscripted([.at(1), .ellipsis, .range(start: 1, end: 4, step: 2)]) }
+        try gradCheck("index new axis", [x]) { try $0[0].subscripted([.newAxis, .range(start: nil, end: nil, step: 1), .at(-1)]) }
+        try gradCheck("index twice", [x]) { try $0[0].subscripted([.at(0), .at(0), .at(0)]) * $0[0].subscripted([.at(0), .at(0), .at(0)]) }
     }
 
     @Test func softmaxes() throws {
