@@ -6,7 +6,8 @@ import TrickbookTensor
 /// rows naming Swift functions, and the host types it brings.
 public enum Bindings {
     public static let libraries: [Library.Type] = [
-        TensorLibrary.self, ModelLibrary.self, DataLibrary.self, TrainingLibrary.self, DisplayLibrary.self,
+        TensorLibrary.self, ModelLibrary.self, LayerLibrary.self, DataLibrary.self, TrainingLibrary.self,
+        DisplayLibrary.self,
     ]
 
     /// Registers every library on a session whose random draws follow `seed`.

@@ -138,7 +138,9 @@ enum DataLibrary: Library {
     static func dataset(_ d: any Dataset) -> Value { .host(DatasetBox(d)) }
     static func transform(_ t: any Transform, _ name: String) -> Value { .host(TransformBox(t, name)) }
 
+    /// A transform, or a script function fn(image, rng) used as one.
     static func transformValue(_ v: Value, _ a: Args, _ name: String, item: Int? = nil) throws -> any Transform {
+        if case .function = v { return ScriptTransform(callback: Callback(v, a.interpreter)) }
         guard case .host(let t as TransformBox) = v else {
             throw a.fail(name, "\(item.map { "item \($0) " } ?? "")must be a transform, got \(v.typeName)")
         }

@@ -70,7 +70,7 @@ enum DisplayLibrary: Library {
     static func series(_ v: Value, steps: Int?) throws -> [Series] {
         switch v {
         case .host(let s as ScheduleBox):
-            return [Series("lr", s.schedule.values(steps ?? s.steps ?? 100).map(Double.init))]
+            return [Series("lr", try s.schedule.values(steps ?? s.steps ?? 100).map(Double.init))]
         case .list(let l):
             if l.items.allSatisfy({ $0.number != nil }) { return [Series("value", l.items.compactMap(\.number))] }
             var keys: [String] = []

@@ -104,10 +104,16 @@ final class ModelBox: TypedHost {
         ) { box, a in
             .host(TensorBox(try box.model(try a.tensor("x"))))
         }
+        // m.conv1, m.fc.weight: children, parameters and buffers by their local names.
+        t.members(ModelBox.self, names: localNames) { o, name in
+            if let c = o.model.children.first(where: { $0.0 == name }) { return .host(ModelBox(c.1)) }
+            if let p = o.model.ownParameters.first(where: { $0.0 == name }) { return box(p.1) }
+            return o.model.ownBuffers.first(where: { $0.0 == name }).map { box($0.1) }
+        }
         t.property(ModelBox.self, "parameter_count") { o in .int(o.model.parameterCount) }
         t.property(ModelBox.self, "training") { o in .bool(o.model.training) }
         t.property(ModelBox.self, "zero_gamma_layers") { o in
-            list((o.model as? ResNet)?.zeroGammaLayers.map { .string($0) } ?? [])
+            list(o.model.zeroGammaLayers.map { .string($0) })
         }
         func m(_ sig: String, _ doc: String, _ example: String, _ body: @escaping (Module, Args) throws -> Value) {
             t.method(ModelBox.self, sig, doc: doc, example: example) { box, a in try body(box.model, a) }
@@ -159,8 +165,10 @@ final class ModelBox: TypedHost {
             mod.zeroGrad()
             return .nil_
         }
-        m("save(path)", "Saves the weights as safetensors with PyTorch names.",
-          "model.save(\"model.safetensors\")") { mod, a in
+        m(
+            "save(path)", "Saves the weights as safetensors with PyTorch names.",
+            "model.save(\"model.safetensors\")"
+        ) { mod, a in
             try mod.save(to: try a.string("path"))
             return .nil_
         }
@@ -180,6 +188,11 @@ final class ModelBox: TypedHost {
         }
         return t
     }()
+
+    /// The names `m.name` reaches: children, own parameters and own buffers.
+    static func localNames(_ o: ModelBox) -> [String] {
+        o.model.children.map(\.0) + o.model.ownParameters.map(\.0) + o.model.ownBuffers.map(\.0)
+    }
 
     static func tensorMap(_ pairs: [(String, Tensor)]) throws -> Value {
         let map = MapRef()

@@ -1,3 +1,4 @@
+import TrickbookData
 import TrickbookScript
 import TrickbookTensor
 
@@ -230,6 +231,24 @@ final class GeneratorBox: TypedHost {
             example: "generator(1).normal()"
         ) { g, _ in
             .float(Double(g.generator.normal()))
+        }
+        t.method(
+            GeneratorBox.self, "beta(a, b)",
+            doc: "A Beta(a, b) number (mixup's λ).",
+            example: "generator(1).beta(0.2, 0.2)"
+        ) { g, a in
+            let (x, y) = (try a.number("a"), try a.number("b"))
+            guard x > 0, y > 0, x.isFinite, y.isFinite else {
+                throw a.fail("a", "and b must be positive, got \(x) and \(y)")
+            }
+            return .float(g.generator.beta(x, y))
+        }
+        t.method(
+            GeneratorBox.self, "permutation(n)",
+            doc: "A random order of 0 ..< n, as a list.",
+            example: "generator(1).permutation(5)"
+        ) { g, a in
+            ints(try permutationIndices(try a.int("n"), generator: g.generator))
         }
         t.describe(GeneratorBox.self) { _ in "generator" }
         return t

@@ -72,6 +72,7 @@ final class TensorBox: TypedHost {
     }()
 
     static func binary(_ op: String, _ a: Value, _ b: Value) throws -> Value? {
+        if op == "neg", let x = try operand(a) { return box(x.neg()) }
         guard let x = try operand(a), let y = try operand(b) else { return nil }
         switch op {
         case "+": return box(try x + y)
@@ -80,7 +81,6 @@ final class TensorBox: TypedHost {
         case "/": return box(try x / y)
         case "**": return box(try x.pow(y))
         case "@": return box(try x.matmul(y))
-        case "neg": return box(x.neg())
         case "<": return box(try x.lt(y))
         case "<=": return box(try x.le(y))
         case ">": return box(try x.gt(y))
@@ -138,12 +138,16 @@ final class TensorBox: TypedHost {
 
     static let methods: [Builtin] = [
         // Reductions
-        m("sum(axis = nil, keepdims = false)", "Sum over an axis, a list of axes, or everything.",
-          "x.sum(axis: 0)") { x, a in
+        m(
+            "sum(axis = nil, keepdims = false)", "Sum over an axis, a list of axes, or everything.",
+            "x.sum(axis: 0)"
+        ) { x, a in
             try x.sum(axes: try axes(a), keepdims: try a.bool("keepdims"))
         },
-        m("mean(axis = nil, keepdims = false)", "Mean over an axis, a list of axes, or everything.",
-          "x.mean()") { x, a in
+        m(
+            "mean(axis = nil, keepdims = false)", "Mean over an axis, a list of axes, or everything.",
+            "x.mean()"
+        ) { x, a in
             try x.mean(axes: try axes(a), keepdims: try a.bool("keepdims"))
         },
         m(
@@ -160,20 +164,28 @@ final class TensorBox: TypedHost {
             try x.variance(axes: try axes(a), keepdims: try a.bool("keepdims"), correction: try a.int("correction"))
                 .sqrt()
         },
-        m("max(axis = nil, keepdims = false)", "The largest element, or the largest along an axis.",
-          "x.max().item") { x, a in
+        m(
+            "max(axis = nil, keepdims = false)", "The largest element, or the largest along an axis.",
+            "x.max().item"
+        ) { x, a in
             try x.max(axis: try a.intOrNil("axis"), keepdims: try a.bool("keepdims"))
         },
-        m("min(axis = nil, keepdims = false)", "The smallest element, or the smallest along an axis.",
-          "x.min(axis: 1)") { x, a in
+        m(
+            "min(axis = nil, keepdims = false)", "The smallest element, or the smallest along an axis.",
+            "x.min(axis: 1)"
+        ) { x, a in
             try x.min(axis: try a.intOrNil("axis"), keepdims: try a.bool("keepdims"))
         },
-        m("argmax(axis = nil, keepdims = false)", "Index of the largest element (along an axis).",
-          "x.argmax(axis: 1)") { x, a in
+        m(
+            "argmax(axis = nil, keepdims = false)", "Index of the largest element (along an axis).",
+            "x.argmax(axis: 1)"
+        ) { x, a in
             try x.argmax(axis: try a.intOrNil("axis"), keepdims: try a.bool("keepdims"))
         },
-        m("argmin(axis = nil, keepdims = false)", "Index of the smallest element (along an axis).",
-          "x.argmin(axis: 1)") { x, a in
+        m(
+            "argmin(axis = nil, keepdims = false)", "Index of the smallest element (along an axis).",
+            "x.argmin(axis: 1)"
+        ) { x, a in
             try x.argmin(axis: try a.intOrNil("axis"), keepdims: try a.bool("keepdims"))
         },
         v(
@@ -221,8 +233,10 @@ final class TensorBox: TypedHost {
             try x.dropout(p: try a.float("p"), training: try a.bool("training"), generator: try a.generator())
         },
         // Shapes
-        m("reshape(*shape)", "The same values in a new shape (-1 is inferred); shares storage.",
-          "x.reshape(1, -1)") { x, a in
+        m(
+            "reshape(*shape)", "The same values in a new shape (-1 is inferred); shares storage.",
+            "x.reshape(1, -1)"
+        ) { x, a in
             try x.reshaped(try shapeList(a, "shape"))
         },
         m("view(*shape)", "reshape(), as PyTorch's view: shares storage.", "x.view(-1)") { x, a in
@@ -333,8 +347,10 @@ final class TensorBox: TypedHost {
             guard let format = try a.choice("precision", Precision.self).format else { return x }
             return x.rounded(to: format)
         },
-        v("bits(precision = \"bf16\")", "The 16-bit encodings of the values, as ints.",
-          "tensor([1.0]).bits(\"fp16\")") { x, a in
+        v(
+            "bits(precision = \"bf16\")", "The 16-bit encodings of the values, as ints.",
+            "tensor([1.0]).bits(\"fp16\")"
+        ) { x, a in
             guard let format = try a.choice("precision", Precision.self).format else {
                 throw a.fail("precision", "must be \"fp16\" or \"bf16\"")
             }
@@ -356,8 +372,10 @@ final class TensorBox: TypedHost {
         v("tolist()", "The values as nested lists (a number for a 0-d tensor).", "x.tolist()") { x, _ in nestedList(x)
         },
         v("numel()", "The number of elements.", "x.numel()") { x, _ in .int(x.count) },
-        v("allclose(other, rtol = 1e-05, atol = 1e-08)", "Whether every element is close to other's.",
-          "x.allclose(x)") { x, a in
+        v(
+            "allclose(other, rtol = 1e-05, atol = 1e-08)", "Whether every element is close to other's.",
+            "x.allclose(x)"
+        ) { x, a in
             .bool(try x.allClose(try a.tensorLike("other"), rtol: try a.float("rtol"), atol: try a.float("atol")))
         },
     ].compactMap { $0 }

@@ -49,7 +49,7 @@ enum TrainingLibrary: Library {
             doc: "Linear warmup: η·i/m over the first m steps, then the schedule.",
             example: "warmup(cosine(0.1, 900), 100)"
         ) { a in
-            let s = try a.host("schedule", ScheduleBox.self)
+            let s = try scheduleValue(a, "schedule")
             let m = try a.int("steps")
             return schedule(WarmupLR(s.schedule, steps: m), "warmup(\(s.name))", steps: s.steps.map { $0 + m })
         },
@@ -176,11 +176,22 @@ enum TrainingLibrary: Library {
         .host(ScheduleBox(s, name, steps: steps))
     }
 
+    /// A schedule, or a script function fn(t) used as one.
+    static func scheduleValue(_ a: Args, _ name: String) throws -> ScheduleBox {
+        if let f = try a.callback(name) { return ScheduleBox(ScriptSchedule(callback: f), f.name, steps: nil) }
+        return try a.host(name, ScheduleBox.self)
+    }
+
+    /// A loss, or a script function fn(logits, targets) used as one.
+    static func criterion(_ a: Args, _ name: String) throws -> any Criterion {
+        if let f = try a.callback(name) { return ScriptLoss(callback: f) }
+        return try a.host(name, LossBox.self).loss
+    }
+
     static func sgd(_ a: Args) throws -> Value {
         let model = try a.host("model", ModelBox.self).model
-        var sched: (any Schedule)?
-        if case .host(let s as ScheduleBox) = try a.value("lr") { sched = s.schedule }
-        let base = try sched.map { $0.lr(at: 0) } ?? a.float("lr")
+        let sched = try a.value("lr").number == nil ? try scheduleValue(a, "lr").schedule : nil
+        let base = try sched.map { try $0.lr(at: 0) } ?? a.float("lr")
         let opt = try SGD(
             model, lr: base, momentum: try a.float("momentum"), nesterov: try a.bool("nesterov"),
             weightDecay: try a.float("weight_decay"), noBiasDecay: try a.bool("no_bias_decay"))
@@ -218,7 +229,7 @@ enum TrainingLibrary: Library {
         let batch = try a.host("batch", BatchBox.self).batch
         let trainer = try a.host("opt", OptimizerBox.self).trainer
         guard trainer.model === model else { throw a.fail("opt", "was made by sgd() for another model") }
-        trainer.loss = try a.host("loss", LossBox.self).loss
+        trainer.loss = try criterion(a, "loss")
         let mixed = try a.hostOrNil("targets", MixedBox.self)?.mixed
         let r = try trainer.trainStep(mixed?.images ?? batch.images, mixed.map(Targets.init) ?? .labels(batch.labels))
         return try record([
@@ -284,13 +295,13 @@ final class ScheduleBox: TypedHost {
             ScheduleBox.self, "at(t)",
             doc: "The rate at iteration t.",
             example: "lr.at(0)"
-        ) { o, a in fv(o.schedule.lr(at: try a.int("t"))) }
+        ) { o, a in fv(try o.schedule.lr(at: try a.int("t"))) }
         t.method(
             ScheduleBox.self, "values(n)",
             doc: "The rates of the first n iterations.",
             example: "lr.values(20)"
         ) { o, a in
-            list(o.schedule.values(try a.int("n")).map(fv))
+            list(try o.schedule.values(try a.int("n")).map(fv))
         }
         t.describe(ScheduleBox.self) { o in "schedule \(o.name)" }
         return t
@@ -331,7 +342,7 @@ final class OptimizerBox: TypedHost {
                 }
                 box.sgd.lr = try number(v, "lr")
             })
-        t.property(OptimizerBox.self, "scheduled_lr") { o in fv(o.trainer.currentLR) }
+        t.property(OptimizerBox.self, "scheduled_lr") { o in fv(try o.trainer.currentLR) }
         t.property(OptimizerBox.self, "step_count") { o in .int(o.trainer.step) }
         t.property(OptimizerBox.self, "loss_scale") { o in o.trainer.scaler.map { fv($0.scale) } ?? .nil_ }
         t.property(OptimizerBox.self, "skipped_steps") { o in .int(o.trainer.scaler?.skippedSteps ?? 0) }
@@ -363,7 +374,8 @@ final class OptimizerBox: TypedHost {
         ) { o, _ in
             if let scaler = o.trainer.scaler {
                 let precision = scaler.format.rawValue
-                throw ScriptError("""
+                throw ScriptError(
+                    """
                     step(): this optimizer trains in \(precision) with loss scaling; its steps run through \
                     train_step (a step written by hand is FP32)
                     """)

@@ -31,6 +31,10 @@ public final class Loader {
         (self.workers, self.prefetch, self.seed) = (workers, prefetch, seed)
     }
 
+    /// Worker threads that build batches: none when the transform must run on the session's
+    /// thread (one written in the language); then the consumer builds each batch itself.
+    var activeWorkers: Int { transform?.runsOnAnyThread == false ? 0 : workers }
+
     public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
 
     /// splitmix of (seed, epoch, position): the generator of one image's augmentation.
@@ -95,7 +99,7 @@ public final class BatchIterator {
     private func startWorkers() {
         started = true
         let total = loader.batchCount
-        for _ in 0..<loader.workers {
+        for _ in 0..<loader.activeWorkers {
             let thread = Thread { [weak self] in
                 while true {
                     guard let self else { return }
@@ -120,7 +124,7 @@ public final class BatchIterator {
     /// The next batch, or nil at the end of the epoch.
     public func nextBatch() throws -> Batch? {
         guard next < loader.batchCount else { return nil }
-        if loader.workers == 0 {
+        if loader.activeWorkers == 0 {
             defer { next += 1 }
             return try loader.makeBatch(next, order: order, epoch: epoch)
         }

@@ -5,6 +5,7 @@ import TrickbookTensor
 public struct Sampled: CustomStringConvertible, Sendable {
     public let transform: String
     public let values: [(String, Double)]
+    public init(transform: String, values: [(String, Double)]) { self.transform = transform; self.values = values }
     public var description: String {
         transform + (values.isEmpty ? "" : "(" + values.map { "\($0.0)=\(String(format: "%.4g", $0.1))" }.joined(separator: ", ") + ")")
     }
@@ -13,6 +14,13 @@ public struct Sampled: CustomStringConvertible, Sendable {
 /// A per-image transform: deterministic given its generator.
 public protocol Transform {
     func apply(_ image: Image, _ g: Generator, _ log: inout [Sampled]) throws -> Image
+    /// Whether loader workers may run it on their threads (a transform written in the language
+    /// runs on the thread of its session).
+    var runsOnAnyThread: Bool { get }
+}
+
+extension Transform {
+    public var runsOnAnyThread: Bool { true }
 }
 
 extension Transform {
@@ -26,6 +34,7 @@ extension Transform {
 public struct Compose: Transform {
     public let steps: [any Transform]
     public init(_ steps: [any Transform]) { self.steps = steps }
+    public var runsOnAnyThread: Bool { steps.allSatisfy(\.runsOnAnyThread) }
     public func apply(_ image: Image, _ g: Generator, _ log: inout [Sampled]) throws -> Image {
         var im = image
         for s in steps { im = try s.apply(im, g, &log) }

@@ -162,6 +162,24 @@ public final class Sequential: Module {
     }
 }
 
+/// A residual connection: act(body(x) + shortcut(x)), the shortcut being the identity when nil.
+/// Children are named "body", "shortcut" and "act".
+public final class Residual: Module {
+    let body: Module, shortcut: Module?, act: Module
+    public init(_ body: Module, shortcut: Module? = nil, activation: Activation = .relu) {
+        self.body = body
+        self.shortcut = shortcut
+        act = activation.module()
+        super.init()
+        child("body", body)
+        if let shortcut { child("shortcut", shortcut) }
+        child("act", act)
+    }
+    public override func forward(_ x: Tensor) throws -> Tensor {
+        try act(body(x) + (try shortcut?(x) ?? x))
+    }
+}
+
 /// Squeeze-and-excitation: channel weights from a global average, through a bottleneck of 1x1
 /// convolutions (timm's `se.fc1`, `se.fc2`), scale the input: x · σ(fc2(relu(fc1(mean(x))))).
 public final class SqueezeExcite: Module {

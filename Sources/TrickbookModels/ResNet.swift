@@ -202,7 +202,10 @@ public final class ResNet: Module {
         return try fc(flatten(avgpool(y)))
     }
 
-    /// The batch-norm layers whose γ starts at zero (the last of each block, with zero_gamma).
+}
+
+extension Module {
+    /// The batch-norm layers whose γ is zero (the last of each block, with zero_gamma).
     public var zeroGammaLayers: [String] {
         namedModules().compactMap { name, m in
             guard let bn = m as? BatchNorm2d else { return nil }

@@ -111,6 +111,10 @@ extension Interpreter {
         row("sqrt(x)", "The square root.", "sqrt(2)") { a in .float((try a.number(0)).squareRoot()) }
         row("exp(x)", "e to the power x.", "exp(1)") { a in .float(Foundation.exp(try a.number(0))) }
         row("log(x)", "The natural logarithm.", "log(10)") { a in .float(Foundation.log(try a.number(0))) }
+        row("cos(x)", "The cosine (x in radians).", "cos(pi)") { a in .float(Foundation.cos(try a.number(0))) }
+        row("sin(x)", "The sine (x in radians).", "sin(pi / 2)") { a in .float(Foundation.sin(try a.number(0))) }
+        define("pi", .float(Double.pi))
+        predefined.insert("pi")
         row("sorted(values)", "A sorted copy of a list (numbers or strings).", "sorted([3, 1, 2])") { a in
             var items = try a.list(0)
             var failure: Error?

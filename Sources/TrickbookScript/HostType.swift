@@ -31,6 +31,10 @@ public final class HostType {
     public var getSubscript: ((HostObject, [Subscript]) throws -> Value)?
     /// `o[i, a:b, ...] = v` in any form; when set, it also serves `o[i] = v`.
     public var setSubscript: ((HostObject, [Subscript], Value) throws -> Void)?
+    /// `o.name` when no method or property has that name: members that depend on the object (a
+    /// model's submodules and parameters), with the names for completion and messages.
+    public var member: ((HostObject, String) throws -> Value?)?
+    public var memberNames: ((HostObject) -> [String])?
     /// `o(args)`: objects that are called like functions (a model on a batch, a loss on logits).
     public var call: Builtin?
     /// `next(o)`: the next item of an object that is its own iterator (a loader, stepped by hand).
@@ -122,6 +126,12 @@ public final class HostType {
     /// `for x in o`.
     public func iterate<T: HostObject>(_ type: T.Type, _ body: @escaping (T) throws -> () throws -> Value?) {
         iterate = { o in try body(try self.receiver(o, as: T.self)) }
+    }
+
+    /// Members of objects of type T found by name at run time.
+    public func members<T: HostObject>(_ type: T.Type, names: @escaping (T) -> [String], get: @escaping (T, String) throws -> Value?) {
+        member = { o, name in try get(try self.receiver(o, as: T.self), name) }
+        memberNames = { o in (o as? T).map(names) ?? [] }
     }
 
     /// `next(o)`.

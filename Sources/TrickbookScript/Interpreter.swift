@@ -30,6 +30,8 @@ public final class Interpreter {
     public var stepLimit: Int?
     /// Folders searched by `import` before the importing script's folder and TRICKBOOK_PATH.
     public var searchPath: [String]
+    /// Constants the core library defines (pi): not the user's, so `:vars` leaves them out.
+    var predefined: Set<String> = []
     /// What the host keeps with this session (the bindings keep the run's random generator).
     public var hostState: AnyObject?
 
@@ -112,7 +114,9 @@ public final class Interpreter {
     /// Member names of a value (methods and properties), for completion after a dot.
     public func memberNames(of v: Value) -> [String] {
         switch v {
-        case .host(let o): return (Array(o.hostType.methods.keys) + Array(o.hostType.properties.keys)).sorted()
+        case .host(let o):
+            let t = o.hostType
+            return (Array(t.methods.keys) + Array(t.properties.keys) + (t.memberNames?(o) ?? [])).sorted()
         case .list: return listMethods.keys.sorted()
         case .map: return mapMethods.keys.sorted()
         case .string: return stringMethods.keys.sorted()
@@ -295,9 +299,11 @@ public final class Interpreter {
         }
         switch o {
         case .host(let h):
-            if let m = h.hostType.methods[name] { return .builtin(m.bound(to: o)) }
-            if let p = h.hostType.properties[name] { return try p.get(h) }
-            throw missing(h.hostType.name, Array(h.hostType.methods.keys) + Array(h.hostType.properties.keys))
+            let t = h.hostType
+            if let m = t.methods[name] { return .builtin(m.bound(to: o)) }
+            if let p = t.properties[name] { return try p.get(h) }
+            if let dynamic = t.member, let v = try dynamic(h, name) { return v }
+            throw missing(t.name, Array(t.methods.keys) + Array(t.properties.keys) + (t.memberNames?(h) ?? []))
         case .list:
             guard let m = listMethods[name] else { throw missing("list", Array(listMethods.keys)) }
             return .builtin(m.bound(to: o))
@@ -363,7 +369,10 @@ public final class Interpreter {
             if let ex = b.example { s += "\n    example: \(ex)" }
             return s
         case .function(let f):
-            return "\(f.name)(\(f.proto.params.joined(separator: ", ")))    (defined at \(f.proto.file.name):\(f.proto.pos.line + f.proto.file.lineOffset))"
+            let p = f.proto
+            var s = "\(f.name)(\(p.params.joined(separator: ", ")))    (defined at \(p.file.name):\(p.pos.line + p.file.lineOffset))"
+            for line in docComment(p) { s += "\n    " + line }
+            return s
         case .host(let o): return typeHelp(o.hostType)
         case .list: return "list methods: " + listMethods.keys.sorted().joined(separator: ", ")
         case .map: return "map methods: " + mapMethods.keys.sorted().joined(separator: ", ")
@@ -377,6 +386,19 @@ public final class Interpreter {
 }
 
 extension Interpreter {
+    /// The `#` comment lines right above a function's `fn` line: its documentation.
+    func docComment(_ p: FunctionProto) -> [String] {
+        var out: [String] = []
+        var k = p.pos.line - 2
+        while k >= 0, k < p.file.lines.count {
+            let line = p.file.lines[k].trimmingCharacters(in: .whitespaces)
+            guard line.hasPrefix("#"), !line.hasPrefix("# %%") else { break }
+            out.append(String(line.dropFirst()).trimmingCharacters(in: .whitespaces))
+            k -= 1
+        }
+        return out.reversed()
+    }
+
     /// A host type's doc, properties and methods; help(obj.method) shows a method's example.
     func typeHelp(_ t: HostType) -> String {
         var s = "\(t.name): \(t.doc)"
@@ -390,7 +412,7 @@ extension Interpreter {
     /// Defined globals that are not builtins: what `:vars` lists.
     public var userGlobals: [(String, Value)] {
         globalNames.indices.compactMap { i -> (String, Value)? in
-            guard globalDefined[i] else { return nil }
+            guard globalDefined[i], !predefined.contains(globalNames[i]) else { return nil }
             if case .builtin(let b) = globals[i], b.name == globalNames[i] { return nil }
             return (globalNames[i], globals[i])
         }

@@ -41,7 +41,9 @@ struct Lexer {
     private var i = 0
     private var line: Int
     private var col: Int
-    private var depth = 0  // ( and [ nesting: newlines inside are not statement ends
+    /// Open brackets: inside ( and [ newlines are not statement ends; inside { (a block, even one
+    /// within a call's parentheses, such as a function argument's body) they are again.
+    private var brackets: [String] = []
 
     init(file: SourceFile, text: String? = nil, start: SourcePos = SourcePos(line: 1, column: 1)) {
         self.file = file
@@ -85,7 +87,7 @@ struct Lexer {
             }
             if c == "\n" {
                 _ = advance()
-                if depth == 0, let last = out.last, !last.isNewline { out.append(Token(tok: .newline, pos: pos)) }
+                if brackets.last ?? "{" == "{", let last = out.last, !last.isNewline { out.append(Token(tok: .newline, pos: pos)) }
                 continue
             }
             if c.isLetter || c == "_" {
@@ -109,8 +111,8 @@ struct Lexer {
             }
             guard let op = matched else { throw error("unexpected character '\(c)'", pos) }
             for _ in 0..<op.count { _ = advance() }
-            if op == "(" || op == "[" { depth += 1 }
-            if (op == ")" || op == "]") && depth > 0 { depth -= 1 }
+            if op == "(" || op == "[" || op == "{" { brackets.append(op) }
+            if op == ")" || op == "]" || op == "}" { _ = brackets.popLast() }
             out.append(Token(tok: .op(op), pos: pos))
         }
     }

@@ -87,6 +87,8 @@ public final class Function {
     let env: Frame?
     init(proto: FunctionProto, env: Frame?) { self.proto = proto; self.env = env }
     public var name: String { proto.name }
+    /// How messages name it: its name, or `fn(a, b)` for an anonymous function.
+    public var label: String { proto.name == "anonymous function" ? "fn(\(proto.params.joined(separator: ", ")))" : proto.name }
 }
 
 /// A caught error as a script value: `e.message`, `e.line`.

@@ -61,9 +61,15 @@ public enum Targets {
     }
 }
 
+/// What a training step minimises: a one-element tensor from the logits and the targets
+/// (`inputs`, the batch's images, for a loss that needs them, such as distillation's teacher).
+public protocol Criterion {
+    func callAsFunction(_ logits: Tensor, _ targets: Targets, inputs: Tensor?) throws -> Tensor
+}
+
 /// The classification loss of a training run: cross-entropy, optionally smoothed, optionally
 /// with knowledge distillation from a teacher.
-public struct Loss {
+public struct Loss: Criterion {
     public var smoothing: Float = 0
     public var form: SmoothingForm = .paper
     public var distillation: Distillation?

@@ -2,13 +2,14 @@ import Foundation
 
 /// A learning rate per iteration (batch), previewable before training.
 public protocol Schedule {
-    /// The learning rate for iteration t (0-based).
-    func lr(at t: Int) -> Float
+    /// The learning rate for iteration t (0-based). Throws only for a schedule written in the
+    /// language whose function fails or returns something that is not a rate.
+    func lr(at t: Int) throws -> Float
 }
 
 extension Schedule {
     /// The rates of the first `steps` iterations, for plots and inspection.
-    public func values(_ steps: Int) -> [Float] { (0..<max(0, steps)).map { lr(at: $0) } }
+    public func values(_ steps: Int) throws -> [Float] { try (0..<max(0, steps)).map { try lr(at: $0) } }
 }
 
 public struct ConstantLR: Schedule {
@@ -44,7 +45,7 @@ public struct PolynomialLR: Schedule {
 public struct WarmupLR: Schedule {
     public let inner: any Schedule, steps: Int
     public init(_ inner: any Schedule, steps: Int) { self.inner = inner; self.steps = max(0, steps) }
-    public func lr(at t: Int) -> Float {
-        t < steps ? inner.lr(at: 0) * Float(t + 1) / Float(steps) : inner.lr(at: t - steps)
+    public func lr(at t: Int) throws -> Float {
+        t < steps ? try inner.lr(at: 0) * Float(t + 1) / Float(steps) : try inner.lr(at: t - steps)
     }
 }

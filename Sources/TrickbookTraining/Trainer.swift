@@ -146,7 +146,7 @@ public final class Trainer {
     public let model: Module
     public let optimizer: SGD
     public let schedule: any Schedule
-    public var loss: Loss
+    public var loss: any Criterion
     /// Clip the gradients' global L2 norm to this (nil: no clipping).
     public var clipNorm: Float?
     public let ema: EMA?
@@ -157,7 +157,7 @@ public final class Trainer {
     /// Random generators whose states go into checkpoints (data order, augmentation).
     public var generators: [String: Generator] = [:]
 
-    public init(model: Module, optimizer: SGD, schedule: any Schedule, loss: Loss = Loss(), clipNorm: Float? = nil,
+    public init(model: Module, optimizer: SGD, schedule: any Schedule, loss: any Criterion = Loss(), clipNorm: Float? = nil,
                 ema: EMA? = nil, lowPrecision: LossScaler? = nil) {
         self.model = model
         self.optimizer = optimizer
@@ -171,13 +171,13 @@ public final class Trainer {
     var parameters: [Tensor] { optimizer.groups.flatMap { $0.parameters.map(\.1) } }
 
     /// The rate the next update uses: the schedule's value at the current iteration.
-    public var currentLR: Float { schedule.lr(at: step) }
+    public var currentLR: Float { get throws { try schedule.lr(at: step) } }
 
     /// One step: forward, loss, backward, then `update()`. A person can write the same step by
     /// hand, piece by piece (zero_grad, model(x), loss(z, y), backward, opt.step()), and get
     /// bitwise the same weights in FP32.
     public func trainStep(_ inputs: Tensor, _ targets: Targets) throws -> StepResult {
-        let lr = currentLR
+        let lr = try currentLR
         optimizer.lr = lr
         model.train()
         zeroGrad()
@@ -215,7 +215,7 @@ public final class Trainer {
     @discardableResult
     public func update() throws -> Bool {
         let params = parameters
-        optimizer.lr = currentLR
+        optimizer.lr = try currentLR
         if let scaler, !scaler.unscale(params) {
             step += 1
             return false

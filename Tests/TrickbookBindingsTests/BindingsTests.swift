@@ -17,6 +17,18 @@ func session(seed: Int = 0) -> (Interpreter, Lines) {
     return (i, out)
 }
 
+/// Runs `source` (a cell named "cell") and expects it to fail with `message` in its report, at a
+/// location in the cell.
+func expectError(_ i: Interpreter, _ source: String, _ message: String) throws {
+    do {
+        try i.run(source, name: "cell")
+        Issue.record("\(source) did not fail")
+    } catch let e as ScriptError {
+        #expect(e.report.contains(message), "\(e.report)")
+        #expect(e.headline.hasPrefix("cell:"), "\(e.headline)")
+    }
+}
+
 /// Runs `source` in a new session and returns what it printed.
 func printed(_ source: String, seed: Int = 0) throws -> [String] {
     let (i, out) = session(seed: seed)

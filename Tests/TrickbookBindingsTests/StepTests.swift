@@ -110,13 +110,7 @@ import TrickbookBindings
         let loss = cross_entropy()
         let kd = cross_entropy(teacher: model)
         """, name: "setup")
-        do {
-            try i.run(source, name: "cell")
-            Issue.record("\(source) did not fail")
-        } catch let e as ScriptError {
-            #expect(e.headline.contains(message), "\(e.headline)")
-            #expect(e.headline.hasPrefix("cell:1:"), "\(e.headline)")
-        }
+        try expectError(i, source, message)
         // The session goes on.
         try i.run("let ok = model(x).shape", name: "after")
         #expect(i.global("ok").map { $0.repr } == "[2, 10]")

@@ -130,6 +130,7 @@ extension Tensor {
 /// A random permutation of 0..<n as integers (for data order).
 public func permutationIndices(_ n: Int, generator: Generator) throws -> [Int] {
     guard n >= 0 else { throw TensorError("permutation", "size must be non-negative, got \(n)") }
+    _ = try Memory.elementCount([n, 2], op: "permutation")  // 8-byte indices: fail early, not out of memory
     var p = Array(0..<n)
     if n > 1 {
         for i in stride(from: n - 1, to: 0, by: -1) { p.swapAt(i, generator.int(below: i + 1)) }
