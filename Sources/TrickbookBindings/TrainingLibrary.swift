@@ -344,6 +344,11 @@ final class OptimizerBox: TypedHost {
             })
         t.property(OptimizerBox.self, "scheduled_lr") { o in fv(try o.trainer.currentLR) }
         t.property(OptimizerBox.self, "step_count") { o in .int(o.trainer.step) }
+        t.property(OptimizerBox.self, "param_groups") { o in
+            list(try o.sgd.groups.map { g in
+                try record(["name": .string(g.name), "weight_decay": fv(g.weightDecay), "params": list(g.parameters.map { .string($0.0) })])
+            })
+        }
         t.property(OptimizerBox.self, "loss_scale") { o in o.trainer.scaler.map { fv($0.scale) } ?? .nil_ }
         t.property(OptimizerBox.self, "skipped_steps") { o in .int(o.trainer.scaler?.skippedSteps ?? 0) }
         t.property(OptimizerBox.self, "underflow") { o in o.trainer.scaler.map { .float($0.underflowFraction) } ?? .nil_

@@ -11,7 +11,7 @@ import TrickbookTraining
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the engine's speed (use a release build).",
-        subcommands: [GemmBench.self, ConvBench.self, ScriptBench.self, TrainBench.self, DataBench.self, LoopBench.self])
+        subcommands: [GemmBench.self, ConvBench.self, ScriptBench.self, TrainBench.self, DataBench.self, LoopBench.self, StepBench.self, TransformBench.self])
 }
 
 /// Runs `body` until `seconds` have passed (at least `minRuns` times) after one warm-up; returns
