@@ -58,17 +58,8 @@ struct TransformBench: ParsableCommand {
     func run() throws {
         let i = benchSession()
         try i.run("""
+        import "augment"
         let train = fashion_mnist("train", limit: \(images))
-        let flip = range(27, -1, -1)
-        fn pad_crop_flip(image, rng) {
-          let padded = zeros([image.shape[0], 32, 32])
-          padded[:, 2:30, 2:30] = image
-          let y = rng.int(5)
-          let x = rng.int(5)
-          let crop = padded[:, y:y + 28, x:x + 28]
-          if rng.uniform() < 0.5 { return crop.index_select(2, flip) }
-          return crop
-        }
         fn epoch(transform) {
           var n = 0
           for b in loader(train, 256, shuffle: true, transform: transform, workers: 2, seed: 1) { n += b.size }
@@ -76,7 +67,7 @@ struct TransformBench: ParsableCommand {
         }
         """, name: "setup")
         for (name, transform) in [("built-in pad_crop + hflip", "compose([pad_crop(28, padding: 2), hflip()])"),
-                                  ("pad_crop_flip written in the language", "pad_crop_flip")] {
+                                  ("pad_crop_flip written in the language (stdlib/augment.tb)", "pad_crop_flip(28, padding: 2)")] {
             _ = try i.run("epoch(\(transform))", name: "warm-up")
             let t = try timed { try i.run("epoch(\(transform))", name: "epoch") }
             print(String(format: "%@: %9.0f images/s", name, Double(images) / t))

@@ -117,22 +117,13 @@ import TrickbookBindings
         #expect(lines == ["true", "true", "true true true", "true true", "true"], "\(lines)")
     }
 
-    /// The pad-crop-and-flip of `trickbook bench transform`, written in the language, gives the
-    /// built-in's batches (it draws the same numbers in the same order).
+    /// stdlib/augment.tb's pad-crop-and-flip, written in the language, gives the built-ins'
+    /// batches (it draws the same numbers in the same order).
     @Test func padCropFlipEqualsTheBuiltins() throws {
         let lines = try printed("""
-        let flip = range(27, -1, -1)
-        fn pad_crop_flip(image, rng) {
-          let padded = zeros([image.shape[0], 32, 32])
-          padded[:, 2:30, 2:30] = image
-          let y = rng.int(5)
-          let x = rng.int(5)
-          let crop = padded[:, y:y + 28, x:x + 28]
-          if rng.uniform() < 0.5 { return crop.index_select(2, flip) }
-          return crop
-        }
+        import "augment"
         let data = fashion_mnist("train", limit: 96)
-        let a = loader(data, 32, shuffle: true, transform: pad_crop_flip, workers: 2, seed: 5)
+        let a = loader(data, 32, shuffle: true, transform: pad_crop_flip(28, padding: 2), workers: 2, seed: 5)
         let b = loader(data, 32, shuffle: true, transform: compose([pad_crop(28, padding: 2), hflip()]), workers: 2, seed: 5)
         var same = true
         for k in range(3) { if next(a).images.tolist() != next(b).images.tolist() { same = false } }
