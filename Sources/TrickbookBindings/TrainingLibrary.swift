@@ -385,6 +385,9 @@ final class OptimizerBox: TypedHost {
                     train_step (a step written by hand is FP32)
                     """)
             }
+            guard o.trainer.hasGradients else {
+                throw ScriptError("step(): no parameter has a gradient; call backward() on a loss first")
+            }
             try o.trainer.update()
             return .nil_
         }

@@ -16,6 +16,7 @@ public struct Args {
 
     /// The position of parameter `name`.
     func slot(_ name: String) throws -> Int {
+        if Builtin.recordingReads { callee.noteRead(name) }
         guard let i = callee.slots[name] else {
             throw ScriptError("internal error: the binding of \(callee.name)() reads '\(name)', which its signature \(callee.signature) does not declare")
         }

@@ -1,3 +1,4 @@
+import Foundation
 import Atomics
 
 // The embedding API: how Swift code gives the language builtins and host objects.
@@ -24,6 +25,27 @@ public final class Builtin {
     /// Each parameter's position, for the bindings' by-name accessors.
     let slots: [String: Int]
 
+    /// Set by a test to record which parameters each builtin's implementation reads by name: with
+    /// every example run, each parameter of a signature must have been read (and a name that is
+    /// not in the signature is an error when read), so a row and its function cannot disagree.
+    public nonisolated(unsafe) static var recordingReads = false
+    private static let readsLock = NSLock()
+    private var reads: Set<String> = []
+    /// For a method bound to a receiver: the declared method, which keeps the record.
+    private var origin: Builtin?
+    func noteRead(_ name: String) {
+        let keeper = origin ?? self
+        Builtin.readsLock.lock()
+        keeper.reads.insert(name)
+        Builtin.readsLock.unlock()
+    }
+    /// The parameters read by name so far (while recording).
+    public var namesRead: Set<String> {
+        Builtin.readsLock.lock()
+        defer { Builtin.readsLock.unlock() }
+        return reads
+    }
+
     /// `signature` is written as in the language: `"resnet(depth, variant = \"a\", zero_gamma = false)"`;
     /// defaults are literals (numbers, strings, true, false, nil); `*rest` collects the remaining
     /// positional arguments as a list. A malformed signature is a programming error in the binding
@@ -49,6 +71,7 @@ public final class Builtin {
         name = bound.name; params = bound.params; signature = bound.signature
         doc = bound.doc; example = bound.example; body = bound.body; slots = bound.slots
         self.receiver = receiver
+        origin = bound.origin ?? bound
     }
 
     func bound(to receiver: Value) -> Builtin { Builtin(bound: self, to: receiver) }

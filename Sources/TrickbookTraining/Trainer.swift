@@ -206,6 +206,9 @@ public final class Trainer {
         return StepResult(loss: value, lr: lr, skipped: !applied, correct: correct)
     }
 
+    /// Whether any parameter the optimizer updates has a gradient (backward has run since zero_grad).
+    public var hasGradients: Bool { parameters.contains { $0.grad != nil } }
+
     /// Clears every parameter's gradient (the optimizer's `zero_grad`).
     public func zeroGrad() { for p in parameters { p.zeroGrad() } }
 

@@ -174,6 +174,8 @@ func printed(_ source: String, seed: Int = 0) throws -> [String] {
         func local(_ source: String) -> String {
             source.replacing(file) { "\"\(dir)/\($0.output[1].substring ?? "")\"" }
         }
+        Builtin.recordingReads = true
+        defer { Builtin.recordingReads = false }
         let (i, _) = session()
         try i.run(local(Self.examplePrelude), name: "prelude")
         let rows = i.documented
@@ -186,6 +188,13 @@ func printed(_ source: String, seed: Int = 0) throws -> [String] {
             do { try i.run(local(example), name: "example of \(name)") } catch {
                 Issue.record("the example of \(name) fails: \(example)\n\(error)")
             }
+        }
+        // Every parameter of every binding's signature is read by its implementation (the core
+        // library reads by position and is left out).
+        let core = Set(Interpreter().documented.map(\.0))
+        for (name, b) in rows where !core.contains(name) {
+            let unread = Set(b.params.map(\.name)).subtracting(b.namesRead)
+            #expect(unread.isEmpty, "\(name): the implementation never read \(unread.sorted()) in the examples")
         }
     }
 }

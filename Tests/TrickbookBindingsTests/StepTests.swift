@@ -101,6 +101,7 @@ import TrickbookBindings
         ("kd(model(x), [1, 2])", "argument 'inputs' is needed by a distillation loss"),
         ("sgd(model, 0.1, precision: \"bf16\").step()", "step(): this optimizer trains in bfloat16"),
         ("next(5)", "next(): argument 'iterator' cannot be stepped with next(), got int"),
+        ("sgd(model, 0.1).step()", "step(): no parameter has a gradient; call backward() on a loss first"),
     ])
     func badStepsAreClearErrors(source: String, message: String) throws {
         let (i, _) = session()
