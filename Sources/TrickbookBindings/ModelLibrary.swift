@@ -183,11 +183,20 @@ final class ModelBox: TypedHost {
         m("named_parameters()", "Names and shapes of the parameters.", "model.named_parameters()[0]") { mod, _ in
             list(mod.namedParameters().map { list([.string($0.0), ints($0.1.shape)]) })
         }
-        t.describe(ModelBox.self) { o in
-            "\(o.model.typeName): \(o.model.parameterCount) parameters (summary() lists the layers)"
-        }
+        t.describe(ModelBox.self) { o in "\(o.model.tree())\n\(grouped(o.model.parameterCount)) parameters" }
         return t
     }()
+
+    /// 1234567 as "1,234,567".
+    static func grouped(_ n: Int) -> String {
+        let digits = Array(String(n.magnitude))
+        var out = ""
+        for (k, d) in digits.enumerated() {
+            if k > 0 && (digits.count - k) % 3 == 0 { out.append(",") }
+            out.append(d)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
 
     /// The names `m.name` reaches: children, own parameters and own buffers.
     static func localNames(_ o: ModelBox) -> [String] {

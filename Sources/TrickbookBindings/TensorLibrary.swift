@@ -51,6 +51,18 @@ enum TensorLibrary: Library {
             box(try Tensor.randn(try a.shape("shape"), generator: try a.generator()))
         },
         Row(
+            "normal(shape, mean = 0.0, std = 1.0, generator = nil)", doc: "Normal random values with a mean and a standard deviation.",
+            example: "normal([3], mean: 1.0, std: 0.1)"
+        ) { a in
+            box(try Tensor.normal(try a.shape("shape"), mean: try a.float("mean"), std: try a.float("std"), generator: try a.generator()))
+        },
+        Row(
+            "uniform(shape, low = 0.0, high = 1.0, generator = nil)", doc: "Uniform random values in [low, high).",
+            example: "uniform([3], low: -1.0, high: 1.0)"
+        ) { a in
+            box(try Tensor.uniform(try a.shape("shape"), low: try a.float("low"), high: try a.float("high"), generator: try a.generator()))
+        },
+        Row(
             "randint(low, high, shape, generator = nil)",
             doc: "Random integers in [low, high).",
             example: "randint(0, 10, [5])"

@@ -292,10 +292,15 @@ final class TensorBox: TypedHost {
                 padding: try pair(a, "padding"),
                 dilation: try pair(a, "dilation"), groups: try a.int("groups"))
         },
-        m("max_pool2d(kernel, stride = nil, padding = 0)", "Max pooling.", "ones([1, 1, 4, 4]).max_pool2d(2)") { x, a in
+        m("global_avg_pool2d()", "The mean of each channel's whole image: [N, C, H, W] → [N, C, 1, 1].",
+          "ones([1, 2, 4, 4]).global_avg_pool2d().shape") { x, _ in try x.globalAvgPool2d() },
+        m("expand(*shape)", "The values repeated to a broadcast shape (sizes 1 stretch), as PyTorch's expand.",
+          "tensor([[1], [2]]).expand(2, 3)") { x, a in try x.broadcast(to: try shapeList(a, "shape")) },
+        m("max_pool2d(kernel, stride = nil, padding = 0, dilation = 1, ceil_mode = false)", "Max pooling.",
+          "ones([1, 1, 4, 4]).max_pool2d(2)") { x, a in
             try x.maxPool2d(
                 kernel: try pair(a, "kernel"), stride: try a.isNil("stride") ? nil : try pair(a, "stride"),
-                padding: try pair(a, "padding"))
+                padding: try pair(a, "padding"), dilation: try pair(a, "dilation"), ceilMode: try a.bool("ceil_mode"))
         },
         m(
             """

@@ -102,3 +102,37 @@ final class Recorder {
     var entries: [Entry] = []
     func record(_ m: Module, _ x: Tensor, _ y: Tensor) { entries.append(Entry(module: m, inputShape: x.shape, outputShape: y.shape)) }
 }
+
+extension Module {
+    /// The module tree as PyTorch prints it, one line per module, children indented under their
+    /// parent: `(conv1): Conv2d(1→16, 3x3)`. After `maxLines` lines the rest is counted, not shown.
+    /// Iterative, so that however deep a model is nested, printing it cannot exhaust the stack.
+    public func tree(maxLines: Int = 40) -> String {
+        var lines: [String] = []
+        var shown = 0
+        // (module, its name in the parent, depth, whether this entry closes the module)
+        var stack: [(Module, String?, Int, Bool)] = [(self, nil, 0, false)]
+        while let (m, name, depth, closing) = stack.popLast() {
+            let indent = String(repeating: "  ", count: depth)
+            if closing {
+                if lines.count < maxLines { lines.append(indent + ")") }
+                continue
+            }
+            let label = (name.map { "(\($0)): " } ?? "") + m.typeName
+            guard lines.count < maxLines else { continue }
+            shown += 1
+            if m.children.isEmpty {
+                lines.append(indent + label + (m.details.isEmpty ? "" : "(\(m.details))"))
+            } else {
+                lines.append(indent + label + "(")
+                stack.append((m, nil, depth, true))
+                for (childName, child) in m.children.reversed() { stack.append((child, childName, depth + 1, false)) }
+            }
+        }
+        var total = 0
+        var pending: [Module] = [self]
+        while let m = pending.popLast() { total += 1; pending += m.children.map(\.1) }
+        if total > shown { lines.append("… \(total - shown) more modules (summary() lists every layer)") }
+        return lines.joined(separator: "\n")
+    }
+}

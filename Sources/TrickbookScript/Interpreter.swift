@@ -373,7 +373,9 @@ public final class Interpreter {
             var s = "\(f.name)(\(p.params.joined(separator: ", ")))    (defined at \(p.file.name):\(p.pos.line + p.file.lineOffset))"
             for line in docComment(p) { s += "\n    " + line }
             return s
-        case .host(let o): return typeHelp(o.hostType)
+        case .host(let o):
+            let names = o.hostType.memberNames?(o) ?? []
+            return typeHelp(o.hostType) + (names.isEmpty ? "" : "\n  its members: " + names.joined(separator: ", "))
         case .list: return "list methods: " + listMethods.keys.sorted().joined(separator: ", ")
         case .map: return "map methods: " + mapMethods.keys.sorted().joined(separator: ", ")
         case .string(let name):

@@ -193,3 +193,27 @@ import TrickbookTensor
         #expect(t.map(\.0) == ["a", "b.c"] && t[0].1.scalars == [1, 2, 3] && t[1].1.shape == [2, 2])
     }
 }
+
+@Suite struct TreeTests {
+    /// A model prints as PyTorch prints it: the module tree, children indented; long trees end
+    /// with a count of what is not shown.
+    @Test func printsTheModuleTree() throws {
+        let g = Generator(seed: 1)
+        let m = Sequential([try Conv2d(1, 8, kernel: 3, padding: 1, generator: g), try BatchNorm2d(8), Sequential([ReLU(), Flatten()])])
+        #expect(m.tree() == """
+            Sequential(
+              (0): Conv2d(1→8, 3x3)
+              (1): BatchNorm2d(8)
+              (2): Sequential(
+                (0): ReLU
+                (1): Flatten
+              )
+            )
+            """)
+        let big = try resnet(50, "d")
+        let lines = big.tree(maxLines: 10).split(separator: "\n")
+        #expect(lines.count == 11)
+        let shown = lines.dropLast().filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix(")") }.count
+        #expect(lines.last == "… \(big.namedModules().count - shown) more modules (summary() lists every layer)")
+    }
+}
