@@ -128,9 +128,13 @@ enum LayerLibrary: Library {
         return n
     }
 
+    /// A layer to put inside another: not nested deeper than `Module.maxHeight` already.
     static func moduleValue(_ v: Value, _ a: Args, _ name: String, item: Int? = nil) throws -> Module {
         guard case .host(let m as ModelBox) = v else {
             throw a.fail(name, "\(item.map { "item \($0) " } ?? "")must be a layer or model, got \(v.typeName)")
+        }
+        guard m.model.height < Module.maxHeight else {
+            throw a.fail(name, "nests modules \(m.model.height) deep; at most \(Module.maxHeight) levels can be nested")
         }
         return m.model
     }
@@ -145,6 +149,7 @@ enum LayerLibrary: Library {
             guard case .string(let key) = k, !key.isEmpty, !key.contains(".") else {
                 throw a.fail("members", "has the key \(k.repr): names are non-empty strings without dots")
             }
+            if case .host(let child as ModelBox) = v { _ = try moduleValue(.host(child), a, "members") }
             try m.add(key, v)
         }
         return layer(m)

@@ -151,19 +151,38 @@ enum TensorLibrary: Library {
         return box(t)
     }
 
-    /// A tensor from a number or nested lists of numbers.
+    /// A tensor from a number or nested lists of numbers. Iterative: the lists may be nested as
+    /// deep as a tensor has axes (64), and deeper ones are an error, not a stack overflow.
     static func nested(_ v: Value) throws -> Tensor {
-        func unwrap(_ v: Value) throws -> Any {
-            switch v {
-            case .list(let l): return try l.items.map(unwrap)
-            case .int(let n): return n
-            case .float(let d): return d
-            case .bool(let b): return b
-            case .host(let t as TensorBox) where t.tensor.rank == 0: return t.tensor.item
-            default: throw ScriptError("tensor(): values must hold only numbers and lists, found \(v.typeName)")
+        var shape: [Int] = []
+        var probe = v
+        while case .list(let l) = probe {
+            shape.append(l.items.count)
+            guard shape.count <= Tensor.maxRank else {
+                throw ScriptError("tensor(): lists nested more than \(Tensor.maxRank) deep; a tensor has at most \(Tensor.maxRank) axes")
             }
+            guard let first = l.items.first else { break }
+            probe = first
         }
-        return try Tensor.nested(try unwrap(v))
+        var values: [Float] = []
+        var stack: [(Value, Int)] = [(v, 0)]
+        while let (x, depth) = stack.popLast() {
+            if depth == shape.count {
+                switch x {
+                case .int(let n): values.append(Float(n))
+                case .float(let d): values.append(Float(d))
+                case .bool(let b): values.append(b ? 1 : 0)
+                case .host(let t as TensorBox) where t.tensor.count == 1: values.append(t.tensor.item)
+                default: throw ScriptError("tensor(): values must hold only numbers and lists, found \(x.typeName) at depth \(depth)")
+                }
+                continue
+            }
+            guard case .list(let l) = x, l.items.count == shape[depth] else {
+                throw ScriptError("tensor(): ragged nested lists: at depth \(depth) every list must have \(shape[depth]) items, as the first does")
+            }
+            for item in l.items.reversed() { stack.append((item, depth + 1)) }
+        }
+        return try Tensor(values, shape: shape)
     }
 
     static func arange(_ a: Args) throws -> Value {

@@ -12,6 +12,10 @@ open class Module {
     /// Submodules in order, by local name ("0", "conv1", "layer2").
     public internal(set) var children: [(String, Module)] = []
     public private(set) var training = true
+    /// Levels of modules from this one down to its deepest leaf (1 for a leaf).
+    public private(set) var height = 1
+    /// How deep modules may nest: running, printing and freeing a model recurse on its height.
+    public static let maxHeight = 200
 
     public init() {}
 
@@ -51,6 +55,7 @@ open class Module {
     @discardableResult
     public final func child<M: Module>(_ name: String, _ m: M) -> M {
         children.append((name, m))
+        height = Swift.max(height, m.height + 1)
         return m
     }
 

@@ -40,7 +40,20 @@ struct Compiler {
     private var names: [ObjectIdentifier: (String, Target, Bool)] = [:]
     /// Globals this chunk declares: committed to the interpreter only if it compiles.
     private(set) var declaredGlobals: [(Int, Bool)] = []
+    /// How deep the tree being built is: each nested expression, block and function counts one,
+    /// and so does each link of a chain (a + b + …, a or b or …, f()()…, m.a.b…). Parsing,
+    /// running and freeing a tree all recurse on its depth, so past `maxNesting` the script gets
+    /// an error instead of a stack overflow.
     private var nesting = 0
+    static let maxNesting = 1000
+
+    /// One level deeper; undo with `nesting -= 1` (or by restoring a saved count).
+    private mutating func deeper(_ what: String) throws {
+        nesting += 1
+        guard nesting <= Compiler.maxNesting else {
+            throw error("\(what) nested too deeply (more than \(Compiler.maxNesting) levels): split it into smaller pieces")
+        }
+    }
 
     init(ctx: Interpreter, file: SourceFile) throws {
         self.ctx = ctx
@@ -232,6 +245,8 @@ struct Compiler {
 
     /// params := '(' (IDENT ('=' expr)?) % ',' ')' ; body := block | '=>' expr
     private mutating func functionRest(name: String, pos: SourcePos) throws -> FunctionProto {
+        try deeper("functions")
+        defer { nesting -= 1 }
         _ = try expect("(")
         var params: [(String, SourcePos)] = []
         var defaultTokens: [(Int, Int)?] = []  // token ranges of default expressions, compiled in the new scope
@@ -284,9 +299,8 @@ struct Compiler {
     /// block := '{' stmt* '}'
     private mutating func block() throws -> Stmt {
         let pos = peek.pos
-        nesting += 1
+        try deeper("blocks")
         defer { nesting -= 1 }
-        guard nesting < 200 else { throw error("blocks nested too deeply") }
         pushBlock()
         defer { popBlock() }
         return BlockStmt(ctx, file, pos, try blockBody())
@@ -318,7 +332,12 @@ struct Compiler {
         guard peekAhead(k).keywordText == "else" else { return IfStmt(ctx, file, pos, cond, then, nil) }
         skipNewlines()
         advance()
-        if isKeyword("if") { return IfStmt(ctx, file, pos, cond, then, try ifStatement()) }
+        if isKeyword("if") {
+            // Each `else if` nests the next `if` inside this one.
+            try deeper("else-if chain")
+            defer { nesting -= 1 }
+            return IfStmt(ctx, file, pos, cond, then, try ifStatement())
+        }
         return IfStmt(ctx, file, pos, cond, then, try block())
     }
 
@@ -388,9 +407,8 @@ struct Compiler {
 
     /// expr := or ('?' expr ':' expr)?
     mutating func expression() throws -> Expr {
-        nesting += 1
+        try deeper("expression")
         defer { nesting -= 1 }
-        guard nesting < 200 else { throw error("expression nested too deeply") }
         let cond = try orExpr()
         guard isOp("?") else { return cond }
         let pos = advance().pos
@@ -404,8 +422,11 @@ struct Compiler {
 
     /// or := and ('or' and)*
     private mutating func orExpr() throws -> Expr {
+        let saved = nesting
+        defer { nesting = saved }
         var e = try andExpr()
         while isKeyword("or") {
+            try deeper("expression")
             let pos = advance().pos
             skipNewlines()
             e = OrExpr(ctx, file, pos, e, try andExpr())
@@ -415,8 +436,11 @@ struct Compiler {
 
     /// and := not ('and' not)*
     private mutating func andExpr() throws -> Expr {
+        let saved = nesting
+        defer { nesting = saved }
         var e = try notExpr()
         while isKeyword("and") {
+            try deeper("expression")
             let pos = advance().pos
             skipNewlines()
             e = AndExpr(ctx, file, pos, e, try notExpr())
@@ -426,10 +450,9 @@ struct Compiler {
 
     /// not := 'not' not | comparison
     private mutating func notExpr() throws -> Expr {
-        nesting += 1
-        defer { nesting -= 1 }
-        guard nesting < 200 else { throw error("expression nested too deeply") }
         if isKeyword("not") {
+            try deeper("expression")
+            defer { nesting -= 1 }
             let pos = advance().pos
             return NotExpr(ctx, file, pos, try notExpr())
         }
@@ -475,8 +498,11 @@ struct Compiler {
 
     /// additive := multiplicative (('+' | '-') multiplicative)*
     private mutating func additive() throws -> Expr {
+        let saved = nesting
+        defer { nesting = saved }
         var e = try multiplicative()
         while isOp("+") || isOp("-") {
+            try deeper("expression")
             let t = advance()
             skipNewlines()
             e = BinaryExpr(ctx, file, t.pos, t.opText == "+" ? .add : .sub, e, try multiplicative())
@@ -488,8 +514,11 @@ struct Compiler {
 
     /// multiplicative := unary (('*' | '/' | '//' | '%' | '@') unary)*
     private mutating func multiplicative() throws -> Expr {
+        let saved = nesting
+        defer { nesting = saved }
         var e = try unary()
         while let o = peek.opText, let op = Compiler.multiplicativeOps[o] {
+            try deeper("expression")
             let pos = advance().pos
             skipNewlines()
             e = BinaryExpr(ctx, file, pos, op, e, try unary())
@@ -499,9 +528,9 @@ struct Compiler {
 
     /// unary := ('-' | '+') unary | power
     private mutating func unary() throws -> Expr {
-        nesting += 1
+        guard isOp("-") || isOp("+") else { return try power() }
+        try deeper("expression")
         defer { nesting -= 1 }
-        guard nesting < 200 else { throw error("expression nested too deeply") }
         if isOp("-") {
             let pos = advance().pos
             return NegExpr(ctx, file, pos, try unary())
@@ -517,6 +546,8 @@ struct Compiler {
     private mutating func power() throws -> Expr {
         let base = try postfix()
         guard isOp("**") else { return base }
+        try deeper("expression")
+        defer { nesting -= 1 }
         let pos = advance().pos
         skipNewlines()
         return BinaryExpr(ctx, file, pos, .pow, base, try unary())
@@ -524,8 +555,11 @@ struct Compiler {
 
     /// postfix := primary ( '(' args ')' | '[' index ']' | '.' IDENT )*
     private mutating func postfix() throws -> Expr {
+        let saved = nesting
+        defer { nesting = saved }
         var e = try primary()
         while true {
+            if isOp("(") || isOp("[") || isOp(".") { try deeper("expression") }
             if isOp("(") {
                 let pos = advance().pos
                 let (args, argNames) = try arguments()

@@ -86,7 +86,12 @@ public final class Interpreter {
     var definedGlobalNames: [String] { globalNames.indices.filter { globalDefined[$0] }.map { globalNames[$0] } }
 
     deinit {
-        globals.deinitialize(count: globalNames.count)
+        // Syntax trees and values are freed by recursion on their depth: on the large stack too.
+        let g = globals, n = globalNames.count
+        try? LargeStack.run {
+            chunks.removeAll()
+            g.deinitialize(count: n)
+        }
         globals.deallocate()
         globalDefined.deallocate()
         state.deinitialize(count: 1)
@@ -169,8 +174,10 @@ public final class Interpreter {
     /// Whether `source` parses: complete, incomplete (the REPL should read another line), or wrong.
     public func check(_ source: String, name: String = "<input>") -> Check {
         do {
-            var c = try Compiler(ctx: self, file: SourceFile(name: name, text: source))
-            _ = try c.compileChunk()
+            try LargeStack.run {
+                var c = try Compiler(ctx: self, file: SourceFile(name: name, text: source))
+                _ = try c.compileChunk()
+            }
             return .complete
         } catch let e as ScriptError {
             return e.incomplete ? .incomplete : .error(e)
@@ -184,6 +191,10 @@ public final class Interpreter {
     /// assigned before it as it is, and the session usable.
     @discardableResult
     public func run(_ source: String, name: String, lineOffset: Int = 0) throws -> Value? {
+        try LargeStack.run { try runHere(source, name: name, lineOffset: lineOffset) }
+    }
+
+    private func runHere(_ source: String, name: String, lineOffset: Int) throws -> Value? {
         let file = SourceFile(name: name, text: source, lineOffset: lineOffset)
         var compiler = try Compiler(ctx: self, file: file)
         let (body, slots) = try compiler.compileChunk()
@@ -211,6 +222,10 @@ public final class Interpreter {
 
     /// Calls a script function or builtin from Swift (a host binding calling back into a script).
     public func callValue(_ f: Value, _ args: [Value]) throws -> Value {
+        try LargeStack.run { try callHere(f, args) }
+    }
+
+    private func callHere(_ f: Value, _ args: [Value]) throws -> Value {
         switch f {
         case .function(let fn):
             let frame = try bindFrame(fn, args, [])
@@ -261,6 +276,11 @@ public final class Interpreter {
         }
         for i in 0..<n where !given[i] {
             guard let d = p.defaults[i] else { throw ScriptError("\(p.name)() missing argument '\(p.params[i])'") }
+            // A default runs inside the call it belongs to: it counts toward the depth limit, so
+            // `fn f(a = f()) {...}` stops with an error instead of recursing without end.
+            guard depth < maxDepth else { throw ScriptError("recursion depth exceeded (\(maxDepth)) in the default of '\(p.params[i])' of \(p.name)()") }
+            depth += 1
+            defer { depth -= 1 }
             frame.slots[i] = try d.eval(frame)
         }
         return frame

@@ -45,7 +45,12 @@ struct Lexer {
     /// within a call's parentheses, such as a function argument's body) they are again.
     private var brackets: [String] = []
 
-    init(file: SourceFile, text: String? = nil, start: SourcePos = SourcePos(line: 1, column: 1)) {
+    /// How many strings this lexer's text sits inside (`"{f("{x}")}"`): bounded, since each level
+    /// lexes and compiles its expressions recursively.
+    private let stringDepth: Int
+
+    init(file: SourceFile, text: String? = nil, start: SourcePos = SourcePos(line: 1, column: 1), stringDepth: Int = 0) {
+        self.stringDepth = stringDepth
         self.file = file
         chars = Array(text ?? file.text)
         line = start.line
@@ -208,7 +213,8 @@ struct Lexer {
                     expr.append(advance())
                 }
                 if expr.trimmingCharacters(in: .whitespaces).isEmpty { throw error("empty '{}' in a string", exprPos) }
-                var sub = Lexer(file: file, text: expr, start: exprPos)
+                guard stringDepth < 50 else { throw error("strings nested too deeply in '{}' (more than 50 levels)", exprPos) }
+                var sub = Lexer(file: file, text: expr, start: exprPos, stringDepth: stringDepth + 1)
                 var toks = try sub.tokenize()
                 toks.removeAll { $0.isNewline }
                 parts.append(.expr(toks, spec: spec, pos: exprPos))

@@ -31,7 +31,7 @@ final class Frame: ManagedBuffer<FrameHeader, Value> {
     }
 
     deinit {
-        withUnsafeMutablePointers { h, e in _ = e.deinitialize(count: h.pointee.count) }
+        withUnsafeMutablePointers { h, e in Teardown.take(e, count: h.pointee.count) }
     }
 }
 

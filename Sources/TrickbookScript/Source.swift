@@ -56,8 +56,15 @@ public struct ScriptError: Error, CustomStringConvertible {
             out += "\n    " + line
             out += "\n    " + String(repeating: " ", count: max(0, pos.column - 1)) + "^"
         }
-        for (name, f, p) in trace {
-            out += "\n  in \(name) (\(f.name):\(p.line + f.lineOffset):\(p.column))"
+        // A run of the same frame (deep recursion) is one line with its count.
+        var k = 0
+        while k < trace.count {
+            let (name, f, p) = trace[k]
+            var run = 1
+            while k + run < trace.count, trace[k + run].0 == name, trace[k + run].1 === f,
+                  trace[k + run].2.line == p.line, trace[k + run].2.column == p.column { run += 1 }
+            out += "\n  in \(name) (\(f.name):\(p.line + f.lineOffset):\(p.column))" + (run > 1 ? "  × \(run)" : "")
+            k += run
         }
         return out
     }

@@ -22,6 +22,7 @@ public enum Value {
 public final class ListRef {
     public var items: [Value]
     public init(_ items: [Value]) { self.items = items }
+    deinit { Teardown.take(&items) }
 }
 
 /// A map with insertion order, shared by reference.
@@ -31,6 +32,10 @@ public final class MapRef {
     public private(set) var values: [Value] = []
 
     public init() {}
+    deinit {
+        Teardown.take(&keys)
+        Teardown.take(&values)
+    }
 
     /// A shallow copy: the same keys and values in a new map.
     public func copy() -> MapRef {
@@ -211,9 +216,35 @@ func quote(_ s: String) -> String {
 }
 
 /// Structural equality: numbers by value (1 == 1.0), strings, lists and maps element by element,
-/// objects by identity.
-func valuesEqual(_ a: Value, _ b: Value, depth: Int = 0) -> Bool {
-    guard depth < 100 else { return false }  // a structure inside itself, or absurdly deep
+/// objects by identity. Iterative, so that lists nested to any depth compare; a pair of containers
+/// already being compared counts as equal (so a list inside itself equals its copy).
+func valuesEqual(_ a: Value, _ b: Value) -> Bool {
+    var work: [(Value, Value)] = [(a, b)]
+    var seen = Set<[ObjectIdentifier]>()
+    while let (x, y) = work.popLast() {
+        switch (x, y) {
+        case let (.list(p), .list(q)):
+            guard p !== q else { continue }
+            guard p.items.count == q.items.count else { return false }
+            guard seen.insert([ObjectIdentifier(p), ObjectIdentifier(q)]).inserted else { continue }
+            for (u, v) in zip(p.items, q.items) { work.append((u, v)) }
+        case let (.map(p), .map(q)):
+            guard p !== q else { continue }
+            guard p.count == q.count else { return false }
+            guard seen.insert([ObjectIdentifier(p), ObjectIdentifier(q)]).inserted else { continue }
+            for (k, v) in zip(p.keys, p.values) {
+                guard let w = try? q.get(k) else { return false }
+                work.append((v, w))
+            }
+        default:
+            guard scalarsEqual(x, y) else { return false }
+        }
+    }
+    return true
+}
+
+/// Equality of two values that are not both lists or both maps.
+private func scalarsEqual(_ a: Value, _ b: Value) -> Bool {
     switch (a, b) {
     case (.nil_, .nil_): return true
     case let (.bool(x), .bool(y)): return x == y
@@ -222,15 +253,6 @@ func valuesEqual(_ a: Value, _ b: Value, depth: Int = 0) -> Bool {
     case let (.float(x), .int(y)): return x == Double(y)
     case let (.float(x), .float(y)): return x == y
     case let (.string(x), .string(y)): return x == y
-    case let (.list(x), .list(y)):
-        return x === y || (x.items.count == y.items.count && zip(x.items, y.items).allSatisfy { valuesEqual($0, $1, depth: depth + 1) })
-    case let (.map(x), .map(y)):
-        guard x !== y else { return true }
-        guard x.count == y.count else { return false }
-        for (k, v) in zip(x.keys, x.values) {
-            guard let w = try? y.get(k), valuesEqual(v, w, depth: depth + 1) else { return false }
-        }
-        return true
     case let (.range(a0, a1, _), .range(b0, b1, _)): return a0 == b0 && a1 == b1
     case let (.function(x), .function(y)): return x === y
     case let (.builtin(x), .builtin(y)): return x === y

@@ -208,7 +208,9 @@ final class LinesBox: @unchecked Sendable { var lines: [String] = [] }
         let deep = String(repeating: "(", count: 1000) + "1" + String(repeating: ")", count: 1000)
         guard case .error(let e) = i.check(deep) else { Issue.record("deep nesting should fail"); return }
         #expect(e.message.contains("nested too deeply"))
-        let blocks = String(repeating: "if true {", count: 500) + String(repeating: "}", count: 500)
+        let fine = String(repeating: "(", count: 300) + "1" + String(repeating: ")", count: 300)
+        #expect(try i.run(fine, name: "t").map(\.repr) == "1")  // 66 levels was once the limit
+        let blocks = String(repeating: "if true {", count: 1100) + String(repeating: "}", count: 1100)
         guard case .error = i.check(blocks) else { Issue.record("deep blocks should fail"); return }
         try i.run("var a = []\na.append(a)\nprint(a, a == a)", name: "t")  // a list inside itself prints, compares
     }

@@ -105,6 +105,9 @@ public enum Memory {
     /// The number of elements of `shape`, after checking that every size is non-negative, that the
     /// product does not overflow, and that the bytes fit in the memory there is.
     static func elementCount(_ shape: [Int], op: String) throws -> Int {
+        guard shape.count <= Tensor.maxRank else {
+            throw TensorError(op, "a tensor has at most \(Tensor.maxRank) axes, this one would have \(shape.count)")
+        }
         var n = 1
         for d in shape {
             guard d >= 0 else { throw TensorError(op, "negative size \(d) in shape \(fmt(shape))") }

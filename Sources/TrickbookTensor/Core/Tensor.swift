@@ -47,6 +47,10 @@ public final class Tensor {
         self.init(shape: [], storage: s)
     }
 
+    /// The most axes a tensor may have (as many as PyTorch's): more is an error, never a deep
+    /// recursion in printing or indexing.
+    public static let maxRank = 64
+
     public var count: Int { storage.count }
     public var rank: Int { shape.count }
     /// The first element as a number (for scalars and one-element tensors).
