@@ -45,7 +45,7 @@ enum DisplayLibrary: Library {
                 """,
             example: "show_images(mixup(batch, 10, seed: 1).images, to: \"mixed.png\")", showImages),
         Row(
-            "show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\")",
+            "show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\", seed = nil)",
             doc: """
                 A PNG grid of images captioned with the model's prediction (and the truth when it differs); returns \
                 how many were right.
@@ -168,7 +168,7 @@ enum DisplayLibrary: Library {
         let d = try a.host("dataset", DatasetBox.self).dataset
         let p = try predictions(
             try a.host("model", ModelBox.self).model, d, transform: try DataLibrary.transformOrNil(a),
-            count: try a.int("count"))
+            count: try a.int("count"), seed: try a.seed())
         let captions = p.map {
             $0.predicted == $0.label
                 ? className(d, $0.predicted) : "\(className(d, $0.predicted)) (\(className(d, $0.label)))"

@@ -149,6 +149,10 @@ enum LayerLibrary: Library {
             guard case .string(let key) = k, !key.isEmpty, !key.contains(".") else {
                 throw a.fail("members", "has the key \(k.repr): names are non-empty strings without dots")
             }
+            // m.name must reach the member, not a method or property of every model.
+            guard ModelBox.type.methods[key] == nil, ModelBox.type.properties[key] == nil else {
+                throw a.fail("members", "has the key \"\(key)\", which every model already has as a method or property")
+            }
             if case .host(let child as ModelBox) = v { _ = try moduleValue(.host(child), a, "members") }
             try m.add(key, v)
         }

@@ -51,16 +51,23 @@ enum TensorLibrary: Library {
             box(try Tensor.randn(try a.shape("shape"), generator: try a.generator()))
         },
         Row(
-            "normal(shape, mean = 0.0, std = 1.0, generator = nil)", doc: "Normal random values with a mean and a standard deviation.",
+            "normal(shape, mean = 0.0, std = 1.0, generator = nil)",
+            doc: "Normal random values with a mean and a standard deviation.",
             example: "normal([3], mean: 1.0, std: 0.1)"
         ) { a in
-            box(try Tensor.normal(try a.shape("shape"), mean: try a.float("mean"), std: try a.float("std"), generator: try a.generator()))
+            box(
+                try Tensor.normal(
+                    try a.shape("shape"), mean: try a.float("mean"), std: try a.float("std"),
+                    generator: try a.generator()))
         },
         Row(
             "uniform(shape, low = 0.0, high = 1.0, generator = nil)", doc: "Uniform random values in [low, high).",
             example: "uniform([3], low: -1.0, high: 1.0)"
         ) { a in
-            box(try Tensor.uniform(try a.shape("shape"), low: try a.float("low"), high: try a.float("high"), generator: try a.generator()))
+            box(
+                try Tensor.uniform(
+                    try a.shape("shape"), low: try a.float("low"), high: try a.float("high"),
+                    generator: try a.generator()))
         },
         Row(
             "randint(low, high, shape, generator = nil)",
@@ -159,7 +166,8 @@ enum TensorLibrary: Library {
         while case .list(let l) = probe {
             shape.append(l.items.count)
             guard shape.count <= Tensor.maxRank else {
-                throw ScriptError("tensor(): lists nested more than \(Tensor.maxRank) deep; a tensor has at most \(Tensor.maxRank) axes")
+                let r = Tensor.maxRank
+                throw ScriptError("tensor(): lists nested more than \(r) deep; a tensor has at most \(r) axes")
             }
             guard let first = l.items.first else { break }
             probe = first
@@ -173,12 +181,15 @@ enum TensorLibrary: Library {
                 case .float(let d): values.append(Float(d))
                 case .bool(let b): values.append(b ? 1 : 0)
                 case .host(let t as TensorBox) where t.tensor.count == 1: values.append(t.tensor.item)
-                default: throw ScriptError("tensor(): values must hold only numbers and lists, found \(x.typeName) at depth \(depth)")
+                default:
+                    throw ScriptError(
+                        "tensor(): values must hold only numbers and lists, found \(x.typeName) at depth \(depth)")
                 }
                 continue
             }
             guard case .list(let l) = x, l.items.count == shape[depth] else {
-                throw ScriptError("tensor(): ragged nested lists: at depth \(depth) every list must have \(shape[depth]) items, as the first does")
+                let n = shape[depth]
+                throw ScriptError("tensor(): ragged nested lists: at depth \(depth) every list must have \(n) items, as the first does")
             }
             for item in l.items.reversed() { stack.append((item, depth + 1)) }
         }
@@ -221,6 +232,8 @@ enum TensorLibrary: Library {
                 guard case .int(let n) = item else {
                     throw ScriptError("\(what) must hold ints, found \(item.typeName)")
                 }
+                // Positions travel as Float32, exact up to 2^24.
+                guard abs(n) <= 1 << 24 else { throw ScriptError("\(what) holds \(n), beyond any tensor's axis") }
                 return Float(n)
             }
             return try Tensor(ints, shape: [ints.count])

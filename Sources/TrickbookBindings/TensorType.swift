@@ -57,6 +57,14 @@ final class TensorBox: TypedHost {
                 try o.tensor.assign(try indices(s), value)
             })
         t.length(TensorBox.self) { o in o.tensor.shape.first ?? 1 }
+        // As in PyTorch: a one-element tensor is true when non-zero; a larger one has no single truth.
+        t.truthy = { o in
+            guard let x = (o as? TensorBox)?.tensor else { return true }
+            guard x.count == 1 else {
+                throw ScriptError("the truth of a tensor of shape \(x.shape) is ambiguous: use .any() or .all()")
+            }
+            return x.item != 0
+        }
         t.iterate(TensorBox.self) { o in
             var k = 0
             let x = o.tensor
@@ -292,12 +300,18 @@ final class TensorBox: TypedHost {
                 padding: try pair(a, "padding"),
                 dilation: try pair(a, "dilation"), groups: try a.int("groups"))
         },
-        m("global_avg_pool2d()", "The mean of each channel's whole image: [N, C, H, W] → [N, C, 1, 1].",
-          "ones([1, 2, 4, 4]).global_avg_pool2d().shape") { x, _ in try x.globalAvgPool2d() },
-        m("expand(*shape)", "The values repeated to a broadcast shape (sizes 1 stretch), as PyTorch's expand.",
-          "tensor([[1], [2]]).expand(2, 3)") { x, a in try x.broadcast(to: try shapeList(a, "shape")) },
-        m("max_pool2d(kernel, stride = nil, padding = 0, dilation = 1, ceil_mode = false)", "Max pooling.",
-          "ones([1, 1, 4, 4]).max_pool2d(2)") { x, a in
+        m(
+            "global_avg_pool2d()", "The mean of each channel's whole image: [N, C, H, W] → [N, C, 1, 1].",
+            "ones([1, 2, 4, 4]).global_avg_pool2d().shape"
+        ) { x, _ in try x.globalAvgPool2d() },
+        m(
+            "expand(*shape)", "The values repeated to a broadcast shape (sizes 1 stretch), as PyTorch's expand.",
+            "tensor([[1], [2]]).expand(2, 3)"
+        ) { x, a in try x.broadcast(to: try shapeList(a, "shape")) },
+        m(
+            "max_pool2d(kernel, stride = nil, padding = 0, dilation = 1, ceil_mode = false)", "Max pooling.",
+            "ones([1, 1, 4, 4]).max_pool2d(2)"
+        ) { x, a in
             try x.maxPool2d(
                 kernel: try pair(a, "kernel"), stride: try a.isNil("stride") ? nil : try pair(a, "stride"),
                 padding: try pair(a, "padding"), dilation: try pair(a, "dilation"), ceilMode: try a.bool("ceil_mode"))
@@ -377,6 +391,24 @@ final class TensorBox: TypedHost {
         v("tolist()", "The values as nested lists (a number for a 0-d tensor).", "x.tolist()") { x, _ in nestedList(x)
         },
         v("numel()", "The number of elements.", "x.numel()") { x, _ in .int(x.count) },
+        v("any()", "Whether any element is non-zero.", "(x > 3).any()") { x, _ in
+            .bool(x.withUnsafeBufferPointer { $0.contains { $0 != 0 } })
+        },
+        v("all()", "Whether every element is non-zero.", "(x > -5).all()") { x, _ in
+            .bool(x.withUnsafeBufferPointer { $0.allSatisfy { $0 != 0 } })
+        },
+        v(
+            "same_bits(other)",
+            "Whether both tensors have the same shape and the same bits in every element (-0 differs from 0).",
+            "x.same_bits(x.clone())"
+        ) { x, a in
+            let y = try a.tensor("other")
+            guard x.shape == y.shape else { return .bool(false) }
+            return .bool(
+                x.withUnsafeBufferPointer { p in
+                    y.withUnsafeBufferPointer { q in zip(p, q).allSatisfy { $0.bitPattern == $1.bitPattern } }
+                })
+        },
         v(
             "allclose(other, rtol = 1e-05, atol = 1e-08)", "Whether every element is close to other's.",
             "x.allclose(x)"

@@ -131,9 +131,9 @@ enum TrainingLibrary: Library {
         Row(
             "train_step(model, batch, opt, loss, targets = nil)",
             doc: """
-                One step, as opt.zero_grad(); l = loss(model(x), y); l.backward(); opt.step() by hand (bitwise the \
-                same in FP32). targets: a mixed batch (mixup, CutMix) to train on instead. Returns {loss, lr, size, \
-                skipped, correct}.
+                One step, as opt.zero_grad(); model.train(); l = loss(model(x), y); l.backward(); opt.step() by \
+                hand (bitwise the same in FP32). targets: a mixed batch (mixup, CutMix) to train on instead. \
+                Returns {loss, lr, size, skipped, correct}.
                 """,
             example: "train_step(model, batch, opt, loss).loss", trainStep),
         Row(
@@ -163,8 +163,8 @@ enum TrainingLibrary: Library {
             doc: "The smoothed target rows for labels (to inspect label smoothing).",
             example: "smooth_targets([2], 3, 0.1)"
         ) { a in
-            let labels = try TensorLibrary.indexTensor(try a.value("labels"), "smooth_targets(): argument 'labels'")
-            let q = try oneHot(labels.scalars.map { Int($0) }, classes: try a.int("classes"))
+            let labels = try labelList(try a.value("labels"), "smooth_targets(): argument 'labels'")
+            let q = try oneHot(labels, classes: try a.int("classes"))
             return box(
                 try smoothTargets(q, epsilon: try a.float("epsilon"), form: try a.choice("form", SmoothingForm.self)))
         },
@@ -257,20 +257,36 @@ enum TrainingLibrary: Library {
             })
     }
 
+    /// Class labels from a list of ints or a tensor [N] of whole numbers (checked, never trapping).
+    static func labelList(_ v: Value, _ what: String) throws -> [Int] {
+        switch v {
+        case .list(let l):
+            return try l.items.map { (item: Value) -> Int in
+                guard case .int(let n) = item else {
+                    throw ScriptError("\(what) must hold int labels, found \(item.typeName)")
+                }
+                return n
+            }
+        case .host(let t as TensorBox) where t.tensor.rank <= 1:
+            return try t.tensor.scalars.map { (x: Float) -> Int in
+                guard x == x.rounded(), abs(x) < 16_777_216 else {
+                    throw ScriptError("\(what) must hold whole-number labels, found \(x)")
+                }
+                return Int(x)
+            }
+        default: throw ScriptError("\(what) must be a list of int labels or a tensor [N], got \(v.typeName)")
+        }
+    }
+
     /// What a loss is computed against: labels (a list of ints or a tensor [N]), soft rows (a
     /// tensor [N, K]) or a mixed batch's soft targets.
     static func targets(_ v: Value, _ what: String) throws -> Targets {
         switch v {
-        case .list: return .labels(try TensorLibrary.indexTensor(v, what).scalars.map { Int($0) })
+        case .list: return .labels(try labelList(v, what))
         case .host(let m as MixedBox): return Targets(m.mixed)
         case .host(let b as BatchBox): return .labels(b.batch.labels)
         case .host(let t as TensorBox) where t.tensor.rank == 2: return .soft(t.tensor)
-        case .host(let t as TensorBox) where t.tensor.rank == 1:
-            let values = t.tensor.scalars
-            guard values.allSatisfy({ $0 == $0.rounded() && abs($0) < 1e9 }) else {
-                throw ScriptError("\(what) as a tensor [N] must hold whole-number labels")
-            }
-            return .labels(values.map { Int($0) })
+        case .host(let t as TensorBox) where t.tensor.rank == 1: return .labels(try labelList(v, what))
         default:
             let kinds = "labels (a list of ints or a tensor [N]), soft targets [N, K] or a mixed batch"
             throw ScriptError("\(what) must be \(kinds), got \(v.typeName)")
@@ -340,14 +356,20 @@ final class OptimizerBox: TypedHost {
                     throw ScriptError(
                         "this optimizer follows a schedule; make one with a constant rate to set lr by hand")
                 }
-                box.sgd.lr = try number(v, "lr")
+                let lr = try number(v, "lr")
+                guard lr.isFinite, lr >= 0 else { throw ScriptError("lr must be a finite rate >= 0, got \(lr)") }
+                box.sgd.lr = lr
             })
         t.property(OptimizerBox.self, "scheduled_lr") { o in fv(try o.trainer.currentLR) }
         t.property(OptimizerBox.self, "step_count") { o in .int(o.trainer.step) }
         t.property(OptimizerBox.self, "param_groups") { o in
-            list(try o.sgd.groups.map { g in
-                try record(["name": .string(g.name), "weight_decay": fv(g.weightDecay), "params": list(g.parameters.map { .string($0.0) })])
-            })
+            list(
+                try o.sgd.groups.map { g in
+                    try record([
+                        "name": .string(g.name), "weight_decay": fv(g.weightDecay),
+                        "params": list(g.parameters.map { .string($0.0) }),
+                    ])
+                })
         }
         t.property(OptimizerBox.self, "loss_scale") { o in o.trainer.scaler.map { fv($0.scale) } ?? .nil_ }
         t.property(OptimizerBox.self, "skipped_steps") { o in .int(o.trainer.scaler?.skippedSteps ?? 0) }

@@ -59,36 +59,52 @@ open class Module {
         return m
     }
 
-    /// Every parameter with its dotted name, depth first in declaration order.
-    public func namedParameters(prefix: String = "") -> [(String, Tensor)] {
-        ownParameters.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedParameters(prefix: prefix + $0.0 + ".") }
-    }
+    // The walks below are iterative and visit each module and tensor once: a model nested deep,
+    // or one whose modules are shared (sequential([block, block])), is walked in linear time and
+    // without recursion, and a shared tensor is listed (and updated by an optimizer) once, as in
+    // PyTorch.
 
-    public func namedBuffers(prefix: String = "") -> [(String, Tensor)] {
-        ownBuffers.map { (prefix + $0.0, $0.1) } + children.flatMap { $0.1.namedBuffers(prefix: prefix + $0.0 + ".") }
-    }
-
-    /// Parameters and buffers together: what a checkpoint holds.
-    public func stateDict() -> [(String, Tensor)] {
-        // In PyTorch's order: each module's own parameters, then its buffers, then its children.
-        func walk(_ m: Module, _ prefix: String) -> [(String, Tensor)] {
-            m.ownParameters.map { (prefix + $0.0, $0.1) } + m.ownBuffers.map { (prefix + $0.0, $0.1) }
-                + m.children.flatMap { walk($0.1, prefix + $0.0 + ".") }
-        }
-        return walk(self, "")
-    }
-
-    /// Every module with its dotted name ("" for this one).
+    /// Every module once with its dotted name ("" for this one), depth first in declaration order;
+    /// a module shared by two parents is listed under its first name.
     public func namedModules(prefix: String = "") -> [(String, Module)] {
-        [(prefix, self)] + children.flatMap { $0.1.namedModules(prefix: prefix.isEmpty ? $0.0 : prefix + "." + $0.0) }
+        var out: [(String, Module)] = []
+        var seen = Set<ObjectIdentifier>()
+        var stack: [(String, Module)] = [(prefix, self)]
+        while let (name, m) = stack.popLast() {
+            guard seen.insert(ObjectIdentifier(m)).inserted else { continue }
+            out.append((name, m))
+            for (c, child) in m.children.reversed() { stack.append((name.isEmpty ? c : name + "." + c, child)) }
+        }
+        return out
     }
+
+    /// Each module's own tensors of one kind (parameters, buffers, or both) with their dotted
+    /// names, each tensor once.
+    private func namedTensors(prefix: String, _ own: (Module) -> [(String, Tensor)]) -> [(String, Tensor)] {
+        var out: [(String, Tensor)] = []
+        var seen = Set<ObjectIdentifier>()
+        for (name, m) in namedModules() {
+            for (p, t) in own(m) where seen.insert(ObjectIdentifier(t)).inserted {
+                out.append((prefix + (name.isEmpty ? p : name + "." + p), t))
+            }
+        }
+        return out
+    }
+
+    /// Every parameter with its dotted name, depth first in declaration order.
+    public func namedParameters(prefix: String = "") -> [(String, Tensor)] { namedTensors(prefix: prefix) { $0.ownParameters } }
+
+    public func namedBuffers(prefix: String = "") -> [(String, Tensor)] { namedTensors(prefix: prefix) { $0.ownBuffers } }
+
+    /// Parameters and buffers together: what a checkpoint holds, in PyTorch's order (each
+    /// module's own parameters, then its buffers, then its children).
+    public func stateDict() -> [(String, Tensor)] { namedTensors(prefix: "") { $0.ownParameters + $0.ownBuffers } }
 
     public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.1.count } }
 
     /// Training mode: batch statistics in BN, dropout on.
     public func train(_ on: Bool = true) {
-        training = on
-        for (_, c) in children { c.train(on) }
+        for (_, m) in namedModules() { m.training = on }
     }
 
     public func eval() { train(false) }

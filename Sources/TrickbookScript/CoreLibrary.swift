@@ -49,7 +49,7 @@ extension Interpreter {
             default: throw a.fail(0, "must be a number or string, got \(a[0].typeName)")
             }
         }
-        row("bool(value)", "The value's truth: nil, false, 0, empty strings and collections are false.", "bool([])  # false") { a in .bool(a[0].isTruthy) }
+        row("bool(value)", "The value's truth: nil, false, 0, empty strings and collections are false.", "bool([])  # false") { a in .bool(try a[0].truth()) }
         row("len(value)", "The number of items of a list, string, map or range.", "len([1, 2, 3])") { a in
             switch a[0] {
             case .list(let l): return .int(l.items.count)
@@ -85,8 +85,8 @@ extension Interpreter {
             for v in items.dropFirst() where try pick(v, best) { best = v }
             return best
         }
-        row("min(*values)", "The smallest of the arguments, or of one list.", "min(3, 1, 2)") { a in try extreme(a) { try binary(.lt, $0, $1).isTruthy } }
-        row("max(*values)", "The largest of the arguments, or of one list.", "max([0.91, 0.93, 0.92])") { a in try extreme(a) { try binary(.gt, $0, $1).isTruthy } }
+        row("min(*values)", "The smallest of the arguments, or of one list.", "min(3, 1, 2)") { a in try extreme(a) { try binary(.lt, $0, $1).truth() } }
+        row("max(*values)", "The largest of the arguments, or of one list.", "max([0.91, 0.93, 0.92])") { a in try extreme(a) { try binary(.gt, $0, $1).truth() } }
         row("sum(values, start = 0)", "The sum of a list.", "sum([0.5, 0.25], start: 1)  # 1.75") { a in try a.list(0).reduce(a[1]) { try binary(.add, $0, $1) } }
         row("round(x, digits = nil)", "Rounds half to even: to an int, or to a float with that many digits.", "round(0.91234, digits: 2)  # 0.91") { a in
             let x = try a.number(0)
@@ -119,7 +119,7 @@ extension Interpreter {
             var items = try a.list(0)
             var failure: Error?
             items.sort { x, y in
-                do { return try binary(.lt, x, y).isTruthy } catch { failure = failure ?? error; return false }
+                do { return try binary(.lt, x, y).truth() } catch { failure = failure ?? error; return false }
             }
             if let failure { throw failure }
             return .list(ListRef(items))
@@ -183,7 +183,7 @@ extension Interpreter {
             let l = list(a)
             var failure: Error?
             l.items.sort { x, y in
-                do { return try binary(.lt, x, y).isTruthy } catch { failure = failure ?? error; return false }
+                do { return try binary(.lt, x, y).truth() } catch { failure = failure ?? error; return false }
             }
             if let failure { throw failure }
             return .nil_

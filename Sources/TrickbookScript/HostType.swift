@@ -43,7 +43,8 @@ public final class HostType {
     public var iterate: ((HostObject) throws -> () throws -> Value?)?
     public var length: ((HostObject) throws -> Int)?
     public var describe: ((HostObject) -> String)?
-    public var truthy: ((HostObject) -> Bool)?
+    /// The object's truth in a condition; throw when it has none.
+    public var truthy: ((HostObject) throws -> Bool)?
 
     public init(_ name: String, doc: String) {
         self.name = name

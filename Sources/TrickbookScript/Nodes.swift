@@ -35,7 +35,10 @@ class Node {
 class Expr: Node {
     func eval(_ f: Frame) throws -> Value { .nil_ }
     /// The value's truth, for conditions: comparisons answer without building a Value.
-    func evalBool(_ f: Frame) throws -> Bool { try eval(f).isTruthy }
+    func evalBool(_ f: Frame) throws -> Bool {
+        let v = try eval(f)
+        do { return try v.truth() } catch { throw locate(error) }
+    }
 }
 
 class Stmt: Node {
@@ -174,7 +177,7 @@ final class BinaryExpr: Expr {
             default: break
             }
         }
-        do { return try binary(op, a, b).isTruthy } catch { throw locate(error) }
+        do { return try binary(op, a, b).truth() } catch { throw locate(error) }
     }
 }
 
@@ -312,7 +315,9 @@ final class AndExpr: Expr {
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ lhs: Expr, _ rhs: Expr) { self.lhs = lhs; self.rhs = rhs; super.init(ctx, file, pos) }
     override func eval(_ f: Frame) throws -> Value {
         let a = try lhs.eval(f)
-        return a.isTruthy ? try rhs.eval(f) : a
+        let t: Bool
+        do { t = try a.truth() } catch { throw locate(error) }
+        return t ? try rhs.eval(f) : a
     }
 }
 
@@ -321,7 +326,9 @@ final class OrExpr: Expr {
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ lhs: Expr, _ rhs: Expr) { self.lhs = lhs; self.rhs = rhs; super.init(ctx, file, pos) }
     override func eval(_ f: Frame) throws -> Value {
         let a = try lhs.eval(f)
-        return a.isTruthy ? a : try rhs.eval(f)
+        let t: Bool
+        do { t = try a.truth() } catch { throw locate(error) }
+        return t ? a : try rhs.eval(f)
     }
 }
 
@@ -786,7 +793,7 @@ final class AssertStmt: Stmt {
     let cond: Expr, message: Expr?
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ cond: Expr, _ message: Expr?) { self.cond = cond; self.message = message; super.init(ctx, file, pos) }
     override func exec(_ f: Frame) throws -> Flow {
-        if try cond.eval(f).isTruthy { return .normal }
+        if try cond.evalBool(f) { return .normal }
         if let message { throw fail("assertion failed: \(try message.eval(f).str)") }
         throw fail("assertion failed")
     }

@@ -120,7 +120,10 @@ extension Value {
         }
     }
 
-    public var isTruthy: Bool {
+    /// The value's truth in a condition: nil, false, 0, empty strings and collections are false;
+    /// a host object decides for itself, and may refuse (a tensor of several elements has no
+    /// single truth, as in PyTorch).
+    public func truth() throws -> Bool {
         switch self {
         case .nil_: return false
         case .bool(let b): return b
@@ -130,7 +133,7 @@ extension Value {
         case .list(let l): return !l.items.isEmpty
         case .map(let m): return m.count > 0
         case .range(let lo, let hi, _): return hi > lo
-        case .host(let o): return o.hostType.truthy?(o) ?? true
+        case .host(let o): return try o.hostType.truthy?(o) ?? true
         default: return true
         }
     }

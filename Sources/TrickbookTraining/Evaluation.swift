@@ -35,16 +35,16 @@ public struct Prediction {
     public let predicted: Int
 }
 
-/// The model's predictions for the first `count` images of a dataset (the model sees them through
-/// `transform`, drawn with seed 0; the untransformed images are returned for showing).
-public func predictions(_ model: Module, _ dataset: any Dataset, transform: (any Transform)?, count: Int) throws -> [Prediction] {
+/// The model's predictions for the first `count` images of a dataset (the model sees image k
+/// through `transform`, drawn from seed + k; the untransformed images are returned for showing).
+public func predictions(_ model: Module, _ dataset: any Dataset, transform: (any Transform)?, count: Int, seed: UInt64 = 0) throws -> [Prediction] {
     let n = min(max(0, count), dataset.count)
     guard n > 0 else { return [] }
     var raw: [Image] = [], shown: [Image] = [], labels: [Int] = []
     for k in 0..<n {
         let (im, label) = try dataset.item(k)
         raw.append(im)
-        shown.append(try transform.map { try $0(im, Generator(seed: 0)) } ?? im)
+        shown.append(try transform.map { try $0(im, Generator(seed: seed &+ UInt64(k))) } ?? im)
         labels.append(label)
     }
     let predicted = try evaluationLogits(model, try stack(shown)).argmax(axis: 1).scalars

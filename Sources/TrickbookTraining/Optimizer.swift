@@ -35,8 +35,9 @@ public final class SGD {
         self.nesterov = nesterov
         if noBiasDecay {
             var decay: [(String, Tensor)] = [], none: [(String, Tensor)] = []
+            var seen = Set<ObjectIdentifier>()  // a tensor shared by two modules is updated once
             for (moduleName, m) in model.namedModules() {
-                for (pname, p) in m.ownParameters {
+                for (pname, p) in m.ownParameters where seen.insert(ObjectIdentifier(p)).inserted {
                     let full = moduleName.isEmpty ? pname : moduleName + "." + pname
                     if pname == "weight" && (m is Conv2d || m is Linear) { decay.append((full, p)) } else { none.append((full, p)) }
                 }

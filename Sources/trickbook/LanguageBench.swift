@@ -11,6 +11,11 @@ struct StepBench: ParsableCommand {
     @Option(help: "Training images per epoch.") var images: Int = 6400
     @Option(help: "Epochs of each, alternating.") var rounds: Int = 3
 
+    func validate() throws {
+        guard rounds >= 1 else { throw ValidationError("--rounds must be at least 1") }
+        guard images >= 128, images <= 60000 else { throw ValidationError("--images must be in 128...60000") }
+    }
+
     func run() throws {
         header()
         let i = benchSession()
@@ -54,6 +59,10 @@ struct TransformBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transform", abstract: "Images/s of a pad-crop-flip written in the language against the built-ins (2 workers).")
     @Option(help: "Training images.") var images: Int = 60000
+
+    func validate() throws {
+        guard images >= 1, images <= 60000 else { throw ValidationError("--images must be in 1...60000") }
+    }
 
     func run() throws {
         let i = benchSession()

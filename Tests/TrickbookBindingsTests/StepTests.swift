@@ -55,7 +55,7 @@ import TrickbookBindings
           losses.append(l.item)
         }
         fn same(a, b) {
-          for name in a.keys() { if a[name].tolist() != b[name].tolist() { return name } }
+          for name in a.keys() { if not a[name].same_bits(b[name]) { return name } }
           return "all"
         }
         print(same(builtin[0].parameters(), model.parameters()), same(builtin[0].buffers(), model.buffers()))

@@ -69,3 +69,37 @@ import TrickbookBindings
         try expectError(session().0, source, message)
     }
 }
+
+/// What the review of the bindings found, each now an answer or a clear error.
+@Suite struct BindingsEdgeTests {
+    @Test func tensorsInConditionsAndSharedParameters() throws {
+        let lines = try printed("""
+        print(bool(tensor([0.5])), bool(tensor([0])), (zeros([2]) == ones([2])).any(), (zeros([2]) < 1).all())
+        let l = linear(2, 2, seed: 1)
+        let twice = sequential([l, relu(), l])
+        print(len(twice.parameters()), len(sgd(twice, 0.1, no_bias_decay: true).param_groups[0].params), twice.parameter_count)
+        var s = relu()
+        for k in range(40) { s = sequential([s, s]) }
+        print(len(s.modules()))
+        """)
+        #expect(lines == ["true false false true", "2 1 6", "41"], "\(lines)")
+    }
+
+    @Test(arguments: [
+        ("if zeros([2]) == ones([2]) { print(1) }", "the truth of a tensor of shape [2] is ambiguous: use .any() or .all()"),
+        ("tensor([[1], [2]]).expand(2, -3)", "broadcast: negative size -3"),
+        ("smooth_targets(tensor([0.0]).log(), 3, 0.1)", "must hold whole-number labels, found -inf"),
+        ("cross_entropy()(zeros([1, 3]), [9223372036854775807])", "label 9223372036854775807 at position 0 is not in 0..<3"),
+        ("randint(-9223372036854775807, 9223372036854775807, [1])", "randint"),
+        ("zeros([2]).std(correction: -9223372036854775807)", "correction must be in 0..<2"),
+        ("ones([1, 1, 2, 2]).resize(1, 1000000000000)", "resize: cannot allocate"),
+        ("arange(10)[1::9223372036854775807].tolist() == [1.0] and 1 / 0", "division by zero"),
+        ("index_select_ok = zeros([3]).index_select(0, [99999999999])", "beyond any tensor's axis"),
+        ("module(\"M\", {\"eval\": relu()}, fn(m, x) => x)", "has the key \"eval\", which every model already has"),
+        ("let o = sgd(resnet(20, in_channels: 1, classes: 10, width: 8), 0.1)\no.lr = -1", "lr must be a finite rate >= 0, got -1.0"),
+        ("var s = relu()\nfor k in range(300) { s = sequential([s]) }", "nests modules 200 deep; at most 200 levels"),
+    ])
+    func reviewedInputsAreClearErrors(source: String, message: String) throws {
+        try expectError(session().0, source, message)
+    }
+}

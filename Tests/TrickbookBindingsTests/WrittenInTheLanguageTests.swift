@@ -36,7 +36,7 @@ import TrickbookBindings
           if mode == "train" { mine.train(); builtin.train() } else { mine.eval(); builtin.eval() }
           # γ of bn2 moves off zero so that the whole block is exercised.
           no_grad(fn() { for w in [mine.bn2.weight, builtin.bn2.weight] { w[:] = 0.5 } })
-          print(mode, mine(x).tolist() == builtin(x).tolist())
+          print(mode, mine(x).same_bits(builtin(x)))
         }
         print(mine.parameters().keys() == builtin.parameters().keys())
         print(sgd(mine, 0.1, no_bias_decay: true).groups() == sgd(builtin, 0.1, no_bias_decay: true).groups())
@@ -46,6 +46,7 @@ import TrickbookBindings
         #expect(lines.first == "[\"bn2\"] [\"bn2\"]")
         #expect(lines.dropFirst().first == "loaded 18 tensors, 0 missing, 0 unexpected")
         #expect(Array(lines.dropFirst(2).prefix(4)) == ["train true", "eval true", "true", "true"], "\(lines)")
+        #expect(lines.last == "BasicBlock, input [8, 14, 14]", "\(lines)")
     }
 
     /// Label smoothing, mixup, cosine with warmup and random erasing written in the language give

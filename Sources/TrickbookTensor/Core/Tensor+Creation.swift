@@ -117,7 +117,8 @@ extension Tensor {
     /// Integers uniform in low..<high.
     public static func randint(_ low: Int, _ high: Int, shape: [Int], generator: Generator = Random.global) throws -> Tensor {
         guard high > low else { throw TensorError("randint", "needs low < high, got low \(low), high \(high)") }
-        guard high - low <= 1 << 24 else { throw TensorError("randint", "range \(low)..<\(high) is wider than Float32 holds exactly (2^24)") }
+        let (span, overflow) = high.subtractingReportingOverflow(low)
+        guard !overflow, span <= 1 << 24, Swift.abs(low) <= 1 << 24, Swift.abs(high) <= 1 << 24 else { throw TensorError("randint", "range \(low)..<\(high) is wider than Float32 holds exactly (2^24)") }
         return try generate(shape, op: "randint") { _ in Float(low + generator.int(below: high - low)) }
     }
 

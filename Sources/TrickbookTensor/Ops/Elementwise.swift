@@ -221,6 +221,7 @@ extension Tensor {
     /// This tensor materialised at a broadcast shape (differentiable).
     public func broadcast(to shape: [Int]) throws -> Tensor {
         if self.shape == shape { return self }
+        _ = try Memory.elementCount(shape, op: "broadcast")  // sizes non-negative, no overflow, memory there
         let target = try broadcastShape(self.shape, shape, op: "broadcast")
         guard target == shape else {
             throw TensorError("broadcast", "cannot broadcast shape \(fmt(self.shape)) to \(fmt(shape))")

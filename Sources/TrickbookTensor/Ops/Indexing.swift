@@ -55,7 +55,9 @@ extension Tensor {
                     return Swift.min(Swift.max(v < 0 ? v + n : v, 0), n)
                 }
                 let s = clip(start, 0), e = clip(end, n)
-                let taken = Array(Swift.stride(from: s, to: Swift.max(s, e), by: step))
+                // k·step stays below e − s ≤ n: no overflow whatever the step.
+                let count = e > s ? (e - s - 1) / step + 1 : 0
+                let taken = (0..<count).map { s + $0 * step }
                 picks.append(taken)
                 outShape.append(taken.count)
                 axis += 1

@@ -91,8 +91,8 @@ extension Tensor {
     public func variance(axes: [Int]? = nil, keepdims: Bool = false, correction: Int = 0) throws -> Tensor {
         let ax = try normalizedAxes(axes, op: "var")
         let n = ax.reduce(1) { $0 * shape[$1] }
-        guard n - correction > 0 else {
-            throw TensorError("var", "needs more than \(correction) elements per reduction, shape \(fmt(shape)) gives \(n)")
+        guard correction >= 0, correction < n else {
+            throw TensorError("var", "correction must be in 0..<\(n) (the elements per reduction of shape \(fmt(shape))), got \(correction)")
         }
         let d = try self - mean(axes: ax, keepdims: true)
         return try (d * d).sum(axes: ax, keepdims: keepdims) * (1 / Float(n - correction))

@@ -7,6 +7,8 @@ extension Tensor {
         guard oh >= 1, ow >= 1 else { throw TensorError("resize", "output size must be positive, got \(oh)x\(ow)") }
         let planes = shape[0] * shape[1], h = shape[2], w = shape[3]
         guard h >= 1, w >= 1 else { throw TensorError("resize", "input \(fmt(shape)) has an empty plane") }
+        // The output's size is checked before the sampling positions are laid out for it.
+        _ = try Memory.elementCount([shape[0], shape[1], oh, ow], op: "resize")
         func taps(_ outN: Int, _ inN: Int) -> [(Int, Int, Float)] {
             let scale = Float(inN) / Float(outN)
             return (0..<outN).map { d in
