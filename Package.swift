@@ -30,14 +30,17 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/System/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CEdit", path: "Sources/System/CEdit", providers: [.apt(["libedit-dev"])]),
 
+        // MARK: Files written atomically (a temporary name, then a rename), shared by every writer
+        .target(name: "TrickbookFiles"),
+
         // MARK: Tensor engine: storage, ops with their gradients, autodiff, random numbers
         .target(name: "TrickbookTensor", dependencies: ["CShims"], swiftSettings: optimizedInDebug),
 
         // MARK: Models: the module system, layers, the ResNet family, summaries, checkpoints
-        .target(name: "TrickbookModels", dependencies: ["TrickbookTensor"], swiftSettings: optimizedInDebug),
+        .target(name: "TrickbookModels", dependencies: ["TrickbookTensor", "TrickbookFiles"], swiftSettings: optimizedInDebug),
 
         // MARK: Data: datasets and their formats
-        .target(name: "TrickbookData", dependencies: ["TrickbookTensor", "CZlib", "CPNG"], swiftSettings: optimizedInDebug),
+        .target(name: "TrickbookData", dependencies: ["TrickbookTensor", "TrickbookFiles", "CZlib", "CPNG"], swiftSettings: optimizedInDebug),
 
         // MARK: Training: optimizer, schedules, losses, low precision, the training step, evaluation
         .target(name: "TrickbookTraining", dependencies: ["TrickbookTensor", "TrickbookModels", "TrickbookData"], swiftSettings: optimizedInDebug),
@@ -53,10 +56,10 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
 
         // MARK: Bindings: the one place where the language meets the Swift objects
-        .target(name: "TrickbookBindings", dependencies: ["TrickbookScript", "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookDisplay"]),
+        .target(name: "TrickbookBindings", dependencies: ["TrickbookScript", "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookDisplay", "TrickbookFiles"]),
 
         // MARK: The REPL and the notebook runner
-        .target(name: "TrickbookREPL", dependencies: ["TrickbookScript", "CEdit"]),
+        .target(name: "TrickbookREPL", dependencies: ["TrickbookScript", "TrickbookFiles", "CEdit"]),
 
         // MARK: The command-line program
         .executableTarget(

@@ -12,7 +12,8 @@ enum DataLibrary: Library {
         ) { a in
             dataset(
                 try FashionMNIST.dataset(
-                    try a.string("split", oneOf: ["train", "test"]), limit: try a.intOrNil("limit")))
+                    try a.string("split", oneOf: ["train", "test"]),
+                    limit: try a.isNil("limit") ? nil : try a.int("limit", in: 0...Int.max)))
         },
         Row(
             "image_folder(root, channels = nil)",
@@ -42,10 +43,10 @@ enum DataLibrary: Library {
             doc: "Zero padding, then a random size×size crop.",
             example: "pad_crop(28, padding: 2)"
         ) { a in
-            transform(PadCrop(try a.int("size"), padding: try a.int("padding")), "pad_crop")
+            transform(PadCrop(try a.int("size", in: 1...side), padding: try a.int("padding", in: 0...side)), "pad_crop")
         },
         Row("hflip(p = 0.5)", doc: "Mirrors left–right with probability p.", example: "hflip(p: 0.5)") { a in
-            transform(HorizontalFlip(p: try a.number("p")), "hflip")
+            transform(HorizontalFlip(p: try a.number("p", in: 0...1)), "hflip")
         },
         Row(
             "random_resized_crop(size, min_area = 0.08)",
@@ -53,13 +54,14 @@ enum DataLibrary: Library {
             example: "random_resized_crop(28, min_area: 0.25)"
         ) { a in
             transform(
-                try RandomResizedCrop(try a.int("size"), scale: (try a.number("min_area"), 1)), "random_resized_crop")
+                try RandomResizedCrop(try a.int("size", in: 1...side), scale: (try a.number("min_area"), 1)),
+                "random_resized_crop")
         },
         Row(
             "hsv_jitter(low = 0.6, high = 1.4)",
             doc: "Hue, saturation and brightness scaled by coefficients in [low, high].",
             example: "hsv_jitter(low: 0.6, high: 1.4)"
-        ) { a in transform(HSVJitter(try a.number("low"), try a.number("high")), "hsv_jitter") },
+        ) { a in try hsvJitter(a) },
         Row(
             "pca_lighting(std = 0.1, data = nil)",
             doc: "AlexNet's lighting noise; statistics from `data` (needed for gray) or ImageNet's.",
@@ -77,13 +79,13 @@ enum DataLibrary: Library {
             "cutout(size)",
             doc: "Zeroes a random size×size square.",
             example: "cutout(8)"
-        ) { a in transform(Cutout(size: try a.int("size")), "cutout") },
+        ) { a in transform(Cutout(size: try a.int("size", in: 0...side)), "cutout") },
         Row(
             "random_erasing(p = 0.5)",
             doc: "Erases a random box (area 2–33%) with probability p.",
             example: "random_erasing(p: 0.5)"
         ) { a in
-            transform(RandomErasing(p: try a.number("p")), "random_erasing")
+            transform(RandomErasing(p: try a.number("p", in: 0...1)), "random_erasing")
         },
         Row(
             "compose(steps)",
@@ -136,6 +138,17 @@ enum DataLibrary: Library {
     static let types: [HostType] = [DatasetBox.type, TransformBox.type, BatchBox.type, LoaderBox.type, MixedBox.type]
 
     static func dataset(_ d: any Dataset) -> Value { .host(DatasetBox(d)) }
+
+    /// The largest image side a transform may produce or pad to: beyond it one image alone would
+    /// take gigabytes.
+    static let side = 8192
+
+    static func hsvJitter(_ a: Args) throws -> Value {
+        let low = try a.number("low", in: 0...100)
+        let high = try a.number("high", in: 0...100)
+        guard low <= high else { throw a.fail("low", "must not exceed high, got \(low) and \(high)") }
+        return transform(HSVJitter(low, high), "hsv_jitter")
+    }
     static func transform(_ t: any Transform, _ name: String) -> Value { .host(TransformBox(t, name)) }
 
     /// A transform, or a script function fn(image, rng) used as one.
@@ -186,9 +199,10 @@ enum DataLibrary: Library {
         .host(
             LoaderBox(
                 try Loader(
-                    try a.host("dataset", DatasetBox.self).dataset, batchSize: try a.int("batch"),
+                    try a.host("dataset", DatasetBox.self).dataset, batchSize: try a.int("batch", in: 1...(1 << 24)),
                     shuffle: try a.bool("shuffle"),
-                    dropLast: try a.bool("drop_last"), transform: try transformOrNil(a), workers: try a.int("workers"),
+                    dropLast: try a.bool("drop_last"), transform: try transformOrNil(a),
+                    workers: try a.int("workers", in: 0...64),
                     seed: try a.seed())))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import TrickbookData
 import TrickbookDisplay
+import TrickbookFiles
 import TrickbookScript
 import TrickbookTensor
 import TrickbookTraining
@@ -56,7 +57,8 @@ enum DisplayLibrary: Library {
     static let types: [HostType] = [Progress.type]
 
     static func plot(_ a: Args) throws -> Value {
-        let s = try series(try a.value("data"), steps: try a.intOrNil("steps"))
+        let steps = try a.isNil("steps") ? nil : try a.int("steps", in: 1...TrainingLibrary.maxValues)
+        let s = try series(try a.value("data"), steps: steps)
         if let path = try a.stringOrNil("to") {
             do { try writeAtomically(Chart.svg(s, title: try a.string("title")), to: path) } catch {
                 throw ScriptError("plot(): \(error)")
@@ -148,8 +150,12 @@ enum DisplayLibrary: Library {
 
     static func showImages(_ a: Args) throws -> Value {
         let x = try a.tensor("images")
-        guard x.rank == 4, x.shape[0] > 0 else {
-            throw a.fail("images", "must be images [N, C, H, W], got shape \(x.shape)")
+        guard x.rank == 4, x.shape.allSatisfy({ $0 > 0 }), x.shape[2] <= DataLibrary.side,
+            x.shape[3] <= DataLibrary.side
+        else {
+            throw a.fail(
+                "images",
+                "must be non-empty images [N, C, H, W], at most \(DataLibrary.side) pixels a side, got \(x.shape)")
         }
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let captions = try a.isNil("captions") ? [String](repeating: "", count: n) : a.list("captions").map(\.str)
@@ -161,7 +167,7 @@ enum DisplayLibrary: Library {
         let images = (0..<n).map { k in
             Image(channels: c, height: h, width: w, pixels: Array(v[(k * size)..<((k + 1) * size)]))
         }
-        return try grid(images, captions, columns: try a.int("columns"), a)
+        return try grid(images, captions, columns: try a.int("columns", in: 1...1000), a)
     }
 
     static func showPredictions(_ a: Args) throws -> Value {

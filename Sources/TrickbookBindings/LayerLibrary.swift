@@ -16,9 +16,10 @@ enum LayerLibrary: Library {
         ) { a in
             layer(
                 try Conv2d(
-                    try a.int("in_channels"), try a.int("out_channels"), kernel: try a.int("kernel"),
-                    stride: try a.int("stride"),
-                    padding: try a.int("padding"), groups: try a.int("groups"), bias: try a.bool("bias"),
+                    try a.int("in_channels", in: 1...maxChannels), try a.int("out_channels", in: 1...maxChannels),
+                    kernel: try a.int("kernel", in: 1...maxKernel), stride: try a.int("stride", in: 1...maxKernel),
+                    padding: try a.int("padding", in: 0...maxKernel), groups: try a.int("groups", in: 1...maxChannels),
+                    bias: try a.bool("bias"),
                     initializer: try a.choice("init", Initializer.self), generator: Generator(seed: try a.seed())))
         },
         Row(
@@ -38,7 +39,8 @@ enum LayerLibrary: Library {
         ) { a in
             layer(
                 try Linear(
-                    try a.int("in_features"), try a.int("out_features"), bias: try a.bool("bias"),
+                    try a.int("in_features", in: 1...(1 << 24)), try a.int("out_features", in: 1...(1 << 24)),
+                    bias: try a.bool("bias"),
                     initializer: try a.choice("init", Initializer.self), generator: Generator(seed: try a.seed())))
         },
         Row("relu()", doc: "The ReLU layer: max(x, 0).", example: "relu()") { _ in layer(ReLU()) },
@@ -59,7 +61,9 @@ enum LayerLibrary: Library {
             example: "max_pool2d(3, stride: 2, padding: 1)"
         ) { a in
             let k = try positive(a, "kernel")
-            return layer(MaxPool2d(kernel: k, stride: try a.intOrNil("stride") ?? k, padding: try a.int("padding")))
+            return layer(
+                MaxPool2d(
+                    kernel: k, stride: try a.intOrNil("stride") ?? k, padding: try a.int("padding", in: 0...maxKernel)))
         },
         Row(
             "avg_pool2d(kernel, stride = nil, ceil_mode = false, count_include_pad = true)",
@@ -122,11 +126,10 @@ enum LayerLibrary: Library {
 
     static func layer(_ m: Module) -> Value { .host(ModelBox(m)) }
 
-    static func positive(_ a: Args, _ name: String) throws -> Int {
-        let n = try a.int(name)
-        guard n > 0 else { throw a.fail(name, "must be positive, got \(n)") }
-        return n
-    }
+    /// Bounds that keep a layer's size arithmetic far from overflow (memory is checked apart).
+    static let maxChannels = 1 << 16, maxKernel = 1024
+
+    static func positive(_ a: Args, _ name: String) throws -> Int { try a.int(name, in: 1...(1 << 20)) }
 
     /// A layer to put inside another: not nested deeper than `Module.maxHeight` already.
     static func moduleValue(_ v: Value, _ a: Args, _ name: String, item: Int? = nil) throws -> Module {

@@ -189,7 +189,9 @@ enum TensorLibrary: Library {
             }
             guard case .list(let l) = x, l.items.count == shape[depth] else {
                 let n = shape[depth]
-                throw ScriptError("tensor(): ragged nested lists: at depth \(depth) every list must have \(n) items, as the first does")
+                throw ScriptError(
+                    "tensor(): ragged nested lists: at depth \(depth) every list needs \(n) items, as the first has"
+                )
             }
             for item in l.items.reversed() { stack.append((item, depth + 1)) }
         }

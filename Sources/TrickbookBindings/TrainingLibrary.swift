@@ -13,7 +13,7 @@ enum TrainingLibrary: Library {
             doc: "The linear scaling rule: base · batch / 256.",
             example: "linear_scaling(0.1, 1024)  # 0.4"
         ) { a in
-            fv(linearScaledLR(try a.float("base"), batch: try a.int("batch")))
+            fv(linearScaledLR(try a.float("base"), batch: try a.int("batch", in: 1...(1 << 30))))
         },
         Row(
             "constant(lr)",
@@ -25,7 +25,9 @@ enum TrainingLibrary: Library {
             doc: "Cosine decay over steps: ½(1 + cos(πt/T))·η.",
             example: "cosine(0.1, 1000)"
         ) { a in
-            schedule(CosineLR(try a.float("lr"), total: try a.int("steps")), "cosine", steps: try a.int("steps"))
+            schedule(
+                CosineLR(try a.float("lr"), total: try a.int("steps", in: 1...maxSteps)), "cosine",
+                steps: try a.int("steps", in: 1...maxSteps))
         },
         Row(
             "step_decay(lr, milestones, gamma = 0.1)",
@@ -33,7 +35,7 @@ enum TrainingLibrary: Library {
             example: "step_decay(0.1, [3000, 6000])"
         ) { a in
             schedule(
-                StepLR(try a.float("lr"), milestones: try a.ints("milestones"), gamma: try a.float("gamma")), "step")
+                StepLR(try a.float("lr"), milestones: try milestones(a), gamma: try a.float("gamma")), "step")
         },
         Row(
             "polynomial(lr, steps, power = 2.0)",
@@ -41,8 +43,10 @@ enum TrainingLibrary: Library {
             example: "polynomial(0.1, 1000, power: 2.0)"
         ) { a in
             schedule(
-                PolynomialLR(try a.float("lr"), total: try a.int("steps"), power: try a.float("power")), "polynomial",
-                steps: try a.int("steps"))
+                PolynomialLR(
+                    try a.float("lr"), total: try a.int("steps", in: 1...maxSteps), power: try a.float("power")),
+                "polynomial",
+                steps: try a.int("steps", in: 1...maxSteps))
         },
         Row(
             "warmup(schedule, steps)",
@@ -50,7 +54,7 @@ enum TrainingLibrary: Library {
             example: "warmup(cosine(0.1, 900), 100)"
         ) { a in
             let s = try scheduleValue(a, "schedule")
-            let m = try a.int("steps")
+            let m = try a.int("steps", in: 0...maxSteps)
             return schedule(WarmupLR(s.schedule, steps: m), "warmup(\(s.name))", steps: s.steps.map { $0 + m })
         },
         Row(
@@ -171,6 +175,19 @@ enum TrainingLibrary: Library {
     ]
 
     static let types: [HostType] = [ScheduleBox.type, OptimizerBox.type, LossBox.type]
+
+    /// The longest schedule (in iterations): sums of lengths stay far from overflow.
+    static let maxSteps = 1 << 40
+    /// The most rates one call lists or plots.
+    static let maxValues = 10_000_000
+
+    static func milestones(_ a: Args) throws -> [Int] {
+        let m = try a.ints("milestones")
+        guard m.allSatisfy({ (0...maxSteps).contains($0) }) else {
+            throw a.fail("milestones", "must be iterations from 0 to \(maxSteps)")
+        }
+        return m
+    }
 
     static func schedule(_ s: any Schedule, _ name: String, steps: Int? = nil) -> Value {
         .host(ScheduleBox(s, name, steps: steps))
@@ -311,13 +328,13 @@ final class ScheduleBox: TypedHost {
             ScheduleBox.self, "at(t)",
             doc: "The rate at iteration t.",
             example: "lr.at(0)"
-        ) { o, a in fv(try o.schedule.lr(at: try a.int("t"))) }
+        ) { o, a in fv(try o.schedule.lr(at: try a.int("t", in: 0...TrainingLibrary.maxSteps))) }
         t.method(
             ScheduleBox.self, "values(n)",
             doc: "The rates of the first n iterations.",
             example: "lr.values(20)"
         ) { o, a in
-            list(try o.schedule.values(try a.int("n")).map(fv))
+            list(try o.schedule.values(try a.int("n", in: 0...TrainingLibrary.maxValues)).map(fv))
         }
         t.describe(ScheduleBox.self) { o in "schedule \(o.name)" }
         return t
@@ -357,7 +374,9 @@ final class OptimizerBox: TypedHost {
                         "this optimizer follows a schedule; make one with a constant rate to set lr by hand")
                 }
                 let lr = try number(v, "lr")
-                guard lr.isFinite, lr >= 0 else { throw ScriptError("lr must be a finite rate >= 0, got \(lr)") }
+                guard lr.isFinite, lr >= 0 else {
+                    throw ScriptError("lr must be a finite rate >= 0, got \(Value.float(Double(lr)).repr)")
+                }
                 box.sgd.lr = lr
             })
         t.property(OptimizerBox.self, "scheduled_lr") { o in fv(try o.trainer.currentLR) }

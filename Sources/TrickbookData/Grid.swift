@@ -37,14 +37,17 @@ func drawText(_ text: String, into im: inout Image, x: Int, y: Int, scale: Int) 
 /// image is rescaled to 0–255 by its own range, so normalized batches show too; small images are
 /// enlarged to at least 64 pixels.
 public func writeGrid(_ images: [Image], captions: [String], columns: Int = 8, to path: String) throws {
-    guard let first = images.first else { throw TensorError("grid", "no images") }
+    guard let first = images.first else { throw TensorError("grid", "no images to show") }
+    guard images.count <= 4096 else { throw TensorError("grid", "\(images.count) images: a grid shows at most 4,096") }
     guard captions.count == images.count else { throw TensorError("grid", "\(images.count) images but \(captions.count) captions") }
     let c = first.channels == 1 ? 1 : 3
     let zoom = max(1, 64 / max(first.height, first.width))
     let cellH = first.height * zoom, cellW = first.width * zoom
     let captionH = 14, pad = 4
     let cols = max(1, min(columns, images.count)), rows = (images.count + cols - 1) / cols
-    var grid = Image(channels: c, height: rows * (cellH + captionH + pad) + pad, width: cols * (cellW + pad) + pad, fill: 24)
+    let (gridH, gridW) = (rows * (cellH + captionH + pad) + pad, cols * (cellW + pad) + pad)
+    guard gridH * gridW <= 1 << 28 else { throw TensorError("grid", "a grid of \(gridW)×\(gridH) pixels is too large to write") }
+    var grid = Image(channels: c, height: gridH, width: gridW, fill: 24)
     for (k, im) in images.enumerated() {
         let gy = pad + (k / cols) * (cellH + captionH + pad), gx = pad + (k % cols) * (cellW + pad)
         let lo = im.pixels.min() ?? 0, hi = im.pixels.max() ?? 1

@@ -85,7 +85,7 @@ public enum FashionMNIST {
         let (lshape, lbytes) = try IDX.read(path("labels"))
         guard ishape.count == 3, ishape[1] == 28, ishape[2] == 28 else { throw IDX.DataError(imagesPath, "expected N×28×28 images, got \(ishape)") }
         guard lshape.count == 1, lshape[0] == ishape[0] else { throw IDX.DataError(path("labels"), "expected \(ishape[0]) labels, got \(lshape)") }
-        let n = min(limit ?? ishape[0], ishape[0])
+        let n = max(0, min(limit ?? ishape[0], ishape[0]))
         let images = try Tensor(ibytes.prefix(n * 784).map(Float.init), shape: [n, 1, 28, 28])
         let labels = lbytes.prefix(n).map(Int.init)
         guard labels.allSatisfy({ $0 < 10 }) else { throw IDX.DataError(path("labels"), "a label is not in 0…9") }

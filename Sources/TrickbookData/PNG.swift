@@ -1,4 +1,5 @@
 import CPNG
+import TrickbookFiles
 import Foundation
 
 /// PNG files through libpng's simplified API (Swift cannot call setjmp, which the classic API
@@ -61,7 +62,7 @@ public enum PNG {
         img.width = UInt32(width)
         img.height = UInt32(height)
         img.format = format
-        let tmp = path + ".tmp-\(getpid())"
+        let tmp = temporaryPath(for: path)
         let ok = samples.withUnsafeBytes { png_image_write_to_file(&img, tmp, 0, $0.baseAddress, 0, nil) }
         guard ok != 0 else {
             unlink(tmp)

@@ -16,9 +16,10 @@ public enum Chart {
         let w = 640.0, h = 360.0, left = 60.0, right = 150.0, top = 30.0, bottom = 40.0
         let all = series.flatMap(\.values).filter { $0.isFinite }
         let lo = min(0, all.min() ?? 0), hi = max(all.max() ?? 1, lo + 1e-12)
+        let span = (hi - lo).isFinite ? hi - lo : .greatestFiniteMagnitude
         let n = max(2, series.map(\.values.count).max() ?? 2)
         func x(_ i: Int) -> Double { left + (w - left - right) * Double(i) / Double(n - 1) }
-        func y(_ v: Double) -> Double { top + (h - top - bottom) * (1 - (v - lo) / (hi - lo)) }
+        func y(_ v: Double) -> Double { top + (h - top - bottom) * (1 - min(1, max(0, v / span - lo / span))) }
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(w))\" height=\"\(Int(h))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"\(left)\" y=\"18\" font-size=\"14\">\(escaped(title))</text>\n"
         s += "<line x1=\"\(left)\" y1=\"\(y(lo))\" x2=\"\(w - right)\" y2=\"\(y(lo))\" stroke=\"black\"/>"
@@ -50,7 +51,9 @@ public enum Chart {
         let lo = picked.filter(\.isFinite).min() ?? 0, hi = picked.filter(\.isFinite).max() ?? 1
         var grid = [[Character]](repeating: [Character](repeating: " ", count: cols), count: rows)
         for (c, v) in picked.enumerated() where v.isFinite {
-            let r = hi > lo ? Int(((v - lo) / (hi - lo) * Double(rows - 1)).rounded()) : 0
+            // (v − lo)/(hi − lo) in [0, 1] unless hi − lo overflows to inf; clamped before Int().
+            let f = hi > lo ? (v - lo) / (hi - lo) : 0
+            let r = f.isFinite ? Int((min(1, max(0, f)) * Double(rows - 1)).rounded()) : 0
             grid[rows - 1 - r][c] = "•"
         }
         var out = String(format: "%@  (max %.4g)\n", name, hi)

@@ -12,8 +12,8 @@ public final class ProgressBar {
 
     /// Moves the bar on; the counts must be non-negative (a bar never goes back).
     public func advance(_ steps: Int, images: Int, loss: Double?, acc: Double?) {
-        done = min(total, done + max(0, steps))
-        self.images += max(0, images)
+        done = steps >= total - done ? total : done + max(0, steps)
+        self.images = images >= Int.max - self.images ? Int.max : self.images + max(0, images)
         if let loss { self.loss = loss }
         if let acc { self.acc = acc }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import TrickbookFiles
 import TrickbookTensor
 
 /// The safetensors format: an 8-byte little-endian header length, a JSON header of
@@ -44,7 +45,7 @@ public enum SafeTensors {
                 }
             }
         }
-        let tmp = path + ".tmp-\(getpid())"
+        let tmp = temporaryPath(for: path)
         do {
             try data.write(to: URL(fileURLWithPath: tmp))
         } catch {
@@ -82,6 +83,7 @@ public enum SafeTensors {
         let payload = data.count - headerEnd
         var entries: [Entry] = []
         var ranges: [(Int, Int, String)] = []
+        var planned: [(String, DType, [Int], Int, Int, Int)] = []
         for (name, value) in header.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
             guard let info = value as? [String: Any], let dt = info["dtype"] as? String, let shape = info["shape"] as? [Int],
                   let offsets = info["data_offsets"] as? [Int], offsets.count == 2 else {
@@ -101,6 +103,15 @@ public enum SafeTensors {
                 throw fail("tensor '\(name)' of shape \(shape) and dtype \(dt) needs \(count * dtype.size) bytes, its offsets give \(e - b)")
             }
             ranges.append((b, e, name))
+            planned.append((name, dtype, shape, count, b, e))
+        }
+        // Every range is checked before any is copied: overlapping entries (one range named 300
+        // times) would otherwise be copied 300 times first.
+        ranges.sort { $0.0 < $1.0 }
+        for (x, y) in zip(ranges, ranges.dropFirst()) where y.0 < x.1 {
+            throw fail("tensors '\(x.2)' and '\(y.2)' overlap in the data")
+        }
+        for (name, dtype, shape, count, b, e) in planned {
             let bytes = data.subdata(in: (headerEnd + b)..<(headerEnd + e))
             let values: [Float] = bytes.withUnsafeBytes { raw in
                 (0..<count).map { i -> Float in
@@ -114,10 +125,6 @@ public enum SafeTensors {
                 }
             }
             entries.append(Entry(name: name, dtype: dtype, tensor: try Tensor(values, shape: shape)))
-        }
-        ranges.sort { $0.0 < $1.0 }
-        for (x, y) in zip(ranges, ranges.dropFirst()) where y.0 < x.1 {
-            throw fail("tensors '\(x.2)' and '\(y.2)' overlap in the data")
         }
         return entries
     }

@@ -1,4 +1,5 @@
 import CEdit
+import TrickbookFiles
 import Foundation
 import TrickbookScript
 
@@ -143,7 +144,7 @@ final class LineEditor {
         guard !entry.trimmingCharacters(in: .whitespaces).isEmpty else { return }
         tb_history_enter(history, &event, entry)
         guard let historyPath else { return }
-        let tmp = historyPath + ".tmp-\(getpid())"
+        let tmp = temporaryPath(for: historyPath)
         if tb_history_save(history, &event, tmp) >= 0 { rename(tmp, historyPath) } else { unlink(tmp) }
     }
 }

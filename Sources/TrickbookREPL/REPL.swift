@@ -1,4 +1,5 @@
 import Foundation
+import TrickbookFiles
 import TrickbookScript
 
 /// The interactive loop: cells typed or taken from a loaded notebook, commands after ':'.
@@ -204,7 +205,7 @@ public final class REPL {
 
 /// Writes a file by way of a temporary name and a rename, so that a failure never leaves half a file.
 func writeAtomically(_ text: String, to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
+    let tmp = temporaryPath(for: path)
     try text.write(toFile: tmp, atomically: false, encoding: .utf8)
     guard rename(tmp, path) == 0 else {
         unlink(tmp)

@@ -39,6 +39,21 @@ public struct Args {
     public func list(_ name: String) throws -> [Value] { try list(try slot(name)) }
     public func callable(_ name: String) throws -> Value { try callable(try slot(name)) }
 
+    /// A count, size or index from the user: an int in `range`, or the uniform error. Every size
+    /// that reaches arithmetic or an allocation is read this way, so none can overflow.
+    public func int(_ name: String, in range: ClosedRange<Int>) throws -> Int {
+        let n = try int(name)
+        guard range.contains(n) else { throw fail(name, "must be from \(range.lowerBound) to \(range.upperBound), got \(n)") }
+        return n
+    }
+
+    /// A finite number in `range` (a probability, a rate, a factor).
+    public func number(_ name: String, in range: ClosedRange<Double>) throws -> Double {
+        let d = try number(name)
+        guard range.contains(d) else { throw fail(name, "must be from \(formatFloat(range.lowerBound)) to \(formatFloat(range.upperBound)), got \(formatFloat(d))") }
+        return d
+    }
+
     /// A number as the engine's Float (finite or not, as given).
     public func float(_ name: String) throws -> Float { Float(try number(name)) }
 

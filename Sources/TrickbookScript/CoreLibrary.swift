@@ -95,17 +95,21 @@ extension Interpreter {
                 guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "cannot round \(formatFloat(x)) to an int") }
                 return .int(Int(r))
             }
-            let p = Foundation.pow(10.0, Double(try a.int(1)))
-            return .float((x * p).rounded(.toNearestOrEven) / p)
+            // Beyond ±308 digits the scale is 0 or inf: the number is its own rounding.
+            let digits = try a.int(1)
+            guard abs(digits) <= 308 else { return .float(digits > 0 ? x : 0) }
+            let p = Foundation.pow(10.0, Double(digits))
+            let r = (x * p).rounded(.toNearestOrEven) / p
+            return .float(r.isFinite ? r : x)
         }
         row("floor(x)", "The largest int not above x.", "floor(7 / 2)  # 3") { a in
             let r = (try a.number(0)).rounded(.down)
-            guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "is not finite") }
+            guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "cannot be an int: \(formatFloat(r)) is beyond ±9.2e18") }
             return .int(Int(r))
         }
         row("ceil(x)", "The smallest int not below x.", "ceil(60000 / 128)  # batches in an epoch: 469") { a in
             let r = (try a.number(0)).rounded(.up)
-            guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "is not finite") }
+            guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "cannot be an int: \(formatFloat(r)) is beyond ±9.2e18") }
             return .int(Int(r))
         }
         row("sqrt(x)", "The square root.", "sqrt(2)") { a in .float((try a.number(0)).squareRoot()) }
@@ -159,7 +163,11 @@ extension Interpreter {
         func map(_ a: Args) -> MapRef { if case .map(let m)? = a.receiver { return m }; return MapRef() }
         func string(_ a: Args) -> String { if case .string(let s)? = a.receiver { return s }; return "" }
 
-        method("list", "append(item)", "Adds an item at the end.", "xs.append(4)") { a in list(a).items.append(a[0]); return .nil_ }
+        method("list", "append(item)", "Adds an item at the end.", "xs.append(4)") { a in
+            try checkSize(list(a).items.count + 1, "the list")
+            list(a).items.append(a[0])
+            return .nil_
+        }
         method("list", "pop(index = -1)", "Removes and returns an item (the last by default).", "xs.pop()") { a in
             let l = list(a)
             let i = try sequenceIndex(a[0], count: l.items.count, what: "list")
@@ -173,7 +181,12 @@ extension Interpreter {
             return .nil_
         }
         method("list", "copy()", "A shallow copy: a new list with the same items.", "let ys = xs.copy(); ys.append(5)  # xs is unchanged") { a in .list(ListRef(list(a).items)) }
-        method("list", "extend(items)", "Appends every item of a list.", "xs.extend([4, 5])") { a in list(a).items += try a.list(0); return .nil_ }
+        method("list", "extend(items)", "Appends every item of a list.", "xs.extend([4, 5])") { a in
+            let more = try a.list(0)
+            try checkSize(list(a).items.count + more.count, "the extended list")
+            list(a).items += more
+            return .nil_
+        }
         method("list", "index(item)", "The position of the first equal item.", "xs.index(2)") { a in
             guard let i = list(a).items.firstIndex(where: { valuesEqual($0, a[0]) }) else { throw ScriptError("\(a[0].repr) is not in the list") }
             return .int(i)
@@ -189,7 +202,7 @@ extension Interpreter {
             return .nil_
         }
         method("list", "join(separator)", "The items' text joined by separator.", "[1, 2, 3].join(\", \")") { a in
-            .string(list(a).items.map(\.str).joined(separator: try a.string(0)))
+            try joined(list(a).items, try a.string(0))
         }
 
         method("map", "copy()", "A shallow copy: a new map with the same keys and values.", "let c = m.copy(); c[\"lr\"] = 0.2  # m is unchanged") { a in .map(map(a).copy()) }
@@ -219,7 +232,11 @@ extension Interpreter {
         method("string", "replace(old, new)", "Every old replaced by new.", "\"resnet-b\".replace(\"b\", \"d\")") { a in
             let old = try a.string(0)
             guard !old.isEmpty else { throw a.fail(0, "must not be empty") }
-            return .string(string(a).replacingOccurrences(of: old, with: try a.string(1)))
+            let s = string(a), new = try a.string(1)
+            // At most s/old replacements, each growing the text by new − old.
+            let growth = max(0, new.utf8.count - old.utf8.count) * (s.utf8.count / old.utf8.count)
+            try checkSize(s.utf8.count + growth, "the replaced string")
+            return .string(s.replacingOccurrences(of: old, with: new))
         }
         method("string", "starts_with(prefix)", "Whether the string starts with prefix.", "\"epoch 3\".starts_with(\"epoch\")") { a in .bool(string(a).hasPrefix(try a.string(0))) }
         method("string", "ends_with(suffix)", "Whether the string ends with suffix.", "\"lr.svg\".ends_with(\".svg\")") { a in .bool(string(a).hasSuffix(try a.string(0))) }
@@ -229,7 +246,21 @@ extension Interpreter {
             return .int(s.distance(from: s.startIndex, to: r.lowerBound))
         }
         method("string", "join(items)", "The items' text joined by this string.", "\", \".join([\"a\", \"b\"])") { a in
-            .string(try a.list(0).map(\.str).joined(separator: string(a)))
+            try joined(try a.list(0), string(a))
         }
     }
+}
+
+/// The items' text joined by a separator, after checking the total size.
+private func joined(_ items: [Value], _ separator: String) throws -> Value {
+    var parts: [String] = []
+    parts.reserveCapacity(items.count)
+    var total = 0
+    for v in items {
+        let t = v.str
+        total += t.utf8.count + separator.utf8.count
+        try checkSize(total, "the joined string")
+        parts.append(t)
+    }
+    return .string(parts.joined(separator: separator))
 }

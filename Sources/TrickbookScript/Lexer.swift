@@ -114,7 +114,11 @@ struct Lexer {
                 let n = op.count
                 if i + n <= chars.count && String(chars[i..<(i + n)]) == op { matched = op; break }
             }
-            guard let op = matched else { throw error("unexpected character '\(c)'", pos) }
+            guard let op = matched else {
+                let shown = c.unicodeScalars.allSatisfy({ $0.properties.generalCategory == .control || $0.value == 0 })
+                    ? c.unicodeScalars.map { String(format: "U+%04X", $0.value) }.joined(separator: " ") : "'\(c)'"
+                throw error("unexpected character \(shown)", pos)
+            }
             for _ in 0..<op.count { _ = advance() }
             if op == "(" || op == "[" || op == "{" { brackets.append(op) }
             if op == ")" || op == "]" || op == "}" { _ = brackets.popLast() }

@@ -253,8 +253,14 @@ func binary(_ op: BinOp, _ a: Value, _ b: Value) throws -> Value {
         }
         throw ScriptError("cannot compare \(a.typeName) and \(b.typeName)")
     case .add:
-        if case let (.string(x), .string(y)) = (a, b) { return .string(x + y) }
-        if case let (.list(x), .list(y)) = (a, b) { return .list(ListRef(x.items + y.items)) }
+        if case let (.string(x), .string(y)) = (a, b) {
+            try checkSize(x.utf8.count + y.utf8.count, "the joined string")
+            return .string(x + y)
+        }
+        if case let (.list(x), .list(y)) = (a, b) {
+            try checkSize(x.items.count + y.items.count, "the joined list")
+            return .list(ListRef(x.items + y.items))
+        }
     case .mul:
         if case let (.string(x), .int(n)) = (a, b) { try checkSize(x.utf8.count.multipliedReportingOverflow(by: max(0, n)).overflow ? Int.max : x.utf8.count * max(0, n), "the repeated string"); return .string(String(repeating: x, count: max(0, n))) }
         if case let (.int(n), .string(x)) = (a, b) { try checkSize(x.utf8.count.multipliedReportingOverflow(by: max(0, n)).overflow ? Int.max : x.utf8.count * max(0, n), "the repeated string"); return .string(String(repeating: x, count: max(0, n))) }
@@ -386,6 +392,7 @@ final class InterpolationExpr: Expr {
                 let v = try e.eval(f)
                 if let spec { do { s += try spec.apply(v) } catch { throw e.locate(error) } } else { s += v.str }
             }
+            do { try checkSize(s.utf8.count, "the interpolated string") } catch { throw locate(error) }
         }
         return .string(s)
     }

@@ -10,6 +10,8 @@ public final class SourceFile {
 
     public init(name: String, text: String, lineOffset: Int = 0) {
         self.name = name
+        // Windows line endings: "\r\n" is one Character in Swift and would match neither "\n" nor "\r".
+        let text = text.contains("\r\n") ? text.replacingOccurrences(of: "\r\n", with: "\n") : text
         self.text = text
         self.lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         self.lineOffset = lineOffset
@@ -52,9 +54,16 @@ public struct ScriptError: Error, CustomStringConvertible {
     public var report: String {
         var out = headline
         if let file, let pos, pos.line >= 1, pos.line <= file.lines.count {
-            let line = file.lines[pos.line - 1]
-            out += "\n    " + line
-            out += "\n    " + String(repeating: " ", count: max(0, pos.column - 1)) + "^"
+            // At most 160 characters of the line, around the error; the caret copies the tabs
+            // before it so that it lines up under the same character.
+            let line = Array(file.lines[pos.line - 1])
+            let col = min(max(0, pos.column - 1), line.count)
+            let start = max(0, min(col - 80, line.count - 160))
+            let end = min(line.count, start + 160)
+            let shown = String(line[start..<end]).map { $0.isASCII && ($0.asciiValue ?? 32) < 32 && $0 != "\t" ? " " : $0 }
+            out += "\n    " + (start > 0 ? "…" : "") + String(shown) + (end < line.count ? "…" : "")
+            let pad = line[start..<col].map { $0 == "\t" ? "\t" : " " }.joined()
+            out += "\n    " + (start > 0 ? " " : "") + pad + "^"
         }
         // A run of the same frame (deep recursion) is one line with its count.
         var k = 0
@@ -112,5 +121,7 @@ func suggestion(for name: String, among candidates: [String]) -> String? {
 }
 
 public func didYouMean(_ name: String, _ candidates: [String]) -> String {
-    suggestion(for: name, among: candidates).map { " (did you mean '\($0)'?)" } ?? ""
+    // The edit distance costs |name|·|candidate|: a very long name gets no suggestion.
+    guard name.count <= 100 else { return "" }
+    return suggestion(for: name, among: candidates.filter { $0.count <= 200 }).map { " (did you mean '\($0)'?)" } ?? ""
 }

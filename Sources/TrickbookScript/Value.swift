@@ -156,26 +156,40 @@ extension Value {
 
     /// repr(): strings in double quotes; lists and maps show their elements by repr. A list or
     /// map inside itself, or nested deeper than 100 levels, shows as `[...]` / `{...}`.
+    /// Past `maxItems` characters the text stops with "…": a list of many references to one
+    /// long string must not build gigabytes to print.
     public var repr: String {
         var seen = Set<ObjectIdentifier>()
-        return repr(&seen)
+        var budget = maxItems
+        return repr(&seen, &budget)
     }
 
-    private func repr(_ seen: inout Set<ObjectIdentifier>) -> String {
+    private func repr(_ seen: inout Set<ObjectIdentifier>, _ budget: inout Int) -> String {
+        guard budget > 0 else { return "…" }
         switch self {
         case .list(let l):
             guard seen.count < 100, seen.insert(ObjectIdentifier(l)).inserted else { return "[...]" }
             defer { seen.remove(ObjectIdentifier(l)) }
             var parts: [String] = []
-            for v in l.items { parts.append(v.repr(&seen)) }
+            for v in l.items {
+                guard budget > 0 else { parts.append("…"); break }
+                parts.append(v.repr(&seen, &budget))
+            }
             return "[" + parts.joined(separator: ", ") + "]"
         case .map(let m):
             guard seen.count < 100, seen.insert(ObjectIdentifier(m)).inserted else { return "{...}" }
             defer { seen.remove(ObjectIdentifier(m)) }
             var parts: [String] = []
-            for (k, v) in zip(m.keys, m.values) { parts.append(k.repr(&seen) + ": " + v.repr(&seen)) }
+            for (k, v) in zip(m.keys, m.values) {
+                guard budget > 0 else { parts.append("…"); break }
+                parts.append(k.repr(&seen, &budget) + ": " + v.repr(&seen, &budget))
+            }
             return "{" + parts.joined(separator: ", ") + "}"
-        default: return shallowRepr
+        default:
+            var s = shallowRepr
+            if s.utf8.count > budget { s = String(s.prefix(budget)) + "…" }
+            budget -= s.utf8.count + 2
+            return s
         }
     }
 

@@ -267,12 +267,25 @@ public final class Trainer {
         guard let s = meta["trickbook.step"].flatMap(Int.init), let e = meta["trickbook.epoch"].flatMap(Int.init) else {
             throw TrainingError(description: "\(path) is not a training checkpoint (no step and epoch)")
         }
+        // Counters that will be incremented: far from overflow, as a real run leaves them.
+        guard (0...(1 << 40)).contains(s), (0...(1 << 40)).contains(e) else {
+            throw TrainingError(description: "\(path): step \(s) or epoch \(e) is not a count a run can reach")
+        }
         var modelTensors: [String: Tensor] = [:]
         var buffers: [String: Tensor] = [:], averages: [String: Tensor] = [:]
         for entry in entries {
             if entry.name.hasPrefix("model.") { modelTensors[String(entry.name.dropFirst(6))] = entry.tensor }
             else if entry.name.hasPrefix("optimizer.momentum.") { buffers[String(entry.name.dropFirst(19))] = entry.tensor }
             else if entry.name.hasPrefix("ema.") { averages[String(entry.name.dropFirst(4))] = entry.tensor }
+        }
+        // Every momentum buffer belongs to a parameter of this optimizer and has its shape: checked
+        // before anything is restored.
+        let shapes = Dictionary(optimizer.groups.flatMap { $0.parameters.map { ($0.0, $0.1.shape) } }, uniquingKeysWith: { a, _ in a })
+        for (name, t) in buffers {
+            guard let shape = shapes[name] else { throw TrainingError(description: "\(path): a momentum buffer for '\(name)', which this optimizer does not update") }
+            guard shape == t.shape else {
+                throw TrainingError(description: "\(path): the momentum buffer of '\(name)' is \(t.shape), the parameter is \(shape)")
+            }
         }
         for (name, g) in generators {
             guard let text = meta["trickbook.generator." + name] else { throw TrainingError(description: "\(path) has no state for generator '\(name)'") }

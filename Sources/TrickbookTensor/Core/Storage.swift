@@ -92,14 +92,38 @@ public enum Memory {
         return pages > 0 && size > 0 ? pages * size : Int.max
     }()
 
-    /// Bytes the kernel says are available now (MemAvailable), read only for large requests.
+    /// Bytes this process can still take, read only for large requests: the smallest of what the
+    /// kernel says is available (MemAvailable), what the cgroup allows beyond what it uses (a
+    /// container's memory.max), and what the address-space limit (RLIMIT_AS) leaves.
     static func availableBytes() -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return physicalBytes }
-        for line in text.split(separator: "\n") where line.hasPrefix("MemAvailable:") {
-            let parts = line.split(separator: " ")
-            if parts.count >= 2, let kb = Int(parts[1]) { return kb * 1024 }
+        var best = physicalBytes
+        if let kb = number(in: "/proc/meminfo", after: "MemAvailable:") { best = Swift.min(best, kb * 1024) }
+        if let limit = number(in: "/sys/fs/cgroup/memory.max"), let used = number(in: "/sys/fs/cgroup/memory.current") {
+            best = Swift.min(best, Swift.max(0, limit - used))
+        } else if let limit = number(in: "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+                  let used = number(in: "/sys/fs/cgroup/memory/memory.usage_in_bytes") {
+            best = Swift.min(best, Swift.max(0, limit - used))
         }
-        return physicalBytes
+        var r = rlimit()
+        if getrlimit(Int32(RLIMIT_AS.rawValue), &r) == 0, r.rlim_cur < UInt64(Int.max),  // RLIM_INFINITY is all ones
+           let pages = number(in: "/proc/self/statm") {
+            let used = pages.multipliedReportingOverflow(by: sysconf(Int32(_SC_PAGESIZE)))
+            if !used.overflow { best = Swift.min(best, Swift.max(0, Int(r.rlim_cur) - used.partialValue)) }
+        }
+        return best
+    }
+
+    /// The first whole number in a small system file (after `label` when given); nil when the
+    /// file is missing or holds none ("max" in memory.max means no limit).
+    static func number(in path: String, after label: String? = nil) -> Int? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        var rest = Substring(text)
+        if let label {
+            guard let r = text.range(of: label) else { return nil }
+            rest = text[r.upperBound...]
+        }
+        let digits = rest.drop { $0 == " " || $0 == "\t" }.prefix { $0.isNumber }
+        return Int(digits)
     }
 
     /// The number of elements of `shape`, after checking that every size is non-negative, that the

@@ -30,7 +30,11 @@ extension Tensor {
         guard step != 0, step.isFinite, start.isFinite, end.isFinite else {
             throw TensorError("arange", "needs finite bounds and a non-zero step, got start \(start), end \(end), step \(step)")
         }
-        let n = Swift.max(0, Int(((end - start) / step).rounded(.up)))
+        let count = ((Double(end) - Double(start)) / Double(step)).rounded(.up)
+        guard count.isFinite, count < Double(1 << 40) else {
+            throw TensorError("arange", "from \(start) to \(end) by \(step) would have \(count) elements")
+        }
+        let n = Swift.max(0, Int(count))
         return try generate([n], op: "arange") { start + Float($0) * step }
     }
 

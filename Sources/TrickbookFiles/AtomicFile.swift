@@ -1,0 +1,34 @@
+import Foundation
+
+public struct WriteError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// The temporary name a write to `path` goes through before it is renamed into place
+/// (`path.tmp-PID`). Temporaries of the same target left by writers that died mid-way (a
+/// `kill -9` during a save) are removed first, so they do not pile up.
+public func temporaryPath(for path: String) -> String {
+    let url = URL(fileURLWithPath: path)
+    let dir = url.deletingLastPathComponent().path, prefix = url.lastPathComponent + ".tmp-"
+    if let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) {
+        for name in names where name.hasPrefix(prefix) {
+            // Only a writer that no longer exists: kill(pid, 0) fails with ESRCH.
+            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink((dir.isEmpty ? "." : dir) + "/" + name)
+        }
+    }
+    return path + ".tmp-\(getpid())"
+}
+
+/// Writes to a temporary name beside `path`, then renames, so that a failure never leaves half a file.
+public func writeAtomically(_ text: String, to path: String) throws {
+    let tmp = temporaryPath(for: path)
+    do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+        throw WriteError(description: "cannot write \(path): \(error.localizedDescription)")
+    }
+    guard rename(tmp, path) == 0 else {
+        let reason = String(cString: strerror(errno))
+        unlink(tmp)
+        throw WriteError(description: "cannot write \(path): \(reason)")
+    }
+}
