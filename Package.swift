@@ -16,6 +16,8 @@ let package = Package(
     products: [
         .executable(name: "trickbook", targets: ["trickbook"]),
         .library(name: "TrickbookTensor", targets: ["TrickbookTensor"]),
+        // For the fuzzers in Fuzz/, which build the language and its bindings with libFuzzer.
+        .library(name: "TrickbookBindings", targets: ["TrickbookBindings", "TrickbookScript", "TrickbookData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -19,7 +19,7 @@ extension Interpreter {
     func registerCoreLibrary() {
         row("print(*values)", "Prints the values separated by spaces.", "print(\"loss\", 0.25)") { a in
             let items = (try? a.list(0)) ?? []
-            self.output(items.map(\.str).joined(separator: " "))
+            a.interpreter.output(items.map(\.str).joined(separator: " "))
             return .nil_
         }
         row("str(value)", "The value as text.", "str(3)  # \"3\"") { a in .string(a[0].str) }
@@ -152,7 +152,7 @@ extension Interpreter {
             .float(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
         }
         row("help(name)", "Prints what a builtin, function or object is and how to call it.", "help(range)") { a in
-            self.output(self.help(for: a[0]))
+            a.interpreter.output(a.interpreter.help(for: a[0]))
             return .nil_
         }
         registerMethods()
