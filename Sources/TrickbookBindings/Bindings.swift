@@ -13,6 +13,9 @@ public enum Bindings {
     /// Registers every library on a session whose random draws follow `seed`.
     public static func register(into i: Interpreter, seed: UInt64 = 0) {
         i.hostState = RunState(seed: seed)
+        // Long engine operations stop for this session's Ctrl-C.
+        let flag = i.interrupt
+        Interruption.install { flag.isSet }
         for library in libraries { i.load(library) }
     }
 }

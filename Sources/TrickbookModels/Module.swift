@@ -32,6 +32,7 @@ open class Module {
 
     /// Runs the module, and records it when a summary is being taken.
     public final func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try Interruption.check("the forward pass of \(typeName)")
         var y = try forward(x)
         if children.isEmpty {
             if let format = Module.activationFormat { y = y.rounded(to: format) }

@@ -224,10 +224,24 @@ extension Interpreter {
         method("string", "strip()", "Without leading and trailing white space.", "\"  top-1  \".strip()") { a in .string(string(a).trimmingCharacters(in: .whitespacesAndNewlines)) }
         method("string", "split(separator = nil)", "Parts split at separator (or at runs of white space).", "\"a,b,c\".split(\",\")") { a in
             let s = string(a)
-            if a.isNil(0) { return .list(ListRef(s.split(whereSeparator: { $0.isWhitespace }).map { .string(String($0)) })) }
+            var parts: [Value] = []
+            if a.isNil(0) {
+                for part in s.lazy.split(whereSeparator: { $0.isWhitespace }) {
+                    parts.append(.string(String(part)))
+                    if parts.count & 0x3FFF == 0 { try stopIfInterrupted(a) }
+                }
+                return .list(ListRef(parts))
+            }
             let sep = try a.string(0)
             guard !sep.isEmpty else { throw a.fail(0, "must not be empty") }
-            return .list(ListRef(s.components(separatedBy: sep).map { .string($0) }))
+            var start = s.startIndex
+            while let r = s.range(of: sep, range: start..<s.endIndex) {
+                parts.append(.string(String(s[start..<r.lowerBound])))
+                start = r.upperBound
+                if parts.count & 0x3FFF == 0 { try stopIfInterrupted(a) }
+            }
+            parts.append(.string(String(s[start...])))
+            return .list(ListRef(parts))
         }
         method("string", "replace(old, new)", "Every old replaced by new.", "\"resnet-b\".replace(\"b\", \"d\")") { a in
             let old = try a.string(0)
@@ -236,7 +250,16 @@ extension Interpreter {
             // At most s/old replacements, each growing the text by new − old.
             let growth = max(0, new.utf8.count - old.utf8.count) * (s.utf8.count / old.utf8.count)
             try checkSize(s.utf8.count + growth, "the replaced string")
-            return .string(s.replacingOccurrences(of: old, with: new))
+            var out = "", start = s.startIndex, k = 0
+            while let r = s.range(of: old, range: start..<s.endIndex) {
+                out += s[start..<r.lowerBound]
+                out += new
+                start = r.upperBound
+                k += 1
+                if k & 0x3FFF == 0 { try stopIfInterrupted(a) }
+            }
+            out += s[start...]
+            return .string(out)
         }
         method("string", "starts_with(prefix)", "Whether the string starts with prefix.", "\"epoch 3\".starts_with(\"epoch\")") { a in .bool(string(a).hasPrefix(try a.string(0))) }
         method("string", "ends_with(suffix)", "Whether the string ends with suffix.", "\"lr.svg\".ends_with(\".svg\")") { a in .bool(string(a).hasSuffix(try a.string(0))) }
@@ -249,6 +272,12 @@ extension Interpreter {
             try joined(try a.list(0), string(a))
         }
     }
+}
+
+/// Long loops over strings and lists stop here when the user pressed Ctrl-C (the caller's node
+/// turns the error into an interrupt).
+private func stopIfInterrupted(_ a: Args) throws {
+    if a.interpreter.interrupt.isSet { throw ScriptError("interrupted") }
 }
 
 /// The items' text joined by a separator, after checking the total size.

@@ -24,6 +24,8 @@ class Node {
     /// any Swift error).
     final func locate(_ error: Error) -> Error {
         if error is ScriptInterrupted || error is StepLimitExceeded { return error }
+        // A host operation that stopped for Ctrl-C is an interrupt, which scripts cannot catch.
+        if state.pointee.interrupted { return ScriptInterrupted(file: file, pos: pos) }
         if var e = error as? ScriptError {
             if e.pos == nil { e.file = file; e.pos = pos }
             return e

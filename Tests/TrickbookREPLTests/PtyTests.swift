@@ -189,6 +189,29 @@ struct NotebookTestError: Error, CustomStringConvertible {
         #expect(try s.waitExit() == 0)
     }
 
+    /// Ctrl-C during one long builtin (a 9000×9000 product: 7 s; a split into 20M parts; a
+    /// forward pass of ResNet-50 on 64 images) returns the prompt within a second, variables kept.
+    @Test func ctrlCStopsLongBuiltinsWithinASecond() throws {
+        let s = try PtySession(env: ["TRICKBOOK_HISTORY": history])
+        var at = try s.expect("tb> ")
+        s.send("let a = ones([9000, 9000]); let keep = 42; let text = \"x,\" * 20000000; let big = resnet(50)\r")
+        at = try s.expect("tb> ", after: try s.expect("resnet(50)", after: at), timeout: 60)
+        for cell in ["let p = a @ a", "let parts = text.split(\",\")", "let y = big(ones([64, 3, 224, 224]))"] {
+            s.send(cell + "\r")
+            at = try s.expect(cell, after: at)
+            usleep(1_500_000)
+            let start = Date()
+            s.send("\u{03}", atPrompt: false)
+            at = try s.expect("interrupted", after: at, timeout: 10)
+            at = try s.expect("tb> ", after: at)
+            #expect(Date().timeIntervalSince(start) < 1.0, "Ctrl-C took \(Date().timeIntervalSince(start)) s in \(cell)")
+        }
+        s.send("print(\"kept\", keep)\r")
+        at = try s.expect("kept 42", after: at)
+        s.send("\u{04}")
+        #expect(try s.waitExit() == 0)
+    }
+
     @Test func historyAcrossSessions() throws {
         let first = try PtySession(env: ["TRICKBOOK_HISTORY": history])
         try first.expect("tb> ")

@@ -65,6 +65,7 @@ extension Tensor {
         try withNoGrad {
             for t in order.reversed() {
                 guard let (g, owned) = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }
+                try Interruption.check("backward")
                 guard let node = t.node else {
                     t.accumulateGrad(g, owned: owned)
                     continue
