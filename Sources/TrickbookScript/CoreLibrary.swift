@@ -148,6 +148,8 @@ extension Interpreter {
             guard case .host(let o) = a[0], let next = o.hostType.next else { throw a.fail(0, "cannot be stepped with next(), got \(a[0].typeName)") }
             return try next(o)
         }
+        row("gc()", "Frees reference cycles now (lists inside themselves, closures in the frames they close over); the count of objects cleared. It also runs by itself between cells.",
+            "gc()") { a in .int(a.interpreter.collectCycles()) }
         row("clock()", "Seconds since an arbitrary start, for timing.", "let start = clock(); print(\"took {clock() - start:.3f} s\")") { _ in
             .float(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
         }
@@ -166,6 +168,7 @@ extension Interpreter {
         method("list", "append(item)", "Adds an item at the end.", "xs.append(4)") { a in
             try checkSize(list(a).items.count + 1, "the list")
             list(a).items.append(a[0])
+            list(a).stored(a[0])
             return .nil_
         }
         method("list", "pop(index = -1)", "Removes and returns an item (the last by default).", "xs.pop()") { a in
@@ -178,6 +181,7 @@ extension Interpreter {
             var i = try a.int(0)
             if i < 0 { i += l.items.count }
             l.items.insert(a[1], at: min(max(i, 0), l.items.count))
+            l.stored(a[1])
             return .nil_
         }
         method("list", "copy()", "A shallow copy: a new list with the same items.", "let ys = xs.copy(); ys.append(5)  # xs is unchanged") { a in .list(ListRef(list(a).items)) }
@@ -185,6 +189,7 @@ extension Interpreter {
             let more = try a.list(0)
             try checkSize(list(a).items.count + more.count, "the extended list")
             list(a).items += more
+            if let v = more.first(where: \.canNest) { list(a).stored(v) }
             return .nil_
         }
         method("list", "index(item)", "The position of the first equal item.", "xs.index(2)") { a in

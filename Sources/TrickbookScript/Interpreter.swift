@@ -30,6 +30,18 @@ public final class Interpreter {
     public var stepLimit: Int?
     /// Folders searched by `import` before the importing script's folder and TRICKBOOK_PATH.
     public var searchPath: [String]
+    /// This session's number for the cycle collector.
+    let gcOwner: Int32 = Interpreter.nextOwner()
+    private var nextCollection = 10_000
+    private static let ownerLock = NSLock()
+    nonisolated(unsafe) private static var lastOwner: Int32 = 0
+    private static func nextOwner() -> Int32 {
+        ownerLock.lock()
+        defer { ownerLock.unlock() }
+        lastOwner = lastOwner == Int32.max ? 1 : lastOwner + 1
+        return lastOwner
+    }
+
     /// Constants the core library defines (pi): not the user's, so `:vars` leaves them out.
     var predefined: Set<String> = []
     /// What the host keeps with this session (the bindings keep the run's random generator).
@@ -92,6 +104,7 @@ public final class Interpreter {
             chunks.removeAll()
             g.deinitialize(count: n)
         }
+        CycleCollector.forget(owner: gcOwner)
         globals.deallocate()
         globalDefined.deallocate()
         state.deinitialize(count: 1)
@@ -191,8 +204,25 @@ public final class Interpreter {
     /// assigned before it as it is, and the session usable.
     @discardableResult
     public func run(_ source: String, name: String, lineOffset: Int = 0) throws -> Value? {
-        try LargeStack.run { try runHere(source, name: name, lineOffset: lineOffset) }
+        try LargeStack.run {
+            try CycleCollector.owning(gcOwner) {
+                defer { collectCyclesIfGrown() }
+                return try runHere(source, name: name, lineOffset: lineOffset)
+            }
+        }
     }
+
+    /// Frees cycles after a cell when the session's tracked objects have doubled since the last
+    /// collection (at least 10,000): the cost stays proportional to what the cells allocate.
+    private func collectCyclesIfGrown() {
+        let n = CycleCollector.count(owner: gcOwner)
+        guard n >= nextCollection else { return }
+        CycleCollector.collect(owner: gcOwner)
+        nextCollection = Swift.max(10_000, 2 * CycleCollector.count(owner: gcOwner))
+    }
+
+    /// Frees the session's cycles now; returns how many objects were cleared (the `gc()` builtin).
+    func collectCycles() -> Int { CycleCollector.collect(owner: gcOwner) }
 
     private func runHere(_ source: String, name: String, lineOffset: Int) throws -> Value? {
         let file = SourceFile(name: name, text: source, lineOffset: lineOffset)
@@ -222,7 +252,7 @@ public final class Interpreter {
 
     /// Calls a script function or builtin from Swift (a host binding calling back into a script).
     public func callValue(_ f: Value, _ args: [Value]) throws -> Value {
-        try LargeStack.run { try callHere(f, args) }
+        try LargeStack.run { try CycleCollector.owning(gcOwner) { try callHere(f, args) } }
     }
 
     private func callHere(_ f: Value, _ args: [Value]) throws -> Value {

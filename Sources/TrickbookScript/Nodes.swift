@@ -633,7 +633,9 @@ final class IndexAssignStmt: Stmt {
         do {
             if let op { v = try binary(op, try indexValue(o, k), v) }
             switch o {
-            case .list(let l): l.items[try sequenceIndex(k, count: l.items.count, what: "list")] = v
+            case .list(let l):
+                l.items[try sequenceIndex(k, count: l.items.count, what: "list")] = v
+                l.stored(v)
             case .map(let m): try m.set(k, v)
             case .host(let h):
                 if let write = h.hostType.setSubscript { try write(h, [.index(k)], v); break }

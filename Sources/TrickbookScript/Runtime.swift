@@ -4,6 +4,9 @@ struct FrameHeader {
     let count: Int
     let parent: Frame?
     var slots: UnsafeMutablePointer<Value>?
+    /// The session whose cycle collector tracks this frame (0: none; a frame is tracked once a
+    /// closure captures it, since only then can it be part of a cycle).
+    var gcOwner: Int32 = 0
 }
 
 /// The slots of one function call (its parameters and every local of its blocks), and the frame
@@ -12,7 +15,7 @@ struct FrameHeader {
 final class Frame: ManagedBuffer<FrameHeader, Value> {
     static func make(count: Int, parent: Frame?) -> Frame {
         let f = unsafeDowncast(Frame.create(minimumCapacity: max(count, 1)) { _ in
-            FrameHeader(count: count, parent: parent, slots: nil)
+            FrameHeader(count: count, parent: parent, slots: nil, gcOwner: 0)
         }, to: Frame.self)
         f.withUnsafeMutablePointers { h, e in
             e.initialize(repeating: .nil_, count: count)
@@ -30,8 +33,21 @@ final class Frame: ManagedBuffer<FrameHeader, Value> {
         return f
     }
 
+    /// Tracks this frame and the frames around it with `owner`'s cycle collector.
+    func track(owner: Int32) {
+        var f: Frame? = self
+        while let fr = f, fr.header.gcOwner == 0 {
+            fr.header.gcOwner = owner
+            CycleCollector.register(fr, owner: owner)
+            f = fr.header.parent
+        }
+    }
+
     deinit {
-        withUnsafeMutablePointers { h, e in Teardown.take(e, count: h.pointee.count) }
+        withUnsafeMutablePointers { h, e in
+            if h.pointee.gcOwner != 0 { CycleCollector.unregister(self, owner: h.pointee.gcOwner) }
+            Teardown.take(e, count: h.pointee.count)
+        }
     }
 }
 

@@ -21,8 +21,26 @@ public enum Value {
 /// A list, shared by reference as in Python.
 public final class ListRef {
     public var items: [Value]
-    public init(_ items: [Value]) { self.items = items }
-    deinit { Teardown.take(&items) }
+    /// The session whose cycle collector may track this list (0: none). A list is tracked once
+    /// it holds something that can lead back to it (a list, map or function): until then it
+    /// cannot be part of a cycle, and lists of numbers cost nothing to the collector.
+    let gcOwner: Int32
+    var gcTracked = false
+    public init(_ items: [Value]) {
+        self.items = items
+        gcOwner = CycleCollector.currentOwner
+        if gcOwner != 0, items.contains(where: \.canNest) { track() }
+    }
+    /// Call after storing `v` into the list.
+    @inline(__always) func stored(_ v: Value) { if !gcTracked, gcOwner != 0, v.canNest { track() } }
+    func track() {
+        gcTracked = true
+        CycleCollector.register(self, owner: gcOwner)
+    }
+    deinit {
+        if gcTracked { CycleCollector.unregister(self, owner: gcOwner) }
+        Teardown.take(&items)
+    }
 }
 
 /// A map with insertion order, shared by reference.
@@ -31,16 +49,34 @@ public final class MapRef {
     private var index: [MapKey: Int] = [:]
     public private(set) var values: [Value] = []
 
-    public init() {}
+    /// The session whose cycle collector may track this map (0: none); tracked once it holds a
+    /// list, map or function (see ListRef).
+    let gcOwner: Int32
+    var gcTracked = false
+    public init() { gcOwner = CycleCollector.currentOwner }
     deinit {
+        if gcTracked { CycleCollector.unregister(self, owner: gcOwner) }
         Teardown.take(&keys)
         Teardown.take(&values)
+    }
+
+    /// Empties the map (the cycle collector breaks cycles this way).
+    func removeAll() {
+        Teardown.take(&keys)
+        Teardown.take(&values)
+        keys = []
+        values = []
+        index = [:]
     }
 
     /// A shallow copy: the same keys and values in a new map.
     public func copy() -> MapRef {
         let m = MapRef()
         m.keys = keys; m.index = index; m.values = values
+        if m.gcOwner != 0, values.contains(where: \.canNest) {
+            m.gcTracked = true
+            CycleCollector.register(m, owner: m.gcOwner)
+        }
         return m
     }
 
@@ -53,6 +89,10 @@ public final class MapRef {
 
     public func set(_ k: Value, _ v: Value) throws {
         let key = try MapKey(k)
+        if !gcTracked, gcOwner != 0, v.canNest {
+            gcTracked = true
+            CycleCollector.register(self, owner: gcOwner)
+        }
         if let i = index[key] { values[i] = v; return }
         index[key] = keys.count
         keys.append(k)
@@ -90,7 +130,17 @@ struct MapKey: Hashable {
 public final class Function {
     let proto: FunctionProto
     let env: Frame?
-    init(proto: FunctionProto, env: Frame?) { self.proto = proto; self.env = env }
+    let gcOwner: Int32
+    init(proto: FunctionProto, env: Frame?) {
+        self.proto = proto
+        self.env = env
+        gcOwner = CycleCollector.currentOwner
+        if gcOwner != 0 {
+            CycleCollector.register(self, owner: gcOwner)
+            env?.track(owner: gcOwner)
+        }
+    }
+    deinit { if gcOwner != 0 { CycleCollector.unregister(self, owner: gcOwner) } }
     public var name: String { proto.name }
     /// How messages name it: its name, or `fn(a, b)` for an anonymous function.
     public var label: String { proto.name == "anonymous function" ? "fn(\(proto.params.joined(separator: ", ")))" : proto.name }
