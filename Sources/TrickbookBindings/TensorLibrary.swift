@@ -172,7 +172,11 @@ enum TensorLibrary: Library {
             guard let first = l.items.first else { break }
             probe = first
         }
+        // The size the first path gives is checked before anything is built (a list shared at every
+        // level, [x, x] nested 40 deep, would otherwise fill memory).
+        let count = try Memory.checkedCount(shape, op: "tensor")
         var values: [Float] = []
+        values.reserveCapacity(count)
         var stack: [(Value, Int)] = [(v, 0)]
         while let (x, depth) = stack.popLast() {
             if depth == shape.count {

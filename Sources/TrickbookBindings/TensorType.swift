@@ -388,7 +388,8 @@ final class TensorBox: TypedHost {
             x.detached()
         },
         m("clone()", "A copy with its own storage (gradients flow through it).", "x.clone()") { x, _ in x.cloned() },
-        v("tolist()", "The values as nested lists (a number for a 0-d tensor).", "x.tolist()") { x, _ in nestedList(x)
+        v("tolist()", "The values as nested lists (a number for a 0-d tensor).", "x.tolist()") { x, _ in
+            try nestedList(x)
         },
         v("numel()", "The number of elements.", "x.numel()") { x, _ in .int(x.count) },
         v("any()", "Whether any element is non-zero.", "(x > 3).any()") { x, _ in
@@ -451,7 +452,16 @@ final class TensorBox: TypedHost {
     }
 
     /// The values as nested lists, row by row (iterative: a tensor's rank bounds nothing).
-    static func nestedList(_ x: Tensor) -> Value {
+    static func nestedList(_ x: Tensor) throws -> Value {
+        // Every list and number made counts: an empty tensor of shape [2^40, 0] would otherwise
+        // make 2^40 empty lists.
+        var made = x.count
+        for k in 1..<max(1, x.rank) {
+            made += x.shape[..<k].reduce(1) { $0 &* $1 }
+            guard made <= 50_000_000 else {
+                throw ScriptError("tolist(): a tensor of shape \(x.shape) would make more than 50,000,000 lists and numbers")
+            }
+        }
         let values = x.scalars.map(fv)
         guard x.rank > 0 else { return values.first ?? .nil_ }
         var level = values

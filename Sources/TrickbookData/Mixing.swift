@@ -45,7 +45,7 @@ private func checkBatch(_ x: Tensor, _ labels: [Int], _ classes: Int, _ op: Stri
 /// mixup (Zhang et al.): λ ~ Beta(α, α); x̃ = λx + (1 − λ)x[π], ỹ = λy + (1 − λ)y[π] with π a
 /// random permutation of the batch.
 public func mixup(_ x: Tensor, labels: [Int], classes: Int, alpha: Double = 0.2, generator g: Generator) throws -> MixedBatch {
-    guard alpha > 0 else { throw TensorError("mixup", "alpha must be positive, got \(alpha)") }
+    guard alpha > 0, alpha.isFinite else { throw TensorError("mixup", "alpha must be positive and finite, got \(alpha)") }
     let y = try checkBatch(x, labels, classes, "mixup")
     let lam = g.beta(alpha, alpha)
     let perm = try permutationIndices(labels.count, generator: g)
@@ -58,7 +58,7 @@ public func mixup(_ x: Tensor, labels: [Int], classes: Int, alpha: Double = 0.2,
 /// CutMix (Yun et al.): λ ~ Beta(α, α); a box of area 1 − λ (center uniform, clipped at the
 /// border) is pasted from x[π]; λ is then corrected to the area actually kept.
 public func cutmix(_ x: Tensor, labels: [Int], classes: Int, alpha: Double = 1, generator g: Generator) throws -> MixedBatch {
-    guard alpha > 0 else { throw TensorError("cutmix", "alpha must be positive, got \(alpha)") }
+    guard alpha > 0, alpha.isFinite else { throw TensorError("cutmix", "alpha must be positive and finite, got \(alpha)") }
     let y = try checkBatch(x, labels, classes, "cutmix")
     let lam = g.beta(alpha, alpha)
     let perm = try permutationIndices(labels.count, generator: g)

@@ -151,9 +151,7 @@ extension Module {
                 for (childName, child) in m.children.reversed() { stack.append((child, childName, depth + 1, false)) }
             }
         }
-        var total = 0
-        var pending: [Module] = [self]
-        while let m = pending.popLast() { total += 1; pending += m.children.map(\.1) }
+        let total = namedModules().count  // each module once, however often it is shared
         if total > shown { lines.append("… \(total - shown) more modules (summary() lists every layer)") }
         return lines.joined(separator: "\n")
     }

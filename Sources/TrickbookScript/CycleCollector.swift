@@ -57,16 +57,6 @@ public enum CycleCollector {
         lock.unlock()
     }
 
-    /// What `_getRetainCount` reports for an object held by exactly one reference, measured the
-    /// way the collector measures (through a strong reference made from an unretained one).
-    private static let baseline: UInt = {
-        let probe = ListRef([])
-        let u = Unmanaged<AnyObject>.passUnretained(probe)
-        let measured = _getRetainCount(u.takeUnretainedValue())
-        withExtendedLifetime(probe) {}
-        return measured
-    }()
-
     /// Frees the cycles among `owner`'s objects; returns how many objects it cleared. Call only
     /// with no script of that session running (between cells), on that session's thread.
     @discardableResult
@@ -75,37 +65,51 @@ public enum CycleCollector {
         let refs = objects[owner].map { Array($0.values) } ?? []
         lock.unlock()
         guard !refs.isEmpty else { return 0 }
-        // Keep every object alive while it is examined; the extra reference each holds is
-        // subtracted below with the baseline.
-        let all = refs.map { $0.takeUnretainedValue() }
+        // Every object is kept alive by `all` while it is examined. A fresh probe, held by `all`
+        // alone, is measured along the same path: what it reports is what one reference reads
+        // as here, whatever retains the compiler adds or removes.
+        var all = refs.map { $0.takeUnretainedValue() }
+        all.append(ListRef([]))
+        let probe = all.count - 1
         var index: [ObjectIdentifier: Int] = [:]
         for (k, o) in all.enumerated() { index[ObjectIdentifier(o)] = k }
-        // References each object receives from the others.
+        // References each object receives from the others. Arrays are copy-on-write: two lists
+        // (a list and its copy) can share one buffer, which holds each element once, so each
+        // buffer is counted once.
         var inner = [Int](repeating: 0, count: all.count)
-        for o in all { forEachChild(of: o) { c in if let k = index[ObjectIdentifier(c)] { inner[k] += 1 } } }
-        // Held from outside the tracked objects: `all` holds one reference to each, and the
-        // baseline (one reference) counts that one.
-        var reachable = [Bool](repeating: false, count: all.count)
-        var work: [Int] = []
-        for (k, o) in all.enumerated() {
-            let count = Int(_getRetainCount(o)) - Int(baseline)
-            if count - inner[k] > 0 { reachable[k] = true; work.append(k) }
+        var buffers = Set<UnsafeRawPointer>()
+        for o in all {
+            forEachChild(of: o, buffers: &buffers) { c in if let k = index[ObjectIdentifier(c)] { inner[k] += 1 } }
         }
+        var counts = [Int](repeating: 0, count: all.count)
+        for k in all.indices { counts[k] = Int(_getRetainCount(all[k])) }
+        let one = counts[probe]
+        // Held from outside the tracked objects (globals, host objects, Swift code): live.
+        var reachable = [Bool](repeating: false, count: all.count)
+        reachable[probe] = true
+        var work: [Int] = []
+        for k in all.indices where k != probe && counts[k] - one - inner[k] > 0 {
+            reachable[k] = true
+            work.append(k)
+        }
+        var seen = Set<UnsafeRawPointer>()
         while let k = work.popLast() {
-            forEachChild(of: all[k]) { c in
+            forEachChild(of: all[k], buffers: &seen, countShared: false) { c in
                 if let j = index[ObjectIdentifier(c)], !reachable[j] { reachable[j] = true; work.append(j) }
             }
         }
         var cleared = 0
-        for (k, o) in all.enumerated() where !reachable[k] {
-            clear(o)
+        for k in all.indices where !reachable[k] {
+            clear(all[k])
             cleared += 1
         }
         return cleared  // `all` goes here: the cleared objects are freed
     }
 
-    /// The registered kinds of object another one holds.
-    private static func forEachChild(of o: AnyObject, _ body: (AnyObject) -> Void) {
+    /// The registered kinds of object another one holds. With `countShared` an array buffer
+    /// already in `buffers` is skipped (its elements were counted with another container).
+    private static func forEachChild(of o: AnyObject, buffers: inout Set<UnsafeRawPointer>, countShared: Bool = true,
+                                     _ body: (AnyObject) -> Void) {
         func value(_ v: Value) {
             switch v {
             case .list(let l): body(l)
@@ -114,11 +118,19 @@ public enum CycleCollector {
             default: break
             }
         }
+        func array(_ a: [Value]) {
+            guard !a.isEmpty else { return }
+            if countShared {
+                let first = a.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+                if let first, !buffers.insert(first).inserted { return }
+            }
+            a.forEach(value)
+        }
         switch o {
-        case let l as ListRef: l.items.forEach(value)
+        case let l as ListRef: array(l.items)
         case let m as MapRef:
-            m.keys.forEach(value)
-            m.values.forEach(value)
+            array(m.keys)
+            array(m.values)
         case let f as Function: if let env = f.env { body(env) }
         case let fr as Frame:
             for i in 0..<fr.header.count { value(fr.slots[i]) }

@@ -47,8 +47,8 @@ enum LargeStack {
             pthread_join(thread, nil)
             return true
         }
-        // Without a thread (the system refused one) the work runs here, on the caller's stack.
-        guard started else { return try body() }
+        // The depth limits are safe only on the large stack: without one, no script runs.
+        guard started else { throw ScriptError("cannot start the script's thread (\(bytes >> 20) MiB of stack): the process is out of address space or threads") }
         guard let result else { throw ScriptError("internal error: the script's thread ended without a result") }
         return try result.get()
     }

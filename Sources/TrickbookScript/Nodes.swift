@@ -268,7 +268,10 @@ func binary(_ op: BinOp, _ a: Value, _ b: Value) throws -> Value {
         if case let (.int(n), .string(x)) = (a, b) { try checkSize(x.utf8.count.multipliedReportingOverflow(by: max(0, n)).overflow ? Int.max : x.utf8.count * max(0, n), "the repeated string"); return .string(String(repeating: x, count: max(0, n))) }
         if case let (.list(x), .int(n)) = (a, b) {
             try checkSize(x.items.count.multipliedReportingOverflow(by: max(0, n)).overflow ? Int.max : x.items.count * max(0, n), "the repeated list")
-            return .list(ListRef(Array([[Value]](repeating: x.items, count: max(0, n)).joined())))
+            var out: [Value] = []
+            out.reserveCapacity(x.items.count * max(0, n))
+            for _ in 0..<max(0, n) { out.append(contentsOf: x.items) }
+            return .list(ListRef(out))
         }
     default: break
     }

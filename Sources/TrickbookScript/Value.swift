@@ -216,6 +216,9 @@ extension Value {
 
     private func repr(_ seen: inout Set<ObjectIdentifier>, _ budget: inout Int) -> String {
         guard budget > 0 else { return "…" }
+        // Every value shown costs at least one: a list shared at every level ([x, x] nested 60
+        // deep) stops at the budget instead of growing without end.
+        budget -= 1
         switch self {
         case .list(let l):
             guard seen.count < 100, seen.insert(ObjectIdentifier(l)).inserted else { return "[...]" }

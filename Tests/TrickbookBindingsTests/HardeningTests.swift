@@ -43,6 +43,13 @@ import TrickbookBindings
         ("random_erasing(p: 5)", "argument 'p' must be from 0.0 to 1.0, got 5"),
         ("zeros([2, 3]).item", "item: only a one-element tensor has an item, shape is [2, 3]"),
         ("floor(1e300)", "cannot be an int: 1e+300 is beyond"),
+        // Found by review: zero-size axes, huge pool and conv settings, infinite alpha, shared lists
+        ("print(zeros([0, 4294967296, 4294967296]))", "has too many elements"),
+        ("zeros([1099511627776, 0]).tolist()", "would make more than 50,000,000 lists"),
+        ("ones([1, 1, 4, 4]).max_pool2d(2, padding: 4611686018427387904)", "must be at most 2^20"),
+        ("randn([1, 1, 5, 5]).conv2d(ones([1, 1, 3, 3]), padding: 4611686018427387904)", "padding 4611686018427387904 is larger than 2^20"),
+        ("cutmix(next(loader(data, 4)), 10, alpha: 1e308 * 10)", "alpha must be positive and finite"),
+        ("var x = [1]\nfor i in range(40) { x = [x, x] }\ntensor(x)", "cannot allocate"),
     ])
     func refusedWithAClearError(source: String, message: String) throws {
         let (i, _) = session()

@@ -39,6 +39,33 @@ import Testing
         #expect(before >= 4000 && before < 10_000 && after < 100, "\(before) tracked before, \(after) after")
     }
 
+    /// Copies share their array buffer (copy-on-write): an element held once by a shared buffer
+    /// and once by a global is live, and stays.
+    @Test func sharedBuffersDoNotHideLiveObjects() throws {
+        let i = Interpreter()
+        var out: [String] = []
+        i.output = { out.append($0) }
+        try i.run("""
+        let e = []
+        fn f() {
+          let a = [e]
+          let b = a.copy()
+          e.append(a)
+          e.append(b)
+        }
+        f()
+        let m = {"k": []}
+        fn g() {
+          let c = m.copy()
+          m["c"] = c
+        }
+        g()
+        gc()
+        print(len(e), len(e[0]), len(m), len(m["c"]))
+        """, name: "t")
+        #expect(out == ["2 1 2 1"], "\(out)")
+    }
+
     /// A long session: 20,000 cells that make and drop lists, maps, closures and cycles. What
     /// the collector tracks stays bounded (it runs by itself when the count doubles).
     @Test func aLongSessionStaysFlat() throws {

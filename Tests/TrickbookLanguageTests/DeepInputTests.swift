@@ -50,8 +50,9 @@ import Testing
         var m = {}
         for k in 0..<200000 { m = {"next": m} }
         m = nil
+        fn wrap(h) { return fn() => h() }
         var f = fn() => 0
-        for k in 0..<200000 { let g = f; f = fn() => g() }
+        for k in 0..<200000 { f = wrap(f) }
         f = nil
         let a = [1]
         a.append(a)

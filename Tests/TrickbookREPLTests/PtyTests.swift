@@ -196,7 +196,8 @@ struct NotebookTestError: Error, CustomStringConvertible {
         var at = try s.expect("tb> ")
         s.send("let a = ones([9000, 9000]); let keep = 42; let text = \"x,\" * 20000000; let big = resnet(50)\r")
         at = try s.expect("tb> ", after: try s.expect("resnet(50)", after: at), timeout: 60)
-        for cell in ["let p = a @ a", "let parts = text.split(\",\")", "let y = big(ones([64, 3, 224, 224]))"] {
+        for cell in ["let p = a @ a", "let parts = text.split(\",\")", "let y = big(ones([64, 3, 224, 224]))",
+                     "try { let q = a @ a } catch e { print(\"c\" + \"aught!\") }"] {
             s.send(cell + "\r")
             at = try s.expect(cell, after: at)
             usleep(1_500_000)
@@ -208,6 +209,7 @@ struct NotebookTestError: Error, CustomStringConvertible {
         }
         s.send("print(\"kept\", keep)\r")
         at = try s.expect("kept 42", after: at)
+        #expect(!s.transcript.contains("caught!"), "an interrupt was caught as an error")
         s.send("\u{04}")
         #expect(try s.waitExit() == 0)
     }

@@ -62,6 +62,15 @@ extension Tensor {
         // Each pending gradient remembers whether its storage is ours alone: then a leaf can take it
         // as its `.grad` without a copy. A pass-through (add, reshape) or the caller's seed is not.
         var grads: [ObjectIdentifier: (tensor: Tensor, owned: Bool)] = [ObjectIdentifier(self): (seed, gradient == nil)]
+        do { try propagate(order, &grads) } catch {
+            // Stopped half-way (Ctrl-C, a failed op): the gradients of this pass are incomplete,
+            // and an optimizer must not step on them.
+            for t in order where t.isLeaf { t.grad = nil }
+            throw error
+        }
+    }
+
+    private func propagate(_ order: [Tensor], _ grads: inout [ObjectIdentifier: (tensor: Tensor, owned: Bool)]) throws {
         try withNoGrad {
             for t in order.reversed() {
                 guard let (g, owned) = grads.removeValue(forKey: ObjectIdentifier(t)) else { continue }

@@ -126,26 +126,34 @@ public enum Memory {
         return Int(digits)
     }
 
+    /// The elements of a tensor of `shape`, checked as every tensor's are (for code that builds the
+    /// values before the tensor, such as tensor() from nested lists).
+    public static func checkedCount(_ shape: [Int], op: String) throws -> Int { try elementCount(shape, op: op) }
+
     /// The number of elements of `shape`, after checking that every size is non-negative, that the
     /// product does not overflow, and that the bytes fit in the memory there is.
     static func elementCount(_ shape: [Int], op: String) throws -> Int {
         guard shape.count <= Tensor.maxRank else {
             throw TensorError(op, "a tensor has at most \(Tensor.maxRank) axes, this one would have \(shape.count)")
         }
-        var n = 1
+        var n = 1, nonzero = 1
         for d in shape {
             guard d >= 0 else { throw TensorError(op, "negative size \(d) in shape \(fmt(shape))") }
             let (p, overflow) = n.multipliedReportingOverflow(by: d)
-            guard !overflow else { throw TensorError(op, "shape \(fmt(shape)) has too many elements") }
-            n = p
+            // Sizes after a 0 still multiply in strides and loops: their product must fit too.
+            let (q, overflow2) = nonzero.multipliedReportingOverflow(by: Swift.max(d, 1))
+            guard !overflow, !overflow2, q <= 1 << 48 else { throw TensorError(op, "shape \(fmt(shape)) has too many elements") }
+            (n, nonzero) = (p, q)
         }
         let (bytes, overflow) = n.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
         guard !overflow else { throw TensorError(op, "shape \(fmt(shape)) has too many elements") }
-        if bytes > 256 << 20 {
-            var available = Swift.min(availableBytes(), physicalBytes)
+        if bytes > 32 << 20 {
+            // A margin stays free for the next thread's stack and everyday allocations.
+            let reserve = 256 << 20
+            var available = Swift.min(availableBytes(), physicalBytes) - reserve
             if bytes > available {
                 BufferPool.shared.trim()
-                available = Swift.min(availableBytes(), physicalBytes)
+                available = Swift.min(availableBytes(), physicalBytes) - reserve
             }
             guard bytes <= available else {
                 throw TensorError(op, "cannot allocate a tensor of shape \(fmt(shape)) (\(gib(bytes))): only \(gib(available)) of memory is available")

@@ -22,6 +22,11 @@ public struct ConvGeometry: Equatable {
     init(x: [Int], weight: [Int], stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int) throws {
         guard x.count == 4 else { throw TensorError("conv2d", "input must be [N, C, H, W], got shape \(fmt(x))") }
         guard weight.count == 4 else { throw TensorError("conv2d", "weight must be [O, C/groups, kh, kw], got shape \(fmt(weight))") }
+        // Settings far beyond any image keep the geometry's arithmetic from overflowing.
+        for (v, what) in [(stride.0, "stride"), (stride.1, "stride"), (padding.0, "padding"), (padding.1, "padding"),
+                          (dilation.0, "dilation"), (dilation.1, "dilation"), (weight[2], "kernel"), (weight[3], "kernel")] where v > 1 << 20 {
+            throw TensorError("conv2d", "\(what) \(v) is larger than 2^20")
+        }
         guard groups >= 1 else { throw TensorError("conv2d", "groups must be positive, got \(groups)") }
         guard stride.0 >= 1, stride.1 >= 1 else { throw TensorError("conv2d", "stride must be positive, got \(stride)") }
         guard dilation.0 >= 1, dilation.1 >= 1 else { throw TensorError("conv2d", "dilation must be positive, got \(dilation)") }

@@ -26,7 +26,7 @@ extension Tensor {
             let (offA, offB) = broadcastOffsets(i, batch, rank: batch.count, sa, sb)
             let baseA = pa + offA * ar * ac, baseB = pb + offB * br * bc, baseC = po + i * m * n
             for r0 in stride(from: 0, to: m, by: rowsPerBlock) {
-                if r0 > 0 { try Interruption.check(op) }
+                if r0 > 0 || i > 0 { try Interruption.check(op) }
                 let rows = Swift.min(rowsPerBlock, m - r0)
                 // Row r of op(A) starts at row r of A, or at column r when A is transposed.
                 let blockA = transA ? baseA + r0 : baseA + r0 * ac

@@ -9,6 +9,10 @@ struct PoolGeometry {
     init(_ op: String, x: [Int], kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), dilation: (Int, Int) = (1, 1), ceilMode: Bool) throws {
         guard x.count == 4 else { throw TensorError(op, "input must be [N, C, H, W], got shape \(fmt(x))") }
         let s = stride ?? kernel
+        // Settings far beyond any image keep the arithmetic below from overflowing.
+        for v in [kernel.0, kernel.1, s.0, s.1, padding.0, padding.1, dilation.0, dilation.1] where abs(v) > 1 << 20 {
+            throw TensorError(op, "kernel, stride, padding and dilation must be at most 2^20, got \(v)")
+        }
         guard kernel.0 >= 1, kernel.1 >= 1 else { throw TensorError(op, "kernel size must be positive, got \(kernel)") }
         guard s.0 >= 1, s.1 >= 1 else { throw TensorError(op, "stride must be positive, got \(s)") }
         guard dilation.0 >= 1, dilation.1 >= 1 else { throw TensorError(op, "dilation must be positive, got \(dilation)") }
