@@ -60,8 +60,6 @@ public final class Interpreter {
         set { state.pointee.lastValue = newValue }
     }
     private var modules: Set<String> = []
-    /// Compiled chunks stay alive as long as the session: their functions may still be called.
-    private var chunks: [[Stmt]] = []
 
     public init(searchPath: [String] = []) {
         self.searchPath = searchPath
@@ -101,7 +99,6 @@ public final class Interpreter {
         // Syntax trees and values are freed by recursion on their depth: on the large stack too.
         let g = globals, n = globalNames.count
         try? LargeStack.run {
-            chunks.removeAll()
             g.deinitialize(count: n)
         }
         CycleCollector.forget(owner: gcOwner)
@@ -229,7 +226,8 @@ public final class Interpreter {
         var compiler = try Compiler(ctx: self, file: file)
         let (body, slots) = try compiler.compileChunk()
         for (index, isConst) in compiler.declaredGlobals { globalConst[index] = isConst }
-        chunks.append(body)
+        // The cell's tree is freed after it runs: functions it defined keep their own compiled
+        // bodies (a FunctionProto each), so a long session does not keep every cell.
         let frame = Frame.make(count: slots, parent: nil)
         depth = 0
         lastValue = .nil_
@@ -401,7 +399,6 @@ public final class Interpreter {
             var compiler = try Compiler(ctx: self, file: file)
             let (body, slots) = try compiler.compileChunk()
             for (index, isConst) in compiler.declaredGlobals { globalConst[index] = isConst }
-            chunks.append(body)
             let frame = Frame.make(count: slots, parent: nil)
             for s in body { _ = try s.exec(frame) }
             return
