@@ -187,17 +187,6 @@ final class ModelBox: TypedHost {
         return t
     }()
 
-    /// 1234567 as "1,234,567".
-    static func grouped(_ n: Int) -> String {
-        let digits = Array(String(n.magnitude))
-        var out = ""
-        for (k, d) in digits.enumerated() {
-            if k > 0 && (digits.count - k) % 3 == 0 { out.append(",") }
-            out.append(d)
-        }
-        return (n < 0 ? "-" : "") + out
-    }
-
     /// The names `m.name` reaches: children, own parameters and own buffers.
     static func localNames(_ o: ModelBox) -> [String] {
         o.model.children.map(\.0) + o.model.ownParameters.map(\.0) + o.model.ownBuffers.map(\.0)

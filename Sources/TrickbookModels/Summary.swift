@@ -55,7 +55,7 @@ public struct ModelSummary: Sendable {
     }
 }
 
-func grouped(_ n: Int) -> String {
+public func grouped(_ n: Int) -> String {
     let s = String(n.magnitude)
     var out = ""
     for (k, ch) in s.reversed().enumerated() {
