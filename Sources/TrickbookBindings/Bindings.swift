@@ -13,9 +13,9 @@ public enum Bindings {
     /// Registers every library on a session whose random draws follow `seed`.
     public static func register(into i: Interpreter, seed: UInt64 = 0) {
         i.hostState = RunState(seed: seed)
-        // Long engine operations stop for this session's Ctrl-C.
-        let flag = i.interrupt
-        Interruption.install { flag.isSet }
+        // Long engine operations stop for Ctrl-C in the session whose script runs on their thread.
+        Interruption.install { InterruptFlag.current?.isSet ?? false }
+        i.hostBytes = { Memory.tensorBytes }
         for library in libraries { i.load(library) }
     }
 }

@@ -138,3 +138,22 @@ extension Args {
         return Callback(try value(name), interpreter)
     }
 }
+
+// What the cycle collector looks through (see CycleTraversable): a model whose forward closes
+// over the frame that holds the model is a cycle, freed between cells. Each reference added is
+// one the object holds. Trainers and loaders are not looked into: a script loss, schedule or
+// transform that closes over its own trainer or loader is kept, not freed.
+extension Callback: CycleTraversable {
+    func traverse(into held: inout CycleReferences) { held.add(function) }
+}
+
+extension Module: CycleTraversable {
+    public func traverse(into held: inout CycleReferences) {
+        for (_, child) in children { held.add(child) }
+        if let s = self as? ScriptModule { held.add(s.forwardFunction) }
+    }
+}
+
+extension ModelBox: CycleTraversable {
+    func traverse(into held: inout CycleReferences) { held.add(model) }
+}

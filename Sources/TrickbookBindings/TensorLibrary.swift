@@ -91,6 +91,13 @@ enum TensorLibrary: Library {
             example: "let g = generator(7); randn([2], generator: g)"
         ) { a in .host(GeneratorBox(Generator(seed: try a.seed()))) },
         Row(
+            "memory()", doc: "Memory in bytes: {rss: resident now, peak: resident at most, tensors: held by tensors}.",
+            example: "memory().tensors"
+        ) { _ in
+            try record(["rss": .int(Memory.residentBytes), "peak": .int(Memory.peakResidentBytes),
+                        "tensors": .int(Memory.tensorBytes)])
+        },
+        Row(
             "manual_seed(n)", doc: "Reseeds the run's generator: every later draw that is not seeded follows n.",
             example: "manual_seed(0)", manualSeed),
         Row(
@@ -178,7 +185,10 @@ enum TensorLibrary: Library {
         var values: [Float] = []
         values.reserveCapacity(count)
         var stack: [(Value, Int)] = [(v, 0)]
+        var steps = 0
         while let (x, depth) = stack.popLast() {
+            steps += 1
+            if steps & 0xFFFFF == 0 { try Interruption.check("tensor()") }
             if depth == shape.count {
                 switch x {
                 case .int(let n): values.append(Float(n))

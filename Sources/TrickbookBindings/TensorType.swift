@@ -462,13 +462,25 @@ final class TensorBox: TypedHost {
                 throw ScriptError("tolist(): a tensor of shape \(x.shape) would make more than 50,000,000 lists and numbers")
             }
         }
-        let values = x.scalars.map(fv)
-        guard x.rank > 0 else { return values.first ?? .nil_ }
-        var level = values
+        // Built in slices of about a million, with Ctrl-C checked between them.
+        let scalars = x.scalars, slice = 1 << 20
+        var level: [Value] = []
+        level.reserveCapacity(scalars.count)
+        for start in stride(from: 0, to: scalars.count, by: slice) {
+            try Interruption.check("tolist()")
+            level += scalars[start..<min(scalars.count, start + slice)].map(fv)
+        }
+        guard x.rank > 0 else { return level.first ?? .nil_ }
         for k in stride(from: x.rank - 1, through: 1, by: -1) {
             let size = x.shape[k]
             let groups = x.shape[..<k].reduce(1, *)
-            level = (0..<groups).map { g in list(Array(level[(g * size)..<((g + 1) * size)])) }
+            var next: [Value] = []
+            next.reserveCapacity(groups)
+            for g in 0..<groups {
+                if g & (slice - 1) == slice - 1 { try Interruption.check("tolist()") }
+                next.append(list(Array(level[(g * size)..<((g + 1) * size)])))
+            }
+            level = next
         }
         return list(level)
     }

@@ -189,7 +189,7 @@ extension Interpreter {
             let more = try a.list(0)
             try checkSize(list(a).items.count + more.count, "the extended list")
             list(a).items += more
-            if let v = more.first(where: \.canNest) { list(a).stored(v) }
+            if let v = more.first(where: \.canLeadBack) { list(a).stored(v) }
             return .nil_
         }
         method("list", "index(item)", "The position of the first equal item.", "xs.index(2)") { a in

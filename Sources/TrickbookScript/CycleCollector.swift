@@ -76,10 +76,22 @@ public enum CycleCollector {
         // References each object receives from the others. Arrays are copy-on-write: two lists
         // (a list and its copy) can share one buffer, which holds each element once, so each
         // buffer is counted once.
+        // Objects that are not registered but hold script values (host objects, bound methods) are
+        // added as they are found, so that a cycle through them is seen too.
         var inner = [Int](repeating: 0, count: all.count)
         var buffers = Set<UnsafeRawPointer>()
-        for o in all {
-            forEachChild(of: o, buffers: &buffers) { c in if let k = index[ObjectIdentifier(c)] { inner[k] += 1 } }
+        var next = 0
+        while next < all.count {
+            forEachChild(of: all[next], buffers: &buffers) { c in
+                if let k = index[ObjectIdentifier(c)] {
+                    inner[k] += 1
+                } else if c is CycleTraversable || c is Builtin {
+                    index[ObjectIdentifier(c)] = all.count
+                    all.append(c)
+                    inner.append(1)
+                }
+            }
+            next += 1
         }
         var counts = [Int](repeating: 0, count: all.count)
         for k in all.indices { counts[k] = Int(_getRetainCount(all[k])) }
@@ -115,6 +127,8 @@ public enum CycleCollector {
             case .list(let l): body(l)
             case .map(let m): body(m)
             case .function(let f): body(f)
+            case .builtin(let b) where b.receiver != nil: body(b)
+            case .host(let h as CycleTraversable): body(h)
             default: break
             }
         }
@@ -135,11 +149,18 @@ public enum CycleCollector {
         case let fr as Frame:
             for i in 0..<fr.header.count { value(fr.slots[i]) }
             if let p = fr.parent { body(p) }
+        case let b as Builtin: if let r = b.receiver { value(r) }
+        case let t as CycleTraversable:
+            var held = CycleReferences()
+            t.traverse(into: &held)
+            held.values.forEach(value)
+            held.objects.forEach(body)
         default: break
         }
     }
 
-    /// Drops what a garbage object holds (through the teardown worklist, without recursion).
+    /// Drops what a garbage object holds, through the teardown worklist. Host objects and bound
+    /// methods are left as they are: clearing the script containers of their cycle frees them.
     private static func clear(_ o: AnyObject) {
         switch o {
         case let l as ListRef:
@@ -152,4 +173,21 @@ public enum CycleCollector {
         default: break
         }
     }
+}
+
+/// A Swift object that holds script values, directly or through objects it owns (a model whose
+/// forward is a script function, the box that holds it): the cycle collector looks through it, as
+/// CPython's looks through an extension type's `tp_traverse`.
+public protocol CycleTraversable: AnyObject {
+    /// Adds each strong reference this object holds to a script value or to another traversable
+    /// object, once per reference. Never add a reference the object does not hold (the collector
+    /// could then free a live object); leaving one out only keeps its cycle alive.
+    func traverse(into held: inout CycleReferences)
+}
+
+public struct CycleReferences {
+    fileprivate var values: [Value] = []
+    fileprivate var objects: [AnyObject] = []
+    public mutating func add(_ v: Value) { values.append(v) }
+    public mutating func add(_ o: CycleTraversable) { objects.append(o) }
 }

@@ -140,4 +140,24 @@ public final class InterruptFlag: @unchecked Sendable {
     public func set() { atomic.store(true, ordering: .relaxed) }
     public func clear() { atomic.store(false, ordering: .relaxed) }
     @inline(__always) public var isSet: Bool { atomic.load(ordering: .relaxed) }
+
+    private static let key: pthread_key_t = {
+        var k = pthread_key_t()
+        pthread_key_create(&k, nil)
+        return k
+    }()
+
+    /// The flag of the session whose script runs on this thread: what a long builtin checks, so
+    /// that Ctrl-C in one session does not stop another's.
+    public static var current: InterruptFlag? {
+        pthread_getspecific(key).map { Unmanaged<InterruptFlag>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Runs `body` with `flag` as this thread's current flag (the session holds it meanwhile).
+    static func during<T>(_ flag: InterruptFlag, _ body: () throws -> T) rethrows -> T {
+        let saved = pthread_getspecific(key)
+        pthread_setspecific(key, Unmanaged.passUnretained(flag).toOpaque())
+        defer { pthread_setspecific(key, saved) }
+        return try body()
+    }
 }

@@ -33,6 +33,10 @@ public final class Interpreter {
     /// This session's number for the cycle collector.
     let gcOwner: Int32 = Interpreter.nextOwner()
     private var nextCollection = 10_000
+    private var nextCollectionBytes = 256 << 20
+    /// Bytes the host holds for values of this session (the bindings: tensors), for the cycle
+    /// collector's trigger.
+    public var hostBytes: (() -> Int)?
     private static let ownerLock = NSLock()
     nonisolated(unsafe) private static var lastOwner: Int32 = 0
     private static func nextOwner() -> Int32 {
@@ -98,7 +102,7 @@ public final class Interpreter {
     deinit {
         // Syntax trees and values are freed by recursion on their depth: on the large stack too.
         let g = globals, n = globalNames.count
-        try? LargeStack.run {
+        _ = try? LargeStack.run {
             g.deinitialize(count: n)
         }
         CycleCollector.forget(owner: gcOwner)
@@ -202,20 +206,29 @@ public final class Interpreter {
     @discardableResult
     public func run(_ source: String, name: String, lineOffset: Int = 0) throws -> Value? {
         try LargeStack.run {
-            try CycleCollector.owning(gcOwner) {
+            try entered {
                 defer { collectCyclesIfGrown() }
                 return try runHere(source, name: name, lineOffset: lineOffset)
             }
         }
     }
 
+    /// Runs `body` as this session on this thread: what it allocates is this session's to collect,
+    /// and the engine's long operations check this session's interrupt flag.
+    private func entered<T>(_ body: () throws -> T) rethrows -> T {
+        try CycleCollector.owning(gcOwner) { try InterruptFlag.during(interrupt, body) }
+    }
+
     /// Frees cycles after a cell when the session's tracked objects have doubled since the last
     /// collection (at least 10,000): the cost stays proportional to what the cells allocate.
+    /// The host's memory (`hostBytes`) doubling since then (at least 256 MB) triggers one too: a
+    /// few cycles can hold gigabytes of tensors.
     private func collectCyclesIfGrown() {
-        let n = CycleCollector.count(owner: gcOwner)
-        guard n >= nextCollection else { return }
+        let n = CycleCollector.count(owner: gcOwner), bytes = hostBytes?() ?? 0
+        guard n >= nextCollection || bytes >= nextCollectionBytes else { return }
         CycleCollector.collect(owner: gcOwner)
         nextCollection = Swift.max(10_000, 2 * CycleCollector.count(owner: gcOwner))
+        nextCollectionBytes = Swift.max(256 << 20, 2 * (hostBytes?() ?? 0))
     }
 
     /// Frees the session's cycles now; returns how many objects were cleared (the `gc()` builtin).
@@ -250,7 +263,7 @@ public final class Interpreter {
 
     /// Calls a script function or builtin from Swift (a host binding calling back into a script).
     public func callValue(_ f: Value, _ args: [Value]) throws -> Value {
-        try LargeStack.run { try CycleCollector.owning(gcOwner) { try callHere(f, args) } }
+        try LargeStack.run { try entered { try callHere(f, args) } }
     }
 
     private func callHere(_ f: Value, _ args: [Value]) throws -> Value {

@@ -65,4 +65,10 @@ extension Value {
         default: return false
         }
     }
+
+    /// Whether a container holding this value can be part of a reference cycle (see CycleCollector).
+    var canLeadBack: Bool {
+        if case .host(let o) = self { return o is CycleTraversable }
+        return canNest
+    }
 }

@@ -29,10 +29,10 @@ public final class ListRef {
     public init(_ items: [Value]) {
         self.items = items
         gcOwner = CycleCollector.currentOwner
-        if gcOwner != 0, items.contains(where: \.canNest) { track() }
+        if gcOwner != 0, items.contains(where: \.canLeadBack) { track() }
     }
     /// Call after storing `v` into the list.
-    @inline(__always) func stored(_ v: Value) { if !gcTracked, gcOwner != 0, v.canNest { track() } }
+    @inline(__always) func stored(_ v: Value) { if !gcTracked, gcOwner != 0, v.canLeadBack { track() } }
     func track() {
         gcTracked = true
         CycleCollector.register(self, owner: gcOwner)
@@ -73,7 +73,7 @@ public final class MapRef {
     public func copy() -> MapRef {
         let m = MapRef()
         m.keys = keys; m.index = index; m.values = values
-        if m.gcOwner != 0, values.contains(where: \.canNest) {
+        if m.gcOwner != 0, values.contains(where: \.canLeadBack) {
             m.gcTracked = true
             CycleCollector.register(m, owner: m.gcOwner)
         }
@@ -89,7 +89,7 @@ public final class MapRef {
 
     public func set(_ k: Value, _ v: Value) throws {
         let key = try MapKey(k)
-        if !gcTracked, gcOwner != 0, v.canNest {
+        if !gcTracked, gcOwner != 0, v.canLeadBack {
             gcTracked = true
             CycleCollector.register(self, owner: gcOwner)
         }
@@ -219,6 +219,8 @@ extension Value {
         // Every value shown costs at least one: a list shared at every level ([x, x] nested 60
         // deep) stops at the budget instead of growing without end.
         budget -= 1
+        // Ctrl-C cuts the text short; the script then stops at its next step.
+        if budget & 0xFFFF == 0, InterruptFlag.current?.isSet == true { budget = 0 }
         switch self {
         case .list(let l):
             guard seen.count < 100, seen.insert(ObjectIdentifier(l)).inserted else { return "[...]" }

@@ -227,3 +227,32 @@ import Testing
         #expect(x.grad?.scalars == [33])
     }
 }
+
+@Suite struct GraphLifetimeTests {
+    /// A script can chain a million ops on one tensor; the graph must be freed without recursion
+    /// (released node by node it overflowed the stack at about 100,000 links).
+    @Test func aLongChainIsFreedAndStillDifferentiates() throws {
+        let x = Tensor.full([1], 0)
+        x.requiresGrad = true
+        var y = x
+        for _ in 0..<300_000 { y = try y + 1 }
+        #expect(y.scalars == [300_000])
+        try y.backward()
+        #expect(x.grad?.scalars == [1])
+        y = x  // the whole chain goes here
+        #expect(y.isLeaf)
+    }
+
+    /// An input used twice, and a graph shared by two outputs, are freed only when the last holder goes.
+    @Test func sharedSubgraphsSurviveTheirSiblings() throws {
+        let x = Tensor.full([2], 3)
+        x.requiresGrad = true
+        let shared = try x * x
+        var a: Tensor? = try shared + shared
+        let b = try shared * 2
+        a = nil
+        #expect(a == nil)
+        try b.backward(Tensor.full([2], 1))
+        #expect(x.grad?.scalars == [12, 12])
+    }
+}

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TrickbookTensor
 
@@ -81,5 +82,27 @@ import Testing
         let sa = a.scalars, sb = b.scalars
         for i in 0..<70 { for k in 0..<90 { for j in 0..<50 { ref[i * 50 + j] += sa[i * 90 + k] * sb[k * 50 + j] } } }
         expectClose(c.scalars, ref, atol: 1e-4, "sgemm via \(status.core)")
+    }
+}
+
+@Suite struct MemoryLimitTests {
+    /// A process in a nested cgroup is held to the tightest limit on the way up to the root.
+    @Test func nestedCgroupLimitsApply() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("tb-cgroup-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func write(_ dir: String, _ files: [String: String]) throws {
+            try FileManager.default.createDirectory(atPath: root + dir, withIntermediateDirectories: true)
+            for (name, text) in files { try text.write(toFile: root + dir + "/" + name, atomically: true, encoding: .utf8) }
+        }
+        try write("", ["memory.max": "max\n", "memory.current": "5000\n"])
+        try write("/a", ["memory.max": "500\n", "memory.current": "450\n"])
+        try write("/a/b", ["memory.max": "1000\n", "memory.current": "100\n"])
+        try write("/memory/x", ["memory.limit_in_bytes": "2000\n", "memory.usage_in_bytes": "1900\n"])
+        #expect(Memory.cgroupHeadroom(membership: "0::/a/b\n", root: root) == 50)
+        #expect(Memory.cgroupHeadroom(membership: "0::/a/b/\n", root: root) == 50)
+        #expect(Memory.cgroupHeadroom(membership: "4:memory:/x\n0::/\n", root: root) == 100)
+        #expect(Memory.cgroupHeadroom(membership: "4:cpu,memory:/x/gone\n", root: root) == 100)
+        #expect(Memory.cgroupHeadroom(membership: "0::/\n", root: root) == nil)
+        #expect(Memory.cgroupHeadroom(membership: "", root: root) == nil)
     }
 }

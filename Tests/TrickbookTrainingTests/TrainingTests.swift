@@ -196,6 +196,40 @@ func close(_ a: Float, _ b: Double, _ tol: Double = 1e-5) -> Bool { abs(Double(a
         for (a, b) in zip(whole.ema!.shadows, second.ema!.shadows) { #expect(a.2.scalars == b.2.scalars) }
     }
 
+    /// Checkpoints edited by hand are refused, naming the file, before anything is restored:
+    /// counters no run can reach, and momentum buffers that do not fit the parameters.
+    @Test func craftedCheckpointsAreRefused() throws {
+        let first = try trainer(seed: 1)
+        let (x, y) = try batch(first.generators["data"]!)
+        _ = try first.trainStep(x, .labels(y))
+        let path = NSTemporaryDirectory() + "crafted-\(UUID().uuidString).safetensors"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try first.save(to: path)
+        let entries = try SafeTensors.read(path).map { ($0.name, $0.tensor) }
+        let meta = try SafeTensors.metadata(path)
+        let bias = try #require(entries.first { $0.0.hasPrefix("optimizer.momentum.") && $0.0.hasSuffix("bias") })
+        let one = try Tensor.full([1], value: 0), wrong = try Tensor.full([5, 2], value: 0)
+        let stray = try Tensor.full([2], value: 0)
+        let cases: [(String, [(String, Tensor)], [String: String])] = [
+            ("step 9223372036854775807 or epoch 0 is not a count a run can reach",
+             entries, meta.merging(["trickbook.step": "9223372036854775807"]) { $1 }),
+            ("step 1 or epoch 9223372036854775807 is not a count",
+             entries, meta.merging(["trickbook.epoch": "9223372036854775807"]) { $1 }),
+            ("the momentum buffer of '\(bias.0.dropFirst(19))' is [1], the parameter is \(bias.1.shape)",
+             entries.map { $0.0 == bias.0 ? ($0.0, one) : $0 }, meta),
+            ("is [5, 2], the parameter is", entries.map { $0.0 == bias.0 ? ($0.0, wrong) : $0 }, meta),
+            ("a momentum buffer for 'nowhere.weight', which this optimizer does not update",
+             entries + [("optimizer.momentum.nowhere.weight", stray)], meta),
+        ]
+        for (message, tensors, metadata) in cases {
+            try SafeTensors.write(tensors, to: path, metadata: metadata)
+            let second = try trainer(seed: 2)
+            let before = second.model.stateDict().map { $0.1.scalars }
+            #expect { try second.resume(from: path) } throws: { "\($0)".contains(message) && "\($0)".contains(path) }
+            #expect(second.step == 0 && second.model.stateDict().map { $0.1.scalars } == before, "\(message)")
+        }
+    }
+
     @Test func nonFiniteLossStopsWithTheStep() throws {
         let t = try trainer(seed: 1)
         let (x, y) = try batch(Generator(seed: 1))

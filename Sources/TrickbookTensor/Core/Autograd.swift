@@ -5,14 +5,34 @@
 /// forward code (see `Ops/`). `backward()` walks the recorded graph once in reverse topological order.
 final class Node {
     let op: String
-    let inputs: [Tensor]
+    private(set) var inputs: [Tensor]
     /// (gradient of the output, the output itself) → gradients of the inputs, in order (nil: none).
-    let backward: (Tensor, Tensor) throws -> [Tensor?]
+    private(set) var backward: (Tensor, Tensor) throws -> [Tensor?]
 
     init(op: String, inputs: [Tensor], backward: @escaping (Tensor, Tensor) throws -> [Tensor?]) {
         self.op = op
         self.inputs = inputs
         self.backward = backward
+    }
+
+    /// Frees the graph behind this node with a loop, not recursion: a script can build a chain of
+    /// millions of ops (`x = x + 1` in a loop), and releasing it node by node would overflow the stack.
+    deinit {
+        var pending = detach()
+        while var tensor = pending.popLast() {
+            // Only a tensor nobody else holds takes its node with it; its inputs then come here.
+            guard isKnownUniquelyReferenced(&tensor), var node = tensor.node else { continue }
+            tensor.node = nil
+            if isKnownUniquelyReferenced(&node) { pending += node.detach() }
+        }
+    }
+
+    /// Empties this node: its inputs, and the closure (which holds the same tensors again).
+    private func detach() -> [Tensor] {
+        let taken = inputs
+        inputs = []
+        backward = { _, _ in [] }
+        return taken
     }
 }
 

@@ -1,17 +1,24 @@
 import Foundation
+import Synchronization
 
 /// A buffer of Float32 values. Tensors share one when they are reshaped views of each other.
 final class Storage {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int
+    /// Floats held by all storages now (see `Memory.tensorBytes`).
+    static let live = Atomic<Int>(0)
 
     /// Allocates `count` floats, uninitialised. `count` has been checked by `Memory.elementCount`.
     init(uninitialized count: Int) {
         self.count = count
         pointer = BufferPool.shared.take(count)
+        Storage.live.add(count, ordering: .relaxed)
     }
 
-    deinit { BufferPool.shared.give(pointer, count: count) }
+    deinit {
+        Storage.live.subtract(count, ordering: .relaxed)
+        BufferPool.shared.give(pointer, count: count)
+    }
 }
 
 /// Scratch memory for a kernel, returned to the pool when it goes out of scope.
@@ -86,6 +93,13 @@ final class BufferPool {
 /// Guards against allocations that would exhaust memory: they become errors instead of an
 /// out-of-memory kill.
 public enum Memory {
+    /// Bytes held by tensors now, in every thread (a script's garbage cycles of tensors show here).
+    public static var tensorBytes: Int { Storage.live.load(ordering: .relaxed) * MemoryLayout<Float>.stride }
+
+    /// This process's resident memory now and at its peak (VmRSS and VmHWM; 0 where unknown).
+    public static var residentBytes: Int { (number(in: "/proc/self/status", after: "VmRSS:") ?? 0) * 1024 }
+    public static var peakResidentBytes: Int { (number(in: "/proc/self/status", after: "VmHWM:") ?? 0) * 1024 }
+
     /// Bytes of physical memory.
     public static let physicalBytes: Int = {
         let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
@@ -98,17 +112,46 @@ public enum Memory {
     static func availableBytes() -> Int {
         var best = physicalBytes
         if let kb = number(in: "/proc/meminfo", after: "MemAvailable:") { best = Swift.min(best, kb * 1024) }
-        if let limit = number(in: "/sys/fs/cgroup/memory.max"), let used = number(in: "/sys/fs/cgroup/memory.current") {
-            best = Swift.min(best, Swift.max(0, limit - used))
-        } else if let limit = number(in: "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
-                  let used = number(in: "/sys/fs/cgroup/memory/memory.usage_in_bytes") {
-            best = Swift.min(best, Swift.max(0, limit - used))
+        if let text = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
+           let room = cgroupHeadroom(membership: text, root: "/sys/fs/cgroup") {
+            best = Swift.min(best, room)
         }
         var r = rlimit()
         if getrlimit(Int32(RLIMIT_AS.rawValue), &r) == 0, r.rlim_cur < UInt64(Int.max),  // RLIM_INFINITY is all ones
            let pages = number(in: "/proc/self/statm") {
             let used = pages.multipliedReportingOverflow(by: sysconf(Int32(_SC_PAGESIZE)))
             if !used.overflow { best = Swift.min(best, Swift.max(0, Int(r.rlim_cur) - used.partialValue)) }
+        }
+        return best
+    }
+
+    /// What the memory cgroups this process is in (`membership`, the text of /proc/self/cgroup)
+    /// leave below their limits: the tightest over its own group and every group above it, since
+    /// each one's limit applies. Both cgroup v2 (`0::/path`, memory.max) and v1 (the memory
+    /// controller's memory.limit_in_bytes) are read; nil when no limit is set or readable.
+    static func cgroupHeadroom(membership: String, root: String) -> Int? {
+        var best: Int?
+        func visit(_ base: String, _ path: Substring, limit: String, usage: String) {
+            var parts = path.split(separator: "/").map(String.init).filter { $0 != ".." && $0 != "." }
+            while true {
+                let dir = ([base] + parts).joined(separator: "/")
+                if let l = number(in: dir + "/" + limit), let u = number(in: dir + "/" + usage) {
+                    best = Swift.min(best ?? Int.max, Swift.max(0, l - u))  // both are >= 0: no overflow
+                }
+                if parts.isEmpty { break }
+                parts.removeLast()
+            }
+        }
+        for line in membership.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { continue }
+            if fields[0] == "0" && fields[1].isEmpty {
+                for base in [root, root + "/unified"] {
+                    visit(base, fields[2], limit: "memory.max", usage: "memory.current")
+                }
+            } else if fields[1].split(separator: ",").contains("memory") {
+                visit(root + "/memory", fields[2], limit: "memory.limit_in_bytes", usage: "memory.usage_in_bytes")
+            }
         }
         return best
     }

@@ -9,7 +9,8 @@ public enum Interruption {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var hook: (() -> Bool)?
 
-    /// The most recently installed check wins (one interactive session at a time).
+    /// The most recently installed check wins (the bindings install one that reads the flag of
+    /// the session running on the calling thread).
     public static func install(_ isRequested: @escaping () -> Bool) {
         lock.lock()
         hook = isRequested
