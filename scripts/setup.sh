@@ -3,7 +3,7 @@
 # Used by both Quick start commands and by CI.
 set -euo pipefail
 
-packages=(libopenblas-dev libedit-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
+packages=(libopenblas-dev libdnnl-dev libedit-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
 
 if ! command -v swift >/dev/null 2>&1; then
   echo "trickbook needs Swift 6 (swift.org/install); 'swift' is not on PATH." >&2

@@ -64,10 +64,9 @@ enum TrainingLibrary: Library {
             """,
             doc: """
                 Nesterov SGD (PyTorch's form); lr is a number or a schedule; no_bias_decay decays only conv and \
-                linear weights; precision fp16 or bf16 trains with rounded weights, activations and gradients and \
-                dynamic loss scaling from loss_scale (.loss_scale, .loss_scales, .skipped_steps, .underflow); \
-                clip_norm caps the gradients' global L2 norm; ema keeps an average of the weights with that decay \
-                (with_ema).
+                linear weights; precision fp16 or bf16 trains with dynamic loss scaling from loss_scale \
+                (.loss_scale, .loss_scales, .skipped_steps, .underflow): \(bf16Note) clip_norm caps the gradients' \
+                global L2 norm; ema keeps an average of the weights with that decay (with_ema).
                 """,
             example: "sgd(model, lr, weight_decay: 5e-4, no_bias_decay: true)", sgd),
         Row(
@@ -187,6 +186,14 @@ enum TrainingLibrary: Library {
             throw a.fail("milestones", "must be iterations from 0 to \(maxSteps)")
         }
         return m
+    }
+
+    /// Which BF16 runs on this machine, for the help.
+    static var bf16Note: String {
+        let simulated = "fp16 rounds weights, activations and gradients around FP32 arithmetic;"
+        return OneDNN.bf16InHardware
+            ? "\(simulated) bf16 runs its convolutions in BF16 on this CPU (oneDNN on \(OneDNN.isa)), the rest in FP32;"
+            : "\(simulated) so does bf16 here (this CPU has no AVX512_BF16 or AMX, or oneDNN is off);"
     }
 
     static func schedule(_ s: any Schedule, _ name: String, steps: Int? = nil) -> Value {

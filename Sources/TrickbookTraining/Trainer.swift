@@ -78,6 +78,9 @@ func withRoundedWeights<T>(_ params: [Tensor], _ format: LowPrecisionFormat, _ b
 /// BF16-trained model this way avoids the batch-norm collapse FP32 evaluation can show.
 public func lowPrecisionLogits(_ model: Module, _ inputs: Tensor, format: LowPrecisionFormat) throws -> Tensor {
     model.eval()
+    if format == .bfloat16, OneDNN.bf16InHardware {
+        return try withNoGrad { try OneDNN.$lowPrecision.withValue(true) { try model(inputs) } }
+    }
     return try withNoGrad {
         try withRoundedWeights(model.namedParameters().map(\.1), format) {
             try Module.$activationFormat.withValue(format) { try model(inputs.rounded(to: format)) }
@@ -182,7 +185,17 @@ public final class Trainer {
         model.train()
         zeroGrad()
         let value: Float, correct: Int
-        if let scaler {
+        if let scaler, scaler.format == .bfloat16, OneDNN.bf16InHardware {
+            // BF16 in hardware: convolutions take BF16 copies of their inputs and weights (made by
+            // oneDNN as it lays them out) and give FP32; everything else, the masters included, stays FP32.
+            let (z, lossTensor) = try OneDNN.$lowPrecision.withValue(true) {
+                let z = try model(inputs)
+                return (z, try loss(z, targets, inputs: inputs))
+            }
+            try (lossTensor * scaler.scale).backward()
+            value = lossTensor.item
+            correct = try correctCount(z, targets)
+        } else if let scaler {
             // Forward and backward on rounded weights; the optimizer then updates the FP32 masters.
             let (z, lossTensor) = try withRoundedWeights(parameters, scaler.format) {
                 let (z, l) = try Module.$activationFormat.withValue(scaler.format) {

@@ -170,7 +170,7 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Batch size.") var batch: Int = 128
     @Option(help: "Variant a, b, c or d.") var variant: String = "b"
     @Option(help: "Seconds to measure each of training and evaluation.") var seconds: Double = 10
-    @Option(help: "fp32, or fp16 / bf16 (simulated: rounded weights, activations and gradients, with loss scaling).") var precision: String = "fp32"
+    @Option(help: "fp32, fp16 (simulated by rounding) or bf16 (in hardware where the CPU has it: see doctor).") var precision: String = "fp32"
 
     func run() throws {
         var config: ResNetConfig
@@ -187,7 +187,9 @@ struct TrainBench: ParsableCommand {
         config.variant = v
         let net = try ResNet(config)
         header()
-        print("\(net.typeName), batch \(batch), input \(input), \(net.parameterCount) parameters, \(precision)")
+        let how = precision == "bf16" ? (OneDNN.bf16InHardware ? " (convolutions in BF16 on \(OneDNN.isa))" : " (simulated)") : ""
+        let convs = OneDNN.enabled ? "oneDNN" : "trickbook's own kernels"
+        print("\(net.typeName), batch \(batch), input \(input), \(net.parameterCount) parameters, \(precision)\(how), convolutions: \(convs)")
         let g = Generator(seed: 1)
         let x = try Tensor.randn([batch] + input, generator: g)
         let labels = try Tensor.randint(0, config.classes, shape: [batch], generator: g)
@@ -202,7 +204,9 @@ struct TrainBench: ParsableCommand {
         let targets = Targets.labels(labels.scalars.map { Int($0) })
         let train = try measure(seconds: seconds, minRuns: 3) { _ = try trainer.trainStep(x, targets) }
         net.eval()
-        let evaluate = try measure(seconds: seconds, minRuns: 3) { _ = try withNoGrad { try net(x) } }
+        let evaluate = try measure(seconds: seconds, minRuns: 3) {
+            if let format = scaler?.format { _ = try lowPrecisionLogits(net, x, format: format) } else { _ = try withNoGrad { try net(x) } }
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         print(String(format: "train  %8.1f images/s  (%.3f s a step)", Double(batch) / train, train))

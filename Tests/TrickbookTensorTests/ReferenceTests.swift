@@ -40,12 +40,66 @@ import Testing
         (6, 6, 3, 1, 2, 2, 3, 11), (3, 8, 7, 2, 3, 1, 1, 16), (4, 4, 3, 1, 1, 1, 4, 6),
     ]
 
+    /// Both paths (oneDNN where it loaded, and trickbook's own kernels) against the loops.
     @Test(arguments: convs)
     func conv2dMatchesSevenLoops(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, groups: Int, size: Int) throws {
         let x = try random([3, c, size, size + 1], seed: 1), w = try random([o, c / groups, k, k], seed: 2), b = try random([o], seed: 3)
-        let y = try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups)
         let expected = Self.directConv(x, w, b, s: s, p: p, d: d, groups: groups)
-        expectClose(y.scalars, expected, atol: 1e-4, rtol: 1e-4, "conv2d c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) g\(groups)")
+        for viaOneDNN in [true, false] {
+            let y = try OneDNN.$override.withValue(viaOneDNN) {
+                try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups)
+            }
+            expectClose(y.scalars, expected, atol: 1e-4, rtol: 1e-4, "conv2d c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) g\(groups) oneDNN \(viaOneDNN)")
+        }
+    }
+
+    /// oneDNN's gradients against trickbook's own (im2col), with and without a bias, on the shapes
+    /// above: groups, strides, padding, dilation.
+    @Test(arguments: convs)
+    func oneDNNGradientsMatchOwnKernels(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, groups: Int, size: Int) throws {
+        try #require(OneDNN.available, "oneDNN is not installed: \(OneDNN.loadError)")
+        let x = try random([3, c, size, size + 1], seed: 5), w = try random([o, c / groups, k, k], seed: 6), b = try random([o], seed: 7)
+        for withBias in [true, false] {
+            func grads(_ viaOneDNN: Bool) throws -> [[Float]] {
+                try OneDNN.$override.withValue(viaOneDNN) {
+                    for t in [x, w, b] { t.requiresGrad = true; t.zeroGrad() }
+                    let out = try x.conv2d(weight: w, bias: withBias ? b : nil, stride: (s, s), padding: (p, p),
+                                           dilation: (d, d), groups: groups)
+                    try (out * random(out.shape, seed: 8)).sum().backward()
+                    return [x, w, b].map { $0.grad?.scalars ?? [] }
+                }
+            }
+            let theirs = try grads(true), ours = try grads(false)
+            for (i, name) in ["dx", "dw", "db"].enumerated() {
+                expectClose(theirs[i], ours[i], atol: 1e-3, rtol: 1e-4, "c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) g\(groups) bias \(withBias): \(name)")
+            }
+        }
+    }
+
+    /// BF16 in hardware is FP32 arithmetic on BF16-rounded inputs: with inputs, weights and the
+    /// output's gradient already on the BF16 grid, the BF16 path gives the FP32 path's results and
+    /// gradients up to the order of the sums.
+    @Test(.enabled(if: OneDNN.bf16InHardware), arguments: convs)
+    func bf16ConvolutionsAreFP32OnRoundedValues(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, groups: Int, size: Int) throws {
+        let x = try random([3, c, size, size + 1], seed: 21).rounded(to: .bfloat16)
+        let w = try random([o, c / groups, k, k], seed: 22).rounded(to: .bfloat16), b = try random([o], seed: 23)
+        func run(_ low: Bool) throws -> [[Float]] {
+            try OneDNN.$lowPrecision.withValue(low) {
+                for t in [x, w, b] { t.requiresGrad = true; t.zeroGrad() }
+                let out = try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups)
+                try (out * random(out.shape, seed: 24).rounded(to: .bfloat16)).sum().backward()
+                return [out.scalars] + [x, w, b].map { $0.grad?.scalars ?? [] }
+            }
+        }
+        let bf16 = try run(true), fp32 = try run(false)
+        for (i, name) in ["y", "dx", "dw", "db"].enumerated() {
+            expectClose(bf16[i], fp32[i], atol: 1e-4, rtol: 1e-4, "bf16 c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) g\(groups): \(name)")
+        }
+        // And on values off the grid, the BF16 path really rounds: its output differs.
+        let xr = try random([3, c, size, size + 1], seed: 25)
+        let viaBF16 = try OneDNN.$lowPrecision.withValue(true) { try xr.conv2d(weight: w, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups) }
+        let viaFP32 = try xr.conv2d(weight: w, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups)
+        #expect(viaBF16.scalars != viaFP32.scalars)
     }
 
     /// Shapes that take the AVX-512 direct kernels (16·k output channels, a kernel wider than 1×1):
@@ -59,15 +113,17 @@ import Testing
     func directKernelsMatchLoopsAndIm2col(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, size: Int) throws {
         let label = "direct conv c\(c) o\(o) k\(k) s\(s) p\(p) d\(d) \(size)"
         let x = try random([3, c, size, size - 1], seed: 11), w = try random([o, c, k, k], seed: 12), b = try random([o], seed: 13)
-        let y = try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d))
+        let y = try OneDNN.$override.withValue(false) {
+            try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d))
+        }
         expectClose(y.scalars, Self.directConv(x, w, b, s: s, p: p, d: d, groups: 1), atol: 1e-4, rtol: 1e-4, label)
         func grads(direct: Bool) throws -> [[Float]] {
-            try DirectConv.$enabled.withValue(direct) {
+            try OneDNN.$override.withValue(false) { try DirectConv.$enabled.withValue(direct) {
                 for t in [x, w, b] { t.requiresGrad = true; t.zeroGrad() }
                 let out = try x.conv2d(weight: w, bias: b, stride: (s, s), padding: (p, p), dilation: (d, d))
                 try (out * random(out.shape, seed: 14)).sum().backward()
                 return [x, w, b].map { $0.grad?.scalars ?? [] }
-            }
+            } }
         }
         let viaDirect = try grads(direct: true), viaIm2col = try grads(direct: false)
         for (i, name) in ["dx", "dw", "db"].enumerated() {

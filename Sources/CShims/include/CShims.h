@@ -1,3 +1,4 @@
 // The C shims, one header per concern.
 #include "tb_blas.h"
 #include "tb_conv.h"
+#include "tb_dnnl.h"

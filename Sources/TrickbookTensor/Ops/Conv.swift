@@ -171,20 +171,25 @@ extension Tensor {
         let flopsPerImage = 2 * Double(geo.o) * Double(geo.ohw) * Double(geo.kg)
         let slice = Swift.max(1, Swift.min(geo.n, Int(Swift.min(Double(geo.n), 8e9 / Swift.max(1, flopsPerImage)))))
         let inSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
+        let low = OneDNN.lowPrecision && OneDNN.bf16InHardware
         for b0 in Swift.stride(from: 0, to: geo.n, by: slice) {
             if b0 > 0 { try Interruption.check("conv2d") }
             let part = slice == geo.n ? geo : try ConvGeometry(
                 x: [Swift.min(slice, geo.n - b0), geo.c, geo.h, geo.w], weight: weight.shape, stride: stride,
                 padding: padding, dilation: dilation, groups: groups)
-            conv2dForward(part, x: storage.pointer + b0 * inSize, weight: weight.storage.pointer,
-                          bias: bias?.storage.pointer, out: out.storage.pointer + b0 * outSize)
+            let (px, po) = (storage.pointer + b0 * inSize, out.storage.pointer + b0 * outSize)
+            if let c = OneDNN.conv(part, bias: bias != nil, low: low) {
+                try OneDNN.forward(c, part, x: px, weight: weight.storage.pointer, bias: bias?.storage.pointer, out: po)
+            } else {
+                conv2dForward(part, x: px, weight: weight.storage.pointer, bias: bias?.storage.pointer, out: po)
+            }
         }
         let x = self
         var inputs = [x, weight]
         if let bias { inputs.append(bias) }
         return out.recorded("conv2d", inputs) { g, _ in
-            let (dx, dw, db) = try conv2dBackward(geo, x: x, weight: weight, gradOut: g,
-                                                  needX: x.requiresGrad, needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false)
+            let (dx, dw, db) = try conv2dBackward(geo, x: x, weight: weight, gradOut: g, needX: x.requiresGrad,
+                                                  needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false, low: low)
             return [dx, dw, db]
         }
     }
@@ -239,7 +244,25 @@ func conv2dForward(_ geo: ConvGeometry, x px: UnsafePointer<Float>, weight pw: U
 /// the kernel flipped and its channels swapped, padding d·(k − 1) − p); at other strides
 /// dCol = Wᵀ · dOut, then col2im.
 func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Tensor,
-                    needX: Bool, needW: Bool, needB: Bool) throws -> (Tensor?, Tensor?, Tensor?) {
+                    needX: Bool, needW: Bool, needB: Bool, low: Bool = false) throws -> (Tensor?, Tensor?, Tensor?) {
+    if let c = OneDNN.conv(geo, bias: needB, low: low) {
+        var dx: Tensor?, dw: Tensor?, db: Tensor?
+        if needX {
+            let t = try Tensor(uninitialized: x.shape, op: "conv2d")
+            try OneDNN.backwardData(c, geo, gradOut: gradOut.storage.pointer, weight: weight.storage.pointer,
+                                    dx: t.storage.pointer)
+            dx = t
+        }
+        if needW || needB {
+            // Both come from one pass: an unwanted dW goes to scratch.
+            let w = try Tensor(uninitialized: weight.shape, op: "conv2d")
+            let b = needB ? try Tensor(uninitialized: [geo.o], op: "conv2d") : nil
+            try OneDNN.backwardWeights(c, geo, x: x.storage.pointer, gradOut: gradOut.storage.pointer,
+                                       dw: w.storage.pointer, db: b?.storage.pointer)
+            (dw, db) = (needW ? w : nil, b)
+        }
+        return (dx, dw, db)
+    }
     let tp = (geo.dh * (geo.kh - 1) - geo.ph, geo.dw * (geo.kw - 1) - geo.pw)
     let dxByConv = needX && geo.sh == 1 && geo.sw == 1 && tp.0 >= 0 && tp.1 >= 0
     var dx: Tensor?, dw: Tensor?, db: Tensor?

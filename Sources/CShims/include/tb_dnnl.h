@@ -1,0 +1,35 @@
+// Convolutions through oneDNN, opened at run time (see tb_dnnl.c).
+#ifndef TB_DNNL_H
+#define TB_DNNL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// One convolution's sizes, as trickbook's ConvGeometry has them (dilation d ≥ 1; oh, ow the output).
+typedef struct {
+    int64_t n, c, h, w, o, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow, bias;
+} tb_conv_shape;
+
+typedef struct tb_dnnl_conv tb_dnnl_conv;
+
+/// Whether libdnnl.so.2 loaded; if not, why.
+int tb_dnnl_available(void);
+const char *tb_dnnl_load_error(void);
+/// The instruction set oneDNN dispatches to here ("avx512_core_bf16", "avx512_core_amx", ...).
+const char *tb_dnnl_isa(void);
+void tb_dnnl_set_threads(int n);
+
+/// The three primitives of one convolution shape, in FP32 or (low != 0) with BF16 inputs,
+/// weights and output gradients and FP32 results. NULL with a message in err when oneDNN has none.
+tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *shape, int low, char *err, size_t errlen);
+void tb_dnnl_conv_destroy(tb_dnnl_conv *c);
+/// Bytes of workspace pass 0 (forward), 1 (backward-data) or 2 (backward-weights) needs.
+size_t tb_dnnl_conv_workspace(const tb_dnnl_conv *c, int pass);
+
+/// Each returns 0, or oneDNN's status. Every buffer is plain NCHW / OIHW FP32 and required (b and
+/// db only when the shape has a bias).
+int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, void *ws);
+int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, void *ws);
+int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const float *x, const float *dy, float *dw, float *db, void *ws);
+
+#endif

@@ -1,0 +1,93 @@
+import CShims
+import Foundation
+
+/// Convolutions through oneDNN (forward, backward-data, backward-weights), when libdnnl.so.2 is
+/// there: one set of primitives per shape, made at first use and kept. Tensors stay plain NCHW
+/// FP32 outside; oneDNN's blocked layouts and BF16 live in a workspace taken from the buffer pool.
+public enum OneDNN {
+    /// Whether oneDNN loaded (else the reason, for `doctor`).
+    public static var available: Bool { tb_dnnl_available() != 0 }
+    public static var loadError: String { String(cString: tb_dnnl_load_error()) }
+    /// The instruction set oneDNN runs on here.
+    public static var isa: String { String(cString: tb_dnnl_isa()) }
+    /// Whether BF16 runs in hardware (AVX512_BF16 or AMX), not simulated.
+    public static var hasBF16: Bool { ["avx512_core_bf16", "avx512_core_amx"].contains(isa) }
+
+    /// Convolutions go through oneDNN unless TRICKBOOK_ONEDNN=0 (or it is missing).
+    public static let enabledByDefault: Bool = {
+        let off = ProcessInfo.processInfo.environment["TRICKBOOK_ONEDNN"] == "0"
+        guard !off, tb_dnnl_available() != 0 else { return false }
+        tb_dnnl_set_threads(Int32(clamping: Threads.count))
+        return true
+    }()
+    /// Set for a task to compare the two paths (tests, benchmarks); on only where oneDNN loaded.
+    @TaskLocal public static var override: Bool?
+    public static var enabled: Bool { (override ?? enabledByDefault) && available }
+
+    /// Set around a low-precision forward pass: convolutions then take BF16 inputs and weights
+    /// (reordered from the FP32 tensors) and give FP32 results, as PyTorch's autocast does; their
+    /// backward passes stay in BF16 too. Only where the CPU has BF16 instructions.
+    @TaskLocal public static var lowPrecision = false
+    /// Whether BF16 training runs in hardware here (else it is simulated by rounding).
+    public static var bf16InHardware: Bool { enabled && hasBF16 }
+
+    private struct Key: Hashable {
+        let geometry: [Int]
+        let bias: Bool
+        let low: Bool
+    }
+
+    /// Primitives by shape. A shape oneDNN refused is remembered as nil: the own kernels run it.
+    nonisolated(unsafe) private static var cache: [Key: OpaquePointer?] = [:]
+    private static let lock = NSLock()
+
+    static func conv(_ g: ConvGeometry, bias: Bool, low: Bool = false) -> OpaquePointer? {
+        guard enabled else { return nil }
+        let key = Key(geometry: [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups],
+                      bias: bias, low: low)
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = cache[key] { return known }
+        var shape = tb_conv_shape(
+            n: Int64(g.n), c: Int64(g.c), h: Int64(g.h), w: Int64(g.w), o: Int64(g.o), kh: Int64(g.kh), kw: Int64(g.kw),
+            sh: Int64(g.sh), sw: Int64(g.sw), ph: Int64(g.ph), pw: Int64(g.pw), dh: Int64(g.dh), dw: Int64(g.dw),
+            groups: Int64(g.groups), oh: Int64(g.oh), ow: Int64(g.ow), bias: bias ? 1 : 0)
+        var message = [CChar](repeating: 0, count: 256)
+        let made = tb_dnnl_conv_create(&shape, low ? 1 : 0, &message, message.count)
+        cache[key] = made
+        return made
+    }
+
+    /// A workspace of `bytes` from the buffer pool, for one pass.
+    private static func workspace(_ c: OpaquePointer, pass: Int32) -> Scratch {
+        Scratch((tb_dnnl_conv_workspace(c, pass) + 3) / 4)
+    }
+
+    private static func check(_ status: Int32, _ pass: String, _ g: ConvGeometry) throws {
+        guard status == 0 else {
+            throw TensorError("conv2d", "oneDNN's \(pass) failed (status \(status)) on input [\(g.n), \(g.c), \(g.h), \(g.w)] with weight [\(g.o), \(g.cg), \(g.kh), \(g.kw)]")
+        }
+    }
+
+    static func forward(_ c: OpaquePointer, _ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+                        bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) throws {
+        let ws = workspace(c, pass: 0)
+        try check(tb_dnnl_conv_forward(c, x, weight, bias, out, ws.pointer), "forward", g)
+        withExtendedLifetime(ws) {}
+    }
+
+    static func backwardData(_ c: OpaquePointer, _ g: ConvGeometry, gradOut: UnsafePointer<Float>,
+                             weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) throws {
+        let ws = workspace(c, pass: 1)
+        try check(tb_dnnl_conv_backward_data(c, gradOut, weight, dx, ws.pointer), "backward-data", g)
+        withExtendedLifetime(ws) {}
+    }
+
+    static func backwardWeights(_ c: OpaquePointer, _ g: ConvGeometry, x: UnsafePointer<Float>,
+                                gradOut: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+                                db: UnsafeMutablePointer<Float>?) throws {
+        let ws = workspace(c, pass: 2)
+        try check(tb_dnnl_conv_backward_weights(c, x, gradOut, dw, db, ws.pointer), "backward-weights", g)
+        withExtendedLifetime(ws) {}
+    }
+}
