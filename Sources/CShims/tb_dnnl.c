@@ -37,6 +37,10 @@ static dnnl_stream_t stream;
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void load(void) {
+    // OpenMP's threads spin after each parallel region by default, taking the cores from
+    // trickbook's own loops (batch norm, ReLU) that run between convolutions: ResNet-20 evaluated
+    // 2,394 images/s with passive waiting and 1,994 without. Read by libgomp when it loads.
+    setenv("OMP_WAIT_POLICY", "passive", 0);
     void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         snprintf(load_error, sizeof load_error, "libdnnl.so.2 not found (apt install libdnnl-dev)");
