@@ -98,6 +98,7 @@ typedef struct {
     dnnl_memory_t user, inner;
     dnnl_primitive_t reorder;  // user -> inner for inputs, inner -> user for outputs; NULL if same
     size_t offset;             // of `inner` in the workspace, when reordered
+    int blocked16;             // inner is nChw16c FP32: a caller's buffer in that layout is used as it is
 } tb_arg;
 
 typedef struct {
@@ -127,6 +128,11 @@ static dnnl_status_t make_arg(tb_pass *p, int arg, int slot, int output, const d
     if (p_dnnl_memory_desc_equal(user_md, inner_md)) {
         a->inner = a->user;
         return dnnl_success;
+    }
+    if (user_md->ndims == 4) {
+        dnnl_memory_desc_t b16;
+        if (p_dnnl_memory_desc_init_by_tag(&b16, 4, user_md->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success)
+            a->blocked16 = p_dnnl_memory_desc_equal(&b16, inner_md);
     }
     a->offset = p->workspace;
     p->workspace += (p_dnnl_memory_desc_get_size(inner_md) + 63) & ~(size_t)63;
@@ -280,7 +286,15 @@ size_t tb_dnnl_conv_workspace(const tb_dnnl_conv *c, int pass) {
 /// Runs one pass: `buffers` are the caller's plain buffers in the order of the pass's arguments
 /// (NULL for an argument not needed: a missing bias, an unwanted gradient), `workspace` holds at
 /// least tb_dnnl_conv_workspace(pass) bytes.
-static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, void *workspace) {
+int tb_dnnl_conv_blocked16(const tb_dnnl_conv *c, int pass, int slot) {
+    if (pass < 0 || pass > 2) return 0;
+    const tb_pass *p = &c->pass[pass];
+    for (int i = 0; i < p->nargs; i++)
+        if (p->args[i].slot == slot) return p->args[i].blocked16;
+    return 0;
+}
+
+static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned held, void *workspace) {
     tb_pass *p = &c->pass[which];
     dnnl_exec_arg_t args[5];
     int n = 0;
@@ -290,6 +304,11 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, void *work
     for (int i = 0; i < p->nargs && s == dnnl_success; i++) {
         tb_arg *a = &p->args[i];
         if (!buffers[a->slot]) continue;
+        if ((held >> a->slot & 1) && a->blocked16) {  // already in the primitive's layout
+            p_dnnl_memory_set_data_handle(a->inner, buffers[a->slot]);
+            args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
+            continue;
+        }
         p_dnnl_memory_set_data_handle(a->user, buffers[a->slot]);
         if (a->inner != a->user) {
             p_dnnl_memory_set_data_handle(a->inner, (char *)workspace + a->offset);
@@ -307,7 +326,7 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, void *work
     if (s == dnnl_success) s = p_dnnl_primitive_execute(p->primitive, stream, n, args);
     for (int i = 0; i < p->nargs && s == dnnl_success; i++) {
         tb_arg *a = &p->args[i];
-        if (!buffers[a->slot] || !a->output || a->inner == a->user) continue;
+        if (!buffers[a->slot] || !a->output || a->inner == a->user || ((held >> a->slot & 1) && a->blocked16)) continue;
         dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->inner}, {DNNL_ARG_TO, a->user}};
         s = p_dnnl_primitive_execute(a->reorder, stream, 2, r);
     }
@@ -317,17 +336,19 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, void *work
     return s == dnnl_success ? 0 : (int)s;
 }
 
-int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, void *ws) {
+int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, unsigned held,
+                         void *ws) {
     void *buffers[4] = {(void *)x, (void *)w, (void *)b, y};
-    return run_pass(c, 0, buffers, ws);
+    return run_pass(c, 0, buffers, held, ws);
 }
 
-int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, void *ws) {
+int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, unsigned held, void *ws) {
     void *buffers[3] = {(void *)dy, (void *)w, dx};
-    return run_pass(c, 1, buffers, ws);
+    return run_pass(c, 1, buffers, held, ws);
 }
 
-int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const float *x, const float *dy, float *dw, float *db, void *ws) {
+int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const float *x, const float *dy, float *dw, float *db, unsigned held,
+                                  void *ws) {
     void *buffers[4] = {(void *)x, (void *)dy, dw, db};
-    return run_pass(c, 2, buffers, ws);
+    return run_pass(c, 2, buffers, held, ws);
 }

@@ -76,6 +76,35 @@ import Testing
         }
     }
 
+    /// A residual block held in oneDNN's blocked layout from one convolution to the next (batch
+    /// norm, ReLU and the sum working on it as it is) gives what the plain path gives: values,
+    /// running statistics and every gradient.
+    @Test(arguments: [true, false])
+    func blockedLayoutsMatchPlain(training: Bool) throws {
+        try #require(OneDNN.available, "oneDNN is not installed: \(OneDNN.loadError)")
+        let x = try random([4, 16, 9, 7], seed: 31)
+        let w1 = try random([32, 16, 3, 3], seed: 32, low: -0.2, high: 0.2), w2 = try random([32, 32, 3, 3], seed: 33, low: -0.2, high: 0.2)
+        let ws = try random([32, 16, 1, 1], seed: 34), gamma = try random([32], seed: 35, low: 0.5, high: 1.5), beta = try random([32], seed: 36)
+        func run(_ viaOneDNN: Bool) throws -> [[Float]] {
+            let rm = Tensor.full([32], 0), rv = Tensor.full([32], 1)
+            return try OneDNN.$override.withValue(viaOneDNN) {
+                for t in [x, w1, w2, ws, gamma, beta] { t.requiresGrad = true; t.zeroGrad() }
+                let a = try x.conv2d(weight: w1, padding: (1, 1))
+                    .batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: training).relu()
+                let b = try a.conv2d(weight: w2, padding: (1, 1))
+                    .batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: training)
+                let y = try (b + x.conv2d(weight: ws)).relu()
+                #expect(!viaOneDNN || (a.layout == .blocked16 && y.layout == .blocked16), "the block left the blocked layout")
+                try (y * random(y.shape, seed: 37)).sum().backward()
+                return [y.scalars, rm.scalars, rv.scalars] + [x, w1, w2, ws, gamma, beta].map { $0.grad?.scalars ?? [] }
+            }
+        }
+        let blocked = try run(true), plain = try run(false)
+        for (i, name) in ["y", "running mean", "running var", "dx", "dw1", "dw2", "dws", "dgamma", "dbeta"].enumerated() {
+            expectClose(blocked[i], plain[i], atol: 2e-3, rtol: 1e-3, "training \(training): \(name)")
+        }
+    }
+
     /// BF16 in hardware is FP32 arithmetic on BF16-rounded inputs: with inputs, weights and the
     /// output's gradient already on the BF16 grid, the BF16 path gives the FP32 path's results and
     /// gradients up to the order of the sums.

@@ -26,10 +26,16 @@ void tb_dnnl_conv_destroy(tb_dnnl_conv *c);
 /// Bytes of workspace pass 0 (forward), 1 (backward-data) or 2 (backward-weights) needs.
 size_t tb_dnnl_conv_workspace(const tb_dnnl_conv *c, int pass);
 
-/// Each returns 0, or oneDNN's status. Every buffer is plain NCHW / OIHW FP32 and required (b and
-/// db only when the shape has a bias).
-int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, void *ws);
-int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, void *ws);
-int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const float *x, const float *dy, float *dw, float *db, void *ws);
+/// Whether argument `slot` of `pass` (its place in the calls below) is held inside as nChw16c FP32.
+int tb_dnnl_conv_blocked16(const tb_dnnl_conv *c, int pass, int slot);
+
+/// Each returns 0, or oneDNN's status. Every buffer is required (b and db only when the shape has a
+/// bias) and plain NCHW / OIHW FP32, except those whose bit (1 << slot) is set in `held`: they are
+/// nChw16c, used (or written) as they are where tb_dnnl_conv_blocked16 says so.
+int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, unsigned held,
+                         void *ws);
+int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, unsigned held, void *ws);
+int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const float *x, const float *dy, float *dw, float *db, unsigned held,
+                                  void *ws);
 
 #endif

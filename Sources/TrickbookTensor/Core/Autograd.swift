@@ -105,9 +105,9 @@ extension Tensor {
                     guard ig.shape == input.shape else {
                         throw TensorError("backward", "internal: \(node.op) produced a gradient of shape \(fmt(ig.shape)) for an input of shape \(fmt(input.shape))")
                     }
-                    let shared = ig.storage === g.storage
-                        || inputGrads[..<i].contains { $0?.storage === ig.storage }
-                        || inputGrads[(i + 1)...].contains { $0?.storage === ig.storage }
+                    let shared = ig.heldStorage === g.heldStorage
+                        || inputGrads[..<i].contains { $0?.heldStorage === ig.heldStorage }
+                        || inputGrads[(i + 1)...].contains { $0?.heldStorage === ig.heldStorage }
                     let key = ObjectIdentifier(input)
                     if let (existing, _) = grads[key] {
                         grads[key] = (try existing + ig, true)

@@ -5,7 +5,22 @@
 /// holder sees it. Operations return new tensors; `reshaped` shares storage.
 public final class Tensor {
     public let shape: [Int]
-    let storage: Storage
+    /// The elements in `layout`. Code that reads or writes elements by position uses `storage`,
+    /// which is always plain (row-major); only the ops that know a blocked layout use `held`.
+    private var held: Storage
+    /// How `held` orders the elements: plain, or blocked as oneDNN left a convolution's output
+    /// (kept so that the next convolution, batch norm, ReLU or sum needs no reorder).
+    private(set) var layout: Layout = .plain
+
+    /// The elements in row-major order. A blocked tensor is reordered here once, at its first use
+    /// by an op that does not know its layout: users and most ops never see a layout.
+    var storage: Storage {
+        if layout != .plain { makePlain() }
+        return held
+    }
+
+    /// The elements as they are held, with their layout (for the ops that know blocked layouts).
+    var heldStorage: Storage { held }
     /// Whether gradients flow to this tensor. Set it on leaves (parameters, inputs to check).
     public var requiresGrad: Bool
     /// The accumulated gradient of a leaf after `backward()`.
@@ -18,8 +33,24 @@ public final class Tensor {
     /// Wraps existing storage; `shape` must have `storage.count` elements.
     init(shape: [Int], storage: Storage) {
         self.shape = shape
-        self.storage = storage
+        held = storage
         requiresGrad = false
+    }
+
+    /// A tensor whose storage is in `layout` (which must suit `shape`: see `Layout.suits`).
+    init(shape: [Int], storage: Storage, layout: Layout) {
+        self.shape = shape
+        held = storage
+        self.layout = layout
+        requiresGrad = false
+    }
+
+    /// Reorders the elements into row-major order, in a new buffer.
+    private func makePlain() {
+        let plain = Storage(uninitialized: held.count)
+        layout.reorder(held.pointer, toPlain: plain.pointer, shape: shape)
+        held = plain
+        layout = .plain
     }
 
     /// A new uninitialised tensor (the op fills every element).
@@ -51,7 +82,7 @@ public final class Tensor {
     /// recursion in printing or indexing.
     public static let maxRank = 64
 
-    public var count: Int { storage.count }
+    public var count: Int { held.count }
     public var rank: Int { shape.count }
     /// The first element as a number (for scalars and one-element tensors).
     public var item: Float { storage.pointer[0] }

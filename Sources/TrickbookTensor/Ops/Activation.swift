@@ -6,8 +6,9 @@ extension Tensor {
     /// max(x, 0); gradient 1 where x > 0.
     public func relu() -> Tensor {
         let x = self
-        let out = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count))
-        let px = x.storage.pointer, po = out.storage.pointer
+        // Elementwise: a blocked input stays blocked.
+        let out = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count), layout: x.layout)
+        let px = x.heldStorage.pointer, po = out.heldStorage.pointer
         parallelFor(x.count, grain: 1 << 14) { r in for i in r { po[i] = Swift.max(px[i], 0) } }  // vectorized
         return out.recorded("relu", [x]) { g, _ in
             [try binaryKernel(g, x, op: "relu", fast: .reluGrad) { $1 > 0 ? $0 : 0 }]

@@ -27,7 +27,11 @@ extension Tensor {
             }
         }
         var meanBuf = [Float](repeating: 0, count: c), invStd = meanBuf, varBuf = meanBuf
-        let px = storage.pointer
+        // A blocked input (a convolution's output) is read and written as it is held: channel ch of
+        // image b starts at plane(b, ch) and steps by `step` (16 in nChw16c, 1 when plain).
+        let blocked = layout == .blocked16
+        let px = blocked ? heldStorage.pointer : storage.pointer, step = blocked ? 16 : 1
+        let plane = { (b: Int, ch: Int) -> Int in blocked ? b * c * s + (ch / 16) * 16 * s + ch % 16 : (b * c + ch) * s }
         if training {
             meanBuf.withUnsafeMutableBufferPointer { mb in
                 invStd.withUnsafeMutableBufferPointer { ib in varBuf.withUnsafeMutableBufferPointer { vb in
@@ -36,9 +40,13 @@ extension Tensor {
                         for ch in r {
                             var sum: Double = 0, sq: Double = 0
                             for b in 0..<n {
-                                let row = px + (b * c + ch) * s
+                                let row = px + plane(b, ch)
                                 var ls: Float = 0, lq: Float = 0
-                                for i in 0..<s { let v = row[i]; ls += v; lq += v * v }
+                                if step == 1 {
+                                    for i in 0..<s { let v = row[i]; ls += v; lq += v * v }
+                                } else {
+                                    for i in 0..<s { let v = row[i * step]; ls += v; lq += v * v }
+                                }
                                 sum += Double(ls); sq += Double(lq)
                             }
                             let mu = sum / Double(m)
@@ -63,15 +71,19 @@ extension Tensor {
                 invStd[ch] = 1 / (rv.storage.pointer[ch] + eps).squareRoot()
             }
         }
-        let out = try Tensor(uninitialized: shape, op: "batch_norm")
-        let po = out.storage.pointer, pwt = weight?.storage.pointer, pb = bias?.storage.pointer
+        let out = Tensor(shape: shape, storage: Storage(uninitialized: count), layout: blocked ? .blocked16 : .plain)
+        let po = out.heldStorage.pointer, pwt = weight?.storage.pointer, pb = bias?.storage.pointer
         let mu = meanBuf, istd = invStd
         parallelFor(n * c, grain: 1) { r in
             for bc in r {
-                let ch = bc % c
+                let ch = bc % c, at = plane(bc / c, ch)
                 let scale = istd[ch] * (pwt?[ch] ?? 1), shift = (pb?[ch] ?? 0) - mu[ch] * scale
-                let src = px + bc * s, dst = po + bc * s
-                for i in 0..<s { dst[i] = src[i] * scale + shift }
+                let src = px + at, dst = po + at
+                if step == 1 {  // kept apart so that it vectorizes
+                    for i in 0..<s { dst[i] = src[i] * scale + shift }
+                } else {
+                    for i in 0..<s { dst[i * step] = src[i * step] * scale + shift }
+                }
             }
         }
         let x = self
@@ -79,7 +91,11 @@ extension Tensor {
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         return out.recorded("batch_norm", inputs) { g, _ in
-            let pg = g.storage.pointer
+            // x and g as held when both are still blocked (as in a ResNet), else both plain.
+            let together = blocked && x.layout == .blocked16 && g.layout == .blocked16
+            let px = together ? x.heldStorage.pointer : x.storage.pointer
+            let pg = together ? g.heldStorage.pointer : g.storage.pointer, step = together ? 16 : 1
+            let plane = { (b: Int, ch: Int) -> Int in together ? b * c * s + (ch / 16) * 16 * s + ch % 16 : (b * c + ch) * s }
             // Per channel: Σg and Σg·x̂.
             var sumG = [Float](repeating: 0, count: c), sumGX = [Float](repeating: 0, count: c)
             sumG.withUnsafeMutableBufferPointer { sgb in
@@ -89,9 +105,9 @@ extension Tensor {
                         for ch in r {
                             var a: Double = 0, b2: Double = 0
                             for b in 0..<n {
-                                let gr = pg + (b * c + ch) * s, xr = px + (b * c + ch) * s
+                                let at = plane(b, ch), gr = pg + at, xr = px + at
                                 var la: Float = 0, lb: Float = 0
-                                for i in 0..<s { la += gr[i]; lb += gr[i] * (xr[i] - mu[ch]) }
+                                for i in 0..<s { la += gr[i * step]; lb += gr[i * step] * (xr[i * step] - mu[ch]) }
                                 a += Double(la); b2 += Double(lb)
                             }
                             sg[ch] = Float(a)
@@ -102,23 +118,23 @@ extension Tensor {
             }
             var dx: Tensor? = nil
             if x.requiresGrad {
-                let d = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count))
-                let pd = d.storage.pointer
+                let d = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count), layout: together ? .blocked16 : .plain)
+                let pd = d.heldStorage.pointer
                 let (sg, sx) = (sumG, sumGX)
                 parallelFor(n * c, grain: 1) { r in
                     for bc in r {
-                        let ch = bc % c
+                        let ch = bc % c, at = plane(bc / c, ch)
                         let gamma = pwt?[ch] ?? 1
-                        let gr = pg + bc * s, xr = px + bc * s, dr = pd + bc * s
+                        let gr = pg + at, xr = px + at, dr = pd + at
                         if training {
                             let k = gamma * istd[ch] / Float(m), mg = sg[ch], mx = sx[ch]
                             for i in 0..<s {
-                                let xh = (xr[i] - mu[ch]) * istd[ch]
-                                dr[i] = k * (Float(m) * gr[i] - mg - xh * mx)
+                                let xh = (xr[i * step] - mu[ch]) * istd[ch]
+                                dr[i * step] = k * (Float(m) * gr[i * step] - mg - xh * mx)
                             }
                         } else {
                             let k = gamma * istd[ch]
-                            for i in 0..<s { dr[i] = k * gr[i] }
+                            for i in 0..<s { dr[i * step] = k * gr[i * step] }
                         }
                     }
                 }

@@ -165,13 +165,25 @@ extension Tensor {
         if let bias, bias.shape != [geo.o] {
             throw TensorError("conv2d", "bias must have shape [\(geo.o)], got \(fmt(bias.shape))")
         }
+        let low = OneDNN.lowPrecision && OneDNN.bf16InHardware
+        let x = self
+        var inputs = [x, weight]
+        if let bias { inputs.append(bias) }
+        let backward: (Tensor, Tensor) throws -> [Tensor?] = { g, _ in
+            let (dx, dw, db) = try conv2dBackward(geo, x: x, weight: weight, gradOut: g, needX: x.requiresGrad,
+                                                  needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false, low: low)
+            return [dx, dw, db]
+        }
+        // The common case, through oneDNN in one call: the output stays in its layout.
+        if Double(geo.macs) < 4e9, let c = OneDNN.conv(geo, bias: bias != nil, low: low) {
+            return try OneDNN.forward(c, geo, x: x, weight: weight, bias: bias).recorded("conv2d", inputs, backward)
+        }
         let out = try Tensor(uninitialized: [geo.n, geo.o, geo.oh, geo.ow], op: "conv2d")
         // A large batch runs in slices of about 8 GFLOP (a tenth of a second here), with
         // Ctrl-C checked between them: one huge convolution must not hold the prompt for minutes.
         let flopsPerImage = 2 * Double(geo.o) * Double(geo.ohw) * Double(geo.kg)
         let slice = Swift.max(1, Swift.min(geo.n, Int(Swift.min(Double(geo.n), 8e9 / Swift.max(1, flopsPerImage)))))
         let inSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
-        let low = OneDNN.lowPrecision && OneDNN.bf16InHardware
         for b0 in Swift.stride(from: 0, to: geo.n, by: slice) {
             if b0 > 0 { try Interruption.check("conv2d") }
             let part = slice == geo.n ? geo : try ConvGeometry(
@@ -184,14 +196,7 @@ extension Tensor {
                 conv2dForward(part, x: px, weight: weight.storage.pointer, bias: bias?.storage.pointer, out: po)
             }
         }
-        let x = self
-        var inputs = [x, weight]
-        if let bias { inputs.append(bias) }
-        return out.recorded("conv2d", inputs) { g, _ in
-            let (dx, dw, db) = try conv2dBackward(geo, x: x, weight: weight, gradOut: g, needX: x.requiresGrad,
-                                                  needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false, low: low)
-            return [dx, dw, db]
-        }
+        return out.recorded("conv2d", inputs, backward)
     }
 }
 
@@ -247,18 +252,12 @@ func conv2dBackward(_ geo: ConvGeometry, x: Tensor, weight: Tensor, gradOut: Ten
                     needX: Bool, needW: Bool, needB: Bool, low: Bool = false) throws -> (Tensor?, Tensor?, Tensor?) {
     if let c = OneDNN.conv(geo, bias: needB, low: low) {
         var dx: Tensor?, dw: Tensor?, db: Tensor?
-        if needX {
-            let t = try Tensor(uninitialized: x.shape, op: "conv2d")
-            try OneDNN.backwardData(c, geo, gradOut: gradOut.storage.pointer, weight: weight.storage.pointer,
-                                    dx: t.storage.pointer)
-            dx = t
-        }
+        if needX { dx = try OneDNN.backwardData(c, geo, gradOut: gradOut, weight: weight) }
         if needW || needB {
             // Both come from one pass: an unwanted dW goes to scratch.
             let w = try Tensor(uninitialized: weight.shape, op: "conv2d")
             let b = needB ? try Tensor(uninitialized: [geo.o], op: "conv2d") : nil
-            try OneDNN.backwardWeights(c, geo, x: x.storage.pointer, gradOut: gradOut.storage.pointer,
-                                       dw: w.storage.pointer, db: b?.storage.pointer)
+            try OneDNN.backwardWeights(c, geo, x: x, gradOut: gradOut, dw: w.storage.pointer, db: b?.storage.pointer)
             (dw, db) = (needW ? w : nil, b)
         }
         return (dx, dw, db)

@@ -69,25 +69,65 @@ public enum OneDNN {
         }
     }
 
+    /// Argument `slot` of `pass` as the primitive takes it: a blocked tensor as it is when the
+    /// primitive wants that layout (bit set in `held`), else the plain elements.
+    private static func input(_ c: OpaquePointer, _ pass: Int32, _ slot: Int32, _ t: Tensor,
+                              _ held: inout UInt32) -> UnsafePointer<Float> {
+        if t.layout == .blocked16, tb_dnnl_conv_blocked16(c, pass, slot) != 0 {
+            held |= 1 << UInt32(slot)
+            return UnsafePointer(t.heldStorage.pointer)
+        }
+        return UnsafePointer(t.storage.pointer)
+    }
+
+    /// A new tensor for output `slot` of `pass`, in the primitive's layout when a tensor can hold it.
+    private static func output(_ c: OpaquePointer, _ pass: Int32, _ slot: Int32, _ shape: [Int],
+                               _ held: inout UInt32) throws -> Tensor {
+        let n = try Memory.elementCount(shape, op: "conv2d")
+        if Layout.blocked16.suits(shape), tb_dnnl_conv_blocked16(c, pass, slot) != 0 {
+            held |= 1 << UInt32(slot)
+            return Tensor(shape: shape, storage: Storage(uninitialized: n), layout: .blocked16)
+        }
+        return Tensor(shape: shape, storage: Storage(uninitialized: n))
+    }
+
+    /// y = conv(x, w) + b, left in oneDNN's layout when it has one.
+    static func forward(_ c: OpaquePointer, _ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        var held: UInt32 = 0
+        let px = input(c, 0, 0, x, &held)
+        let y = try output(c, 0, 3, [g.n, g.o, g.oh, g.ow], &held)
+        let ws = workspace(c, pass: 0)
+        try check(tb_dnnl_conv_forward(c, px, weight.storage.pointer, bias?.storage.pointer, y.heldStorage.pointer, held,
+                                       ws.pointer), "forward", g)
+        withExtendedLifetime((ws, x)) {}
+        return y
+    }
+
+    /// The forward on raw plain buffers (a slice of a large batch).
     static func forward(_ c: OpaquePointer, _ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) throws {
         let ws = workspace(c, pass: 0)
-        try check(tb_dnnl_conv_forward(c, x, weight, bias, out, ws.pointer), "forward", g)
+        try check(tb_dnnl_conv_forward(c, x, weight, bias, out, 0, ws.pointer), "forward", g)
         withExtendedLifetime(ws) {}
     }
 
-    static func backwardData(_ c: OpaquePointer, _ g: ConvGeometry, gradOut: UnsafePointer<Float>,
-                             weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) throws {
+    static func backwardData(_ c: OpaquePointer, _ g: ConvGeometry, gradOut: Tensor, weight: Tensor) throws -> Tensor {
+        var held: UInt32 = 0
+        let pg = input(c, 1, 0, gradOut, &held)
+        let dx = try output(c, 1, 2, [g.n, g.c, g.h, g.w], &held)
         let ws = workspace(c, pass: 1)
-        try check(tb_dnnl_conv_backward_data(c, gradOut, weight, dx, ws.pointer), "backward-data", g)
-        withExtendedLifetime(ws) {}
+        try check(tb_dnnl_conv_backward_data(c, pg, weight.storage.pointer, dx.heldStorage.pointer, held, ws.pointer),
+                  "backward-data", g)
+        withExtendedLifetime((ws, gradOut)) {}
+        return dx
     }
 
-    static func backwardWeights(_ c: OpaquePointer, _ g: ConvGeometry, x: UnsafePointer<Float>,
-                                gradOut: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
-                                db: UnsafeMutablePointer<Float>?) throws {
+    static func backwardWeights(_ c: OpaquePointer, _ g: ConvGeometry, x: Tensor, gradOut: Tensor,
+                                dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>?) throws {
+        var held: UInt32 = 0
+        let px = input(c, 2, 0, x, &held), pg = input(c, 2, 1, gradOut, &held)
         let ws = workspace(c, pass: 2)
-        try check(tb_dnnl_conv_backward_weights(c, x, gradOut, dw, db, ws.pointer), "backward-weights", g)
-        withExtendedLifetime(ws) {}
+        try check(tb_dnnl_conv_backward_weights(c, px, pg, dw, db, held, ws.pointer), "backward-weights", g)
+        withExtendedLifetime((ws, x, gradOut)) {}
     }
 }

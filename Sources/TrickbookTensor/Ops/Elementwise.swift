@@ -46,6 +46,13 @@ func broadcastOffsets(_ i: Int, _ shape: [Int], rank: Int, _ sa: [Int], _ sb: [I
 /// out[i] = f(a[i'], b[i'']) over the broadcast shape.
 @inline(__always)
 func binaryKernel(_ a: Tensor, _ b: Tensor, op: String, fast: FastBinary? = nil, _ f: (Float, Float) -> Float) throws -> Tensor {
+    if let fast, a.shape == b.shape, a.layout != .plain, a.layout == b.layout {
+        // Both held the same blocked way: elementwise, the layout does not matter.
+        let out = Tensor(shape: a.shape, storage: Storage(uninitialized: a.count), layout: a.layout)
+        let pa = a.heldStorage.pointer, pb = b.heldStorage.pointer, po = out.heldStorage.pointer
+        parallelFor(a.count, grain: 1 << 15) { r in fast.apply(pa, pb, po, r) }
+        return out
+    }
     let shape = a.shape == b.shape ? a.shape : try broadcastShape(a.shape, b.shape, op: op)
     let out = try Tensor(uninitialized: shape, op: op)
     let pa = a.storage.pointer, pb = b.storage.pointer, po = out.storage.pointer, n = out.count
