@@ -1,0 +1,104 @@
+// The two per-channel passes batch norm is made of, for plain NCHW and for oneDNN's nChw16c (what a
+// convolution leaves): sums over images and positions of each channel, and a per-channel linear
+// map of each element. Sums are in a fixed order whatever the thread count.
+
+/// Where a [N, C, H·W] tensor's elements are: plain, or nChw16c (C a multiple of 16).
+struct ChannelGrid {
+    let n, c, s: Int
+    let blocked: Bool
+
+    /// Σ_p u and Σ_p u·(v − center[ch]) for each channel ch, over images and positions (v = u when nil).
+    func sums(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>?, center: [Float]) -> (first: [Double], second: [Double]) {
+        var first = [Double](repeating: 0, count: c), second = first
+        if !blocked {
+            // Per channel: each image's positions in Float, the images in Double.
+            first.withUnsafeMutableBufferPointer { fb in second.withUnsafeMutableBufferPointer { sb in
+                guard let fp = fb.baseAddress, let sp = sb.baseAddress else { return }
+                parallelFor(c, grain: 1) { r in
+                    for ch in r {
+                        let mu = center[ch]
+                        for b in 0..<n {
+                            let ur = u + (b * c + ch) * s, vr = (v ?? u) + (b * c + ch) * s
+                            var a: Float = 0, q: Float = 0
+                            for i in 0..<s { a += ur[i]; q += ur[i] * (vr[i] - mu) }
+                            fp[ch] += Double(a)
+                            sp[ch] += Double(q)
+                        }
+                    }
+                }
+            } }
+            return (first, second)
+        }
+        // Blocked: sixteen channels side by side. Each fixed part of the batch sums its images, one
+        // block at a time, sixteen lanes at once; the parts are then added in order.
+        let blocks = c / 16, parts = partCount(n)
+        let partial = UnsafeMutablePointer<Double>.allocate(capacity: Swift.max(1, parts * 2 * c))
+        defer { partial.deallocate() }
+        partial.initialize(repeating: 0, count: Swift.max(1, parts * 2 * c))
+        forEachPart(n) { part, images in
+            let pf = partial + part * 2 * c, ps = pf + c
+            var a = [Float](repeating: 0, count: 16), q = a, mu = a
+            for b in images {
+                for blk in 0..<blocks {
+                    for j in 0..<16 { a[j] = 0; q[j] = 0; mu[j] = center[blk * 16 + j] }
+                    let base = (b * blocks + blk) * s * 16
+                    let ur = u + base, vr = (v ?? u) + base
+                    a.withUnsafeMutableBufferPointer { ab in q.withUnsafeMutableBufferPointer { qb in mu.withUnsafeBufferPointer { mb in
+                        guard let ap = ab.baseAddress, let qp = qb.baseAddress, let mp = mb.baseAddress else { return }
+                        for i in 0..<s {
+                            for j in 0..<16 { let x = ur[i * 16 + j]; ap[j] += x; qp[j] += x * (vr[i * 16 + j] - mp[j]) }
+                        }
+                    } } }
+                    for j in 0..<16 { pf[blk * 16 + j] += Double(a[j]); ps[blk * 16 + j] += Double(q[j]) }
+                }
+            }
+        }
+        for part in 0..<parts {
+            for ch in 0..<c { first[ch] += partial[part * 2 * c + ch]; second[ch] += partial[part * 2 * c + c + ch] }
+        }
+        return (first, second)
+    }
+
+    /// out = a[ch]·u + b[ch]·v + k[ch] for every element (v only where b is given).
+    func affine(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
+                a: [Float], b: [Float]?, k: [Float]) {
+        if !blocked {
+            parallelFor(n * c, grain: 1) { r in
+                for bc in r {
+                    let ch = bc % c, at = bc * s
+                    let (ac, kc) = (a[ch], k[ch]), bcf = b?[ch] ?? 0
+                    let ur = u + at, o = out + at
+                    if let v, b != nil {
+                        let vr = v + at
+                        for i in 0..<s { o[i] = ac * ur[i] + bcf * vr[i] + kc }
+                    } else {
+                        for i in 0..<s { o[i] = ac * ur[i] + kc }
+                    }
+                }
+            }
+            return
+        }
+        let blocks = c / 16
+        parallelFor(n * blocks, grain: 1) { r in
+            var al = [Float](repeating: 0, count: 48)
+            al.withUnsafeMutableBufferPointer { lb in
+                guard let lanes = lb.baseAddress else { return }
+                for bb in r {
+                    let blk = bb % blocks, at = bb * s * 16
+                    for j in 0..<16 {
+                        lanes[j] = a[blk * 16 + j]; lanes[16 + j] = b?[blk * 16 + j] ?? 0; lanes[32 + j] = k[blk * 16 + j]
+                    }
+                    let ur = u + at, o = out + at
+                    if let v, b != nil {
+                        let vr = v + at
+                        for i in 0..<s {
+                            for j in 0..<16 { o[i * 16 + j] = lanes[j] * ur[i * 16 + j] + lanes[16 + j] * vr[i * 16 + j] + lanes[32 + j] }
+                        }
+                    } else {
+                        for i in 0..<s { for j in 0..<16 { o[i * 16 + j] = lanes[j] * ur[i * 16 + j] + lanes[32 + j] } }
+                    }
+                }
+            }
+        }
+    }
+}
