@@ -99,6 +99,8 @@ typedef struct {
     dnnl_primitive_t reorder;  // user -> inner for inputs, inner -> user for outputs; NULL if same
     size_t offset;             // of `inner` in the workspace, when reordered
     int blocked16;             // inner is nChw16c FP32: a caller's buffer in that layout is used as it is
+    dnnl_memory_t from16;      // else, for a 4-D input: a caller's nChw16c FP32 buffer, and its reorder
+    dnnl_primitive_t reorder16;
 } tb_arg;
 
 typedef struct {
@@ -129,10 +131,18 @@ static dnnl_status_t make_arg(tb_pass *p, int arg, int slot, int output, const d
         a->inner = a->user;
         return dnnl_success;
     }
-    if (user_md->ndims == 4) {
-        dnnl_memory_desc_t b16;
-        if (p_dnnl_memory_desc_init_by_tag(&b16, 4, user_md->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success)
-            a->blocked16 = p_dnnl_memory_desc_equal(&b16, inner_md);
+    dnnl_memory_desc_t b16;
+    if (user_md->ndims == 4 && user_md->dims[1] % 16 == 0 &&
+        p_dnnl_memory_desc_init_by_tag(&b16, 4, user_md->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success) {
+        a->blocked16 = p_dnnl_memory_desc_equal(&b16, inner_md);
+        if (!a->blocked16 && !output) {  // BF16 inside: one reorder from the held FP32 blocks
+            dnnl_primitive_desc_t rpd;
+            if (p_dnnl_memory_create(&a->from16, &b16, engine, DNNL_MEMORY_NONE) == dnnl_success &&
+                p_dnnl_reorder_primitive_desc_create(&rpd, &b16, engine, inner_md, engine, NULL) == dnnl_success) {
+                if (p_dnnl_primitive_create(&a->reorder16, rpd) != dnnl_success) a->reorder16 = NULL;
+                p_dnnl_primitive_desc_destroy(rpd);
+            }
+        }
     }
     a->offset = p->workspace;
     p->workspace += (p_dnnl_memory_desc_get_size(inner_md) + 63) & ~(size_t)63;
@@ -161,6 +171,8 @@ static void destroy_pass(tb_pass *p) {
     for (int i = 0; i < p->nargs; i++) {
         tb_arg *a = &p->args[i];
         if (a->reorder) p_dnnl_primitive_destroy(a->reorder);
+        if (a->reorder16) p_dnnl_primitive_destroy(a->reorder16);
+        if (a->from16) p_dnnl_memory_destroy(a->from16);
         if (a->inner && a->inner != a->user) p_dnnl_memory_destroy(a->inner);
         if (a->user) p_dnnl_memory_destroy(a->user);
     }
@@ -290,7 +302,7 @@ int tb_dnnl_conv_blocked16(const tb_dnnl_conv *c, int pass, int slot) {
     if (pass < 0 || pass > 2) return 0;
     const tb_pass *p = &c->pass[pass];
     for (int i = 0; i < p->nargs; i++)
-        if (p->args[i].slot == slot) return p->args[i].blocked16;
+        if (p->args[i].slot == slot) return p->args[i].blocked16 ? 2 : p->args[i].reorder16 ? 1 : 0;
     return 0;
 }
 
@@ -306,6 +318,14 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
         if (!buffers[a->slot]) continue;
         if ((held >> a->slot & 1) && a->blocked16) {  // already in the primitive's layout
             p_dnnl_memory_set_data_handle(a->inner, buffers[a->slot]);
+            args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
+            continue;
+        }
+        if ((held >> a->slot & 1) && a->reorder16) {  // held blocks, reordered into the primitive's type
+            p_dnnl_memory_set_data_handle(a->from16, buffers[a->slot]);
+            p_dnnl_memory_set_data_handle(a->inner, (char *)workspace + a->offset);
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->from16}, {DNNL_ARG_TO, a->inner}};
+            s = p_dnnl_primitive_execute(a->reorder16, stream, 2, r);
             args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
             continue;
         }

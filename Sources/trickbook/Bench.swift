@@ -56,6 +56,7 @@ struct ConvBench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "conv", abstract: "conv2d forward and forward+backward GFLOP/s on ResNet layer shapes.")
     @Option(help: "Which shapes: resnet20, resnet50 or all.") var model: String = "all"
     @Option(help: "Only layers whose name contains this text.") var layer: String?
+    @Option(help: "fp32, or bf16 (oneDNN's BF16 convolutions, where the CPU has them).") var precision: String = "fp32"
 
     /// One distinct conv shape and how many times the network has it. `input` says whether the
     /// backward needs dx (the stem's input is the image: training never asks for its gradient).
@@ -101,10 +102,17 @@ struct ConvBench: ParsableCommand {
         header()
         // This machine's speed drifts between runs: take the better of two sizes as the reference.
         let reference = max(try sgemmGFLOPs(m: 1024, n: 1024, k: 1024, seconds: 2), try sgemmGFLOPs(m: 2048, n: 2048, k: 2048, seconds: 2))
-        print(String(format: "reference sgemm (best of 1024^3 and 2048^3): %.1f GFLOP/s\n", reference))
+        print(String(format: "reference sgemm (best of 1024^3 and 2048^3): %.1f GFLOP/s", reference))
+        let peak = Peak.here
+        print(peak.description)
+        guard precision == "fp32" || precision == "bf16" else { throw ValidationError("--precision must be fp32 or bf16, got \(precision)") }
+        let low = precision == "bf16"
+        if low && !OneDNN.bf16InHardware { throw ValidationError("--precision bf16 needs oneDNN and a CPU with AVX512_BF16 or AMX (see doctor)") }
+        let ceiling = low ? (peak.bfloat16 ?? peak.fp32) : peak.fp32
+        print("convolutions: \(OneDNN.enabled ? "oneDNN (\(OneDNN.isa))" : "trickbook's own kernels"), \(precision)\n")
         for (title, layers) in sets {
             print(title)
-            print("  layer (× times in the net)     fwd GFLOP/s  fwd+bwd GFLOP/s  fwd+bwd / sgemm")
+            print("  layer (× times in the net)     fwd GFLOP/s  fwd+bwd GFLOP/s  fwd+bwd / sgemm  / peak")
             var flopsTotal = 0.0, timeTotal = 0.0
             for l in layers where layer.map({ l.name.contains($0) }) ?? true {
                 let x = try Tensor.randn([l.batch, l.cin, l.size, l.size])
@@ -112,10 +120,12 @@ struct ConvBench: ParsableCommand {
                 let w = try Tensor.randn([l.cout, l.cin, l.k, l.k])
                 w.requiresGrad = true
                 let pad = l.k / 2
-                let forward = try measure(seconds: 1) { _ = try withNoGrad { try x.conv2d(weight: w, stride: (l.stride, l.stride), padding: (pad, pad)) } }
+                let forward = try OneDNN.$lowPrecision.withValue(low) {
+                    try measure(seconds: 1) { _ = try withNoGrad { try x.conv2d(weight: w, stride: (l.stride, l.stride), padding: (pad, pad)) } }
+                }
                 var macs = 0
                 let both = try measure(seconds: 1.5) {
-                    let y = try x.conv2d(weight: w, stride: (l.stride, l.stride), padding: (pad, pad))
+                    let y = try OneDNN.$lowPrecision.withValue(low) { try x.conv2d(weight: w, stride: (l.stride, l.stride), padding: (pad, pad)) }
                     macs = l.batch * l.cout * y.shape[2] * y.shape[3] * l.cin * l.k * l.k
                     try y.backward(Tensor.full(y.shape, value: 1))
                     x.zeroGrad(); w.zeroGrad()
@@ -123,10 +133,12 @@ struct ConvBench: ParsableCommand {
                 let flops = Double(macs) * (l.input ? 6 : 4)  // forward 2, dW 2, dx 2
                 let fwd = 2 * Double(macs) / forward / 1e9, fb = flops / both / 1e9
                 flopsTotal += Double(l.times) * flops; timeTotal += Double(l.times) * both
-                print("  " + "\(l.name) ×\(l.times)".padding(toLength: 30, withPad: " ", startingAt: 0) + String(format: " %11.1f  %15.1f  %14.0f%%", fwd, fb, 100 * fb / reference))
+                print("  " + "\(l.name) ×\(l.times)".padding(toLength: 30, withPad: " ", startingAt: 0)
+                      + String(format: " %11.1f  %15.1f  %14.0f%%  %5.0f%%", fwd, fb, 100 * fb / reference, 100 * fb / ceiling))
             }
             let overall = flopsTotal / timeTotal / 1e9
-            print(String(format: "  whole network (each layer × its times) %17.1f  %14.0f%%\n", overall, 100 * overall / reference))
+            print(String(format: "  whole network (each layer × its times) %17.1f  %14.0f%%  %5.0f%%\n", overall,
+                         100 * overall / reference, 100 * overall / ceiling))
         }
     }
 }

@@ -76,6 +76,26 @@ import Testing
         }
     }
 
+    /// In BF16 a blocked FP32 activation goes to the next convolution through one reorder: the same
+    /// results and gradients as from the plain activation.
+    @Test(.enabled(if: OneDNN.bf16InHardware))
+    func bf16TakesBlockedActivations() throws {
+        let x = try random([4, 16, 9, 7], seed: 41), w1 = try random([32, 16, 3, 3], seed: 42), w2 = try random([16, 32, 3, 3], seed: 43)
+        func run(plainBetween: Bool) throws -> [[Float]] {
+            try OneDNN.$lowPrecision.withValue(true) {
+                for t in [x, w1, w2] { t.requiresGrad = true; t.zeroGrad() }
+                let a = try x.conv2d(weight: w1, padding: (1, 1)).relu()
+                #expect(a.layout == .blocked16)
+                if plainBetween { _ = a.scalars }  // any plain read reorders it in place
+                let y = try a.conv2d(weight: w2, padding: (1, 1))
+                try (y * random(y.shape, seed: 44)).sum().backward()
+                return [y.scalars] + [x, w1, w2].map { $0.grad?.scalars ?? [] }
+            }
+        }
+        let blocked = try run(plainBetween: false), plain = try run(plainBetween: true)
+        for (i, name) in ["y", "dx", "dw1", "dw2"].enumerated() { expectClose(blocked[i], plain[i], atol: 1e-5, rtol: 1e-5, name) }
+    }
+
     /// A residual block held in oneDNN's blocked layout from one convolution to the next (batch
     /// norm, ReLU and the sum working on it as it is) gives what the plain path gives: values,
     /// running statistics and every gradient.

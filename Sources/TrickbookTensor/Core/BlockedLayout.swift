@@ -33,24 +33,4 @@ enum Layout: Equatable {
             }
         }
     }
-
-    /// Copies row-major elements into this layout.
-    func reorder(plain src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, shape: [Int]) {
-        switch self {
-        case .plain:
-            dst.update(from: src, count: shape.reduce(1, *))
-        case .blocked16:
-            let (n, cb, s) = (shape[0], shape[1] / 16, shape[2] * shape[3])
-            parallelFor(n * cb, grain: 1) { r in
-                for bc in r {
-                    let b = bc / cb, blk = bc % cb
-                    let to = dst + bc * s * 16
-                    for j in 0..<16 {
-                        let from = src + (b * cb * 16 + blk * 16 + j) * s
-                        for i in 0..<s { to[i * 16 + j] = from[i] }
-                    }
-                }
-            }
-        }
-    }
 }
