@@ -27,7 +27,6 @@
 
 #define TB_DECLARE(name) static __typeof__(&name) p_##name;
 TB_DNNL_FUNCS(TB_DECLARE)
-static void (*p_omp_set_num_threads)(int);
 
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 static int loaded = 0;
@@ -36,11 +35,19 @@ static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static int load_threads = 0;
+
 static void load(void) {
     // OpenMP's threads spin after each parallel region by default, taking the cores from
     // trickbook's own loops (batch norm, ReLU) that run between convolutions: ResNet-20 evaluated
-    // 2,394 images/s with passive waiting and 1,994 without. Read by libgomp when it loads.
+    // 2,394 images/s with passive waiting and 1,994 without. Both are read by libgomp when it loads,
+    // and OMP_NUM_THREADS is the default of every thread (omp_set_num_threads sets only the caller's).
     setenv("OMP_WAIT_POLICY", "passive", 0);
+    if (load_threads > 0) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", load_threads);
+        setenv("OMP_NUM_THREADS", n, 1);
+    }
     void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         snprintf(load_error, sizeof load_error, "libdnnl.so.2 not found (apt install libdnnl-dev)");
@@ -52,15 +59,18 @@ static void load(void) {
         return;                                                                                \
     }
     TB_DNNL_FUNCS(TB_RESOLVE)
-    // oneDNN as Debian builds it runs on OpenMP (libgomp, loaded with it): its thread count is
-    // set to trickbook's budget by the caller of tb_dnnl_set_threads.
-    p_omp_set_num_threads = (void (*)(int))dlsym(RTLD_DEFAULT, "omp_set_num_threads");
     if (p_dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success ||
         p_dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
         snprintf(load_error, sizeof load_error, "oneDNN could not make a CPU engine");
         return;
     }
     loaded = 1;
+}
+
+int tb_dnnl_load(int threads) {
+    load_threads = threads;
+    pthread_once(&load_once, load);
+    return loaded;
 }
 
 int tb_dnnl_available(void) {
@@ -73,9 +83,6 @@ const char *tb_dnnl_load_error(void) {
     return load_error;
 }
 
-void tb_dnnl_set_threads(int n) {
-    if (tb_dnnl_available() && p_omp_set_num_threads && n > 0) p_omp_set_num_threads(n);
-}
 
 const char *tb_dnnl_isa(void) {
     if (!tb_dnnl_available()) return "none";

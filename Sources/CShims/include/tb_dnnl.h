@@ -12,12 +12,14 @@ typedef struct {
 
 typedef struct tb_dnnl_conv tb_dnnl_conv;
 
+/// Opens libdnnl.so.2 once, its OpenMP threads set to `threads` (0: OpenMP's default); whether it
+/// loaded. Later calls, and tb_dnnl_available, only answer.
+int tb_dnnl_load(int threads);
 /// Whether libdnnl.so.2 loaded; if not, why.
 int tb_dnnl_available(void);
 const char *tb_dnnl_load_error(void);
 /// The instruction set oneDNN dispatches to here ("avx512_core_bf16", "avx512_core_amx", ...).
 const char *tb_dnnl_isa(void);
-void tb_dnnl_set_threads(int n);
 
 /// The three primitives of one convolution shape, in FP32 or (low != 0) with BF16 inputs,
 /// weights and output gradients and FP32 results. NULL with a message in err when oneDNN has none.

@@ -6,19 +6,20 @@ import Foundation
 /// FP32 outside; oneDNN's blocked layouts and BF16 live in a workspace taken from the buffer pool.
 public enum OneDNN {
     /// Whether oneDNN loaded (else the reason, for `doctor`).
-    public static var available: Bool { tb_dnnl_available() != 0 }
-    public static var loadError: String { String(cString: tb_dnnl_load_error()) }
+    public static var available: Bool { tb_dnnl_load(Int32(clamping: Threads.count)) != 0 }
+    public static var loadError: String {
+        _ = available
+        return String(cString: tb_dnnl_load_error())
+    }
     /// The instruction set oneDNN runs on here.
-    public static var isa: String { String(cString: tb_dnnl_isa()) }
+    public static var isa: String { available ? String(cString: tb_dnnl_isa()) : "none" }
     /// Whether BF16 runs in hardware (AVX512_BF16 or AMX), not simulated.
     public static var hasBF16: Bool { ["avx512_core_bf16", "avx512_core_amx"].contains(isa) }
 
     /// Convolutions go through oneDNN unless TRICKBOOK_ONEDNN=0 (or it is missing).
     public static let enabledByDefault: Bool = {
         let off = ProcessInfo.processInfo.environment["TRICKBOOK_ONEDNN"] == "0"
-        guard !off, tb_dnnl_available() != 0 else { return false }
-        tb_dnnl_set_threads(Int32(clamping: Threads.count))
-        return true
+        return !off && available
     }()
     /// Set for a task to compare the two paths (tests, benchmarks); on only where oneDNN loaded.
     @TaskLocal public static var override: Bool?
