@@ -142,10 +142,11 @@ static dnnl_status_t make_arg(tb_pass *p, int arg, int slot, int output, const d
     if (user_md->ndims == 4 && user_md->dims[1] % 16 == 0 &&
         p_dnnl_memory_desc_init_by_tag(&b16, 4, user_md->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success) {
         a->blocked16 = p_dnnl_memory_desc_equal(&b16, inner_md);
-        if (!a->blocked16 && !output) {  // BF16 inside: one reorder from the held FP32 blocks
+        if (!a->blocked16) {  // BF16 inside: one reorder from (or, for an output, to) FP32 blocks
             dnnl_primitive_desc_t rpd;
             if (p_dnnl_memory_create(&a->from16, &b16, engine, DNNL_MEMORY_NONE) == dnnl_success &&
-                p_dnnl_reorder_primitive_desc_create(&rpd, &b16, engine, inner_md, engine, NULL) == dnnl_success) {
+                (output ? p_dnnl_reorder_primitive_desc_create(&rpd, inner_md, engine, &b16, engine, NULL)
+                        : p_dnnl_reorder_primitive_desc_create(&rpd, &b16, engine, inner_md, engine, NULL)) == dnnl_success) {
                 if (p_dnnl_primitive_create(&a->reorder16, rpd) != dnnl_success) a->reorder16 = NULL;
                 p_dnnl_primitive_desc_destroy(rpd);
             }
@@ -328,11 +329,13 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
             args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
             continue;
         }
-        if ((held >> a->slot & 1) && a->reorder16) {  // held blocks, reordered into the primitive's type
+        if ((held >> a->slot & 1) && a->reorder16) {  // FP32 blocks, reordered to or from the primitive's type
             p_dnnl_memory_set_data_handle(a->from16, buffers[a->slot]);
             p_dnnl_memory_set_data_handle(a->inner, (char *)workspace + a->offset);
-            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->from16}, {DNNL_ARG_TO, a->inner}};
-            s = p_dnnl_primitive_execute(a->reorder16, stream, 2, r);
+            if (!a->output) {
+                dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->from16}, {DNNL_ARG_TO, a->inner}};
+                s = p_dnnl_primitive_execute(a->reorder16, stream, 2, r);
+            }
             args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
             continue;
         }
@@ -354,6 +357,11 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
     for (int i = 0; i < p->nargs && s == dnnl_success; i++) {
         tb_arg *a = &p->args[i];
         if (!buffers[a->slot] || !a->output || a->inner == a->user || ((held >> a->slot & 1) && a->blocked16)) continue;
+        if ((held >> a->slot & 1) && a->reorder16) {
+            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->inner}, {DNNL_ARG_TO, a->from16}};
+            s = p_dnnl_primitive_execute(a->reorder16, stream, 2, r);
+            continue;
+        }
         dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->inner}, {DNNL_ARG_TO, a->user}};
         s = p_dnnl_primitive_execute(a->reorder, stream, 2, r);
     }

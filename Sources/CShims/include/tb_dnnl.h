@@ -29,12 +29,12 @@ void tb_dnnl_conv_destroy(tb_dnnl_conv *c);
 size_t tb_dnnl_conv_workspace(const tb_dnnl_conv *c, int pass);
 
 /// Whether argument `slot` of `pass` (its place in the calls below) takes an nChw16c FP32 buffer:
-/// 2 as it is (the primitive's own layout), 1 through one reorder (an input converted to BF16), 0 not.
+/// 2 as it is (the primitive's own layout), 1 through one reorder (to or from BF16), 0 not.
 int tb_dnnl_conv_blocked16(const tb_dnnl_conv *c, int pass, int slot);
 
 /// Each returns 0, or oneDNN's status. Every buffer is required (b and db only when the shape has a
 /// bias) and plain NCHW / OIHW FP32, except those whose bit (1 << slot) is set in `held`: they are
-/// nChw16c, as tb_dnnl_conv_blocked16 allows (an output only where it says 2).
+/// nChw16c, where tb_dnnl_conv_blocked16 allows it.
 int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, unsigned held,
                          void *ws);
 int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, unsigned held, void *ws);

@@ -85,7 +85,7 @@ public enum OneDNN {
     private static func output(_ c: OpaquePointer, _ pass: Int32, _ slot: Int32, _ shape: [Int],
                                _ held: inout UInt32) throws -> Tensor {
         let n = try Memory.elementCount(shape, op: "conv2d")
-        if Layout.blocked16.suits(shape), tb_dnnl_conv_blocked16(c, pass, slot) == 2 {
+        if Layout.blocked16.suits(shape), tb_dnnl_conv_blocked16(c, pass, slot) != 0 {
             held |= 1 << UInt32(slot)
             return Tensor(shape: shape, storage: Storage(uninitialized: n), layout: .blocked16)
         }
