@@ -76,6 +76,37 @@ import Testing
         }
     }
 
+    /// Max pooling on blocked data (ResNet-50's stem) gives the plain pass's values and gradients,
+    /// with the gradient coming blocked (from a convolution) or plain, ties and a NaN included.
+    @Test func blockedMaxPoolMatchesPlain() throws {
+        try #require(OneDNN.available, "oneDNN is not installed: \(OneDNN.loadError)")
+        let x = try random([2, 3, 11, 9], seed: 51), w1 = try Tensor.ones([16, 3, 1, 1])
+        let w2 = try random([16, 16, 3, 3], seed: 52)
+        func run(_ viaOneDNN: Bool, convAfter: Bool) throws -> [[Float]] {
+            try OneDNN.$override.withValue(viaOneDNN) {
+                for t in [x, w1, w2] { t.requiresGrad = true; t.zeroGrad() }
+                var a = try x.conv2d(weight: w1).relu()  // equal channels: ties in every window
+                if viaOneDNN { #expect(a.layout == .blocked16) }
+                a = try a.maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1))
+                let y = convAfter ? try a.conv2d(weight: w2, padding: (1, 1)) : a
+                try (y * random(y.shape, seed: 53)).sum().backward()
+                return [y.scalars] + [x, w1, w2].map { $0.grad?.scalars ?? [] }
+            }
+        }
+        for convAfter in [true, false] {
+            let blocked = try run(true, convAfter: convAfter), plain = try run(false, convAfter: convAfter)
+            for (i, name) in ["y", "dx", "dw1", "dw2"].enumerated() {
+                expectClose(blocked[i], plain[i], atol: 1e-4, rtol: 1e-4, "conv after \(convAfter): \(name)")
+            }
+        }
+        // A NaN wins its windows in both.
+        x.withUnsafeMutableBufferPointer { $0[5] = .nan }
+        let viaBlocked = try OneDNN.$override.withValue(true) { try x.conv2d(weight: w1).maxPool2d(kernel: (3, 3), stride: (2, 2)) }
+        let viaPlain = try OneDNN.$override.withValue(false) { try x.conv2d(weight: w1).maxPool2d(kernel: (3, 3), stride: (2, 2)) }
+        #expect(viaBlocked.scalars.map(\.isNaN) == viaPlain.scalars.map(\.isNaN))
+        #expect(viaBlocked.scalars.contains { $0.isNaN })
+    }
+
     /// In BF16 a blocked FP32 activation goes to the next convolution through one reorder: the same
     /// results and gradients as from the plain activation.
     @Test(.enabled(if: OneDNN.bf16InHardware))

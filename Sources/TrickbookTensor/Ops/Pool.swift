@@ -6,6 +6,20 @@ struct PoolGeometry {
     let n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow: Int
     var planes: Int { n * c }
 
+    /// The in-image positions (iy · w + ix) of output (oy, ox)'s window, row by row.
+    @inline(__always)
+    func forEachInWindow(_ oy: Int, _ ox: Int, _ body: (Int) -> Void) {
+        for ki in 0..<kh {
+            let iy = oy * sh - ph + ki * dh
+            guard iy >= 0 && iy < h else { continue }
+            for kj in 0..<kw {
+                let ix = ox * sw - pw + kj * dw
+                guard ix >= 0 && ix < w else { continue }
+                body(iy * w + ix)
+            }
+        }
+    }
+
     init(_ op: String, x: [Int], kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), dilation: (Int, Int) = (1, 1), ceilMode: Bool) throws {
         guard x.count == 4 else { throw TensorError(op, "input must be [N, C, H, W], got shape \(fmt(x))") }
         let s = stride ?? kernel
@@ -37,11 +51,12 @@ struct PoolGeometry {
 }
 
 extension Tensor {
-    /// Max pooling. The gradient goes to the first maximum of each window.
+    /// Max pooling. The gradient goes to the first maximum of each window (or its first NaN).
     public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
                           dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) throws -> Tensor {
         let g = try PoolGeometry("max_pool2d", x: shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
         try checkBLASSizes([g.h * g.w], op: "max_pool2d", shapes: "input \(fmt(shape))")  // argmax indices are 32-bit
+        if layout == .blocked16 { return try maxPool2dBlocked(g) }
         let out = try Tensor(uninitialized: [g.n, g.c, g.oh, g.ow], op: "max_pool2d")
         let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: out.count)
         let px = storage.pointer, po = out.storage.pointer
@@ -51,15 +66,9 @@ extension Tensor {
                 for oy in 0..<g.oh {
                     for ox in 0..<g.ow {
                         var best = -Float.infinity, at = -1
-                        for ki in 0..<g.kh {
-                            let iy = oy * g.sh - g.ph + ki * g.dh
-                            guard iy >= 0 && iy < g.h else { continue }
-                            for kj in 0..<g.kw {
-                                let ix = ox * g.sw - g.pw + kj * g.dw
-                                guard ix >= 0 && ix < g.w else { continue }
-                                let v = src[iy * g.w + ix]
-                                if v > best || v.isNaN || at < 0 { best = v; at = iy * g.w + ix; if v.isNaN { break } }
-                            }
+                        g.forEachInWindow(oy, ox) { i in
+                            let v = src[i]
+                            if v > best || (v != v && best == best) || at < 0 { best = v; at = i }  // the first NaN stays
                         }
                         po[base + oy * g.ow + ox] = best
                         argmax[base + oy * g.ow + ox] = Int32(at)
@@ -183,4 +192,62 @@ final class ArgmaxBuffer {
     let pointer: UnsafeMutablePointer<Int32>
     init(_ p: UnsafeMutablePointer<Int32>) { pointer = p }
     deinit { pointer.deallocate() }
+}
+
+extension Tensor {
+    /// Max pooling on nChw16c data (a convolution's output, as in ResNet-50's stem): sixteen
+    /// channels' windows at once, the result blocked too. The same choices as the plain pass: the
+    /// first maximum of each window, or its first NaN.
+    private func maxPool2dBlocked(_ g: PoolGeometry) throws -> Tensor {
+        let os = g.oh * g.ow, s = g.h * g.w, blocks = g.n * g.c / 16
+        let n = try Memory.elementCount([g.n, g.c, g.oh, g.ow], op: "max_pool2d")
+        let out = Tensor(shape: [g.n, g.c, g.oh, g.ow], storage: Storage(uninitialized: n), layout: .blocked16)
+        let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        let px = heldStorage.pointer, po = out.heldStorage.pointer
+        parallelFor(blocks, grain: 1) { r in
+            let best = UnsafeMutablePointer<Float>.allocate(capacity: 16), at = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
+            defer { best.deallocate(); at.deallocate() }
+            for bb in r {
+                let src = px + bb * s * 16, dst = po + bb * os * 16, am = argmax + bb * os * 16
+                for oy in 0..<g.oh {
+                    for ox in 0..<g.ow {
+                        for j in 0..<16 { best[j] = -.infinity; at[j] = -1 }
+                        g.forEachInWindow(oy, ox) { i in
+                            let v16 = src + i * 16, index = Int32(i)
+                            for j in 0..<16 {  // branch-free, so that the sixteen lanes go together
+                                let v = v16[j], b = best[j]
+                                let take = v > b || (v != v && b == b) || at[j] < 0  // the first NaN stays
+                                best[j] = take ? v : b
+                                at[j] = take ? index : at[j]
+                            }
+                        }
+                        let o = (oy * g.ow + ox) * 16
+                        for j in 0..<16 { dst[o + j] = best[j]; am[o + j] = at[j] }
+                    }
+                }
+            }
+        }
+        let x = self, keep = ArgmaxBuffer(argmax), c = g.c
+        return out.recorded("max_pool2d", [x]) { grad, _ in
+            // The gradient as it comes: blocked like the output, or plain.
+            let blockedGrad = grad.layout == .blocked16
+            let pg = blockedGrad ? grad.heldStorage.pointer : grad.storage.pointer
+            let dx = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count), layout: .blocked16)
+            let pd = dx.heldStorage.pointer, am = keep.pointer
+            pd.initialize(repeating: 0, count: x.count)
+            parallelFor(blocks, grain: 1) { r in
+                for bb in r {
+                    let d = pd + bb * s * 16, plane0 = (bb / (c / 16)) * c + (bb % (c / 16)) * 16
+                    for i in 0..<os {
+                        for j in 0..<16 {
+                            let a = am[(bb * os + i) * 16 + j]
+                            guard a >= 0 else { continue }
+                            d[Int(a) * 16 + j] += blockedGrad ? pg[(bb * os + i) * 16 + j] : pg[(plane0 + j) * os + i]
+                        }
+                    }
+                }
+            }
+            return [dx]
+        }
+    }
 }
