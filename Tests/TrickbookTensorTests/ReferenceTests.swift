@@ -107,6 +107,19 @@ import Testing
         #expect(viaBlocked.scalars.contains { $0.isNaN })
     }
 
+    /// A script that tries many image sizes keeps at most `cacheLimit` shapes of primitives, and
+    /// every convolution still answers right (an evicted shape is made again).
+    @Test func primitiveCacheIsBounded() throws {
+        try #require(OneDNN.available, "oneDNN is not installed: \(OneDNN.loadError)")
+        let w = try random([2, 1, 3, 3], seed: 61), b = try random([2], seed: 62)
+        for h in 3..<(OneDNN.cacheLimit + 40) {
+            let x = try random([1, 1, h, 4], seed: UInt64(h))
+            let y = try OneDNN.$override.withValue(true) { try x.conv2d(weight: w, bias: b) }
+            if h % 50 == 0 { expectClose(y.scalars, Self.directConv(x, w, b, s: 1, p: 0, d: 1, groups: 1), atol: 1e-4, rtol: 1e-4, "h \(h)") }
+        }
+        #expect(OneDNN.cachedShapes <= OneDNN.cacheLimit)
+    }
+
     /// In BF16 a blocked FP32 activation goes to the next convolution through one reorder: the same
     /// results and gradients as from the plain activation.
     @Test(.enabled(if: OneDNN.bf16InHardware))

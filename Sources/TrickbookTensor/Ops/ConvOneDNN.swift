@@ -39,10 +39,14 @@ public enum OneDNN {
     }
 
     /// Primitives by shape. A shape oneDNN refused is remembered as nil: the own kernels run it.
-    nonisolated(unsafe) private static var cache: [Key: OpaquePointer?] = [:]
+    /// At most `cacheLimit` shapes are kept (a script trying many image sizes must not pile up
+    /// JIT code); the oldest goes first, freed once no call still holds it.
+    nonisolated(unsafe) private static var cache: [Key: ConvPrimitives?] = [:]
+    nonisolated(unsafe) private static var cacheOrder: [Key] = []
+    static let cacheLimit = 256
     private static let lock = NSLock()
 
-    static func conv(_ g: ConvGeometry, bias: Bool, low: Bool = false) -> OpaquePointer? {
+    static func conv(_ g: ConvGeometry, bias: Bool, low: Bool = false) -> ConvPrimitives? {
         guard enabled else { return nil }
         let key = Key(geometry: [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups],
                       bias: bias, low: low)
@@ -54,9 +58,18 @@ public enum OneDNN {
             sh: Int64(g.sh), sw: Int64(g.sw), ph: Int64(g.ph), pw: Int64(g.pw), dh: Int64(g.dh), dw: Int64(g.dw),
             groups: Int64(g.groups), oh: Int64(g.oh), ow: Int64(g.ow), bias: bias ? 1 : 0)
         var message = [CChar](repeating: 0, count: 256)
-        let made = tb_dnnl_conv_create(&shape, low ? 1 : 0, &message, message.count)
+        let made = tb_dnnl_conv_create(&shape, low ? 1 : 0, &message, message.count).map(ConvPrimitives.init)
+        if cacheOrder.count >= cacheLimit { cache[cacheOrder.removeFirst()] = nil }
         cache[key] = made
+        cacheOrder.append(key)
         return made
+    }
+
+    /// How many shapes the cache holds now (for tests).
+    static var cachedShapes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return cache.count
     }
 
     /// A workspace of `bytes` from the buffer pool, for one pass.
@@ -93,7 +106,9 @@ public enum OneDNN {
     }
 
     /// y = conv(x, w) + b, left in oneDNN's layout when it has one.
-    static func forward(_ c: OpaquePointer, _ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+    static func forward(_ p: ConvPrimitives, _ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
+        let c = p.handle
+        defer { withExtendedLifetime(p) {} }
         var held: UInt32 = 0
         let px = input(c, 0, 0, x, &held)
         let y = try output(c, 0, 3, [g.n, g.o, g.oh, g.ow], &held)
@@ -105,14 +120,18 @@ public enum OneDNN {
     }
 
     /// The forward on raw plain buffers (a slice of a large batch).
-    static func forward(_ c: OpaquePointer, _ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
+    static func forward(_ p: ConvPrimitives, _ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) throws {
+        let c = p.handle
+        defer { withExtendedLifetime(p) {} }
         let ws = workspace(c, pass: 0)
         try check(tb_dnnl_conv_forward(c, x, weight, bias, out, 0, ws.pointer), "forward", g)
         withExtendedLifetime(ws) {}
     }
 
-    static func backwardData(_ c: OpaquePointer, _ g: ConvGeometry, gradOut: Tensor, weight: Tensor) throws -> Tensor {
+    static func backwardData(_ p: ConvPrimitives, _ g: ConvGeometry, gradOut: Tensor, weight: Tensor) throws -> Tensor {
+        let c = p.handle
+        defer { withExtendedLifetime(p) {} }
         var held: UInt32 = 0
         let pg = input(c, 1, 0, gradOut, &held)
         let dx = try output(c, 1, 2, [g.n, g.c, g.h, g.w], &held)
@@ -123,12 +142,21 @@ public enum OneDNN {
         return dx
     }
 
-    static func backwardWeights(_ c: OpaquePointer, _ g: ConvGeometry, x: Tensor, gradOut: Tensor,
+    static func backwardWeights(_ p: ConvPrimitives, _ g: ConvGeometry, x: Tensor, gradOut: Tensor,
                                 dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>?) throws {
+        let c = p.handle
+        defer { withExtendedLifetime(p) {} }
         var held: UInt32 = 0
         let px = input(c, 2, 0, x, &held), pg = input(c, 2, 1, gradOut, &held)
         let ws = workspace(c, pass: 2)
         try check(tb_dnnl_conv_backward_weights(c, px, pg, dw, db, held, ws.pointer), "backward-weights", g)
         withExtendedLifetime((ws, x, gradOut)) {}
     }
+}
+
+/// One convolution shape's primitives, destroyed when the cache and every call have let go.
+final class ConvPrimitives {
+    let handle: OpaquePointer
+    init(_ handle: OpaquePointer) { self.handle = handle }
+    deinit { tb_dnnl_conv_destroy(handle) }
 }
