@@ -50,7 +50,9 @@ static void load(void) {
     }
     void *lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
-        snprintf(load_error, sizeof load_error, "libdnnl.so.2 not found (apt install libdnnl-dev)");
+        const char *why = dlerror();
+        snprintf(load_error, sizeof load_error, "libdnnl.so.2 could not be opened: %s (apt install libdnnl-dev)",
+                 why ? why : "not found");
         return;
     }
 #define TB_RESOLVE(name)                                                                       \

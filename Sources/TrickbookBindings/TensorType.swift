@@ -459,7 +459,8 @@ final class TensorBox: TypedHost {
         for k in 1..<max(1, x.rank) {
             made += x.shape[..<k].reduce(1) { $0 &* $1 }
             guard made <= 50_000_000 else {
-                throw ScriptError("tolist(): a tensor of shape \(x.shape) would make more than 50,000,000 lists and numbers")
+                throw ScriptError(
+                    "tolist(): a tensor of shape \(x.shape) would make more than 50,000,000 lists and numbers")
             }
         }
         // Built in slices of about a million, with Ctrl-C checked between them.

@@ -193,7 +193,13 @@ enum TrainingLibrary: Library {
         let simulated = "fp16 rounds weights, activations and gradients around FP32 arithmetic;"
         return OneDNN.bf16InHardware
             ? "\(simulated) bf16 runs its convolutions in BF16 on this CPU (oneDNN on \(OneDNN.isa)), the rest in FP32;"
-            : "\(simulated) so does bf16 here (this CPU has no AVX512_BF16 or AMX, or oneDNN is off);"
+            : "\(simulated) so does bf16 here (\(whyNoBF16));"
+    }
+
+    private static var whyNoBF16: String {
+        if !OneDNN.available { return "oneDNN is not installed" }
+        if !OneDNN.enabled { return "oneDNN is off: TRICKBOOK_ONEDNN=0" }
+        return "this CPU has no AVX512_BF16 or AMX"
     }
 
     static func schedule(_ s: any Schedule, _ name: String, steps: Int? = nil) -> Value {
