@@ -2,8 +2,9 @@ import CShims
 import Foundation
 
 /// Convolutions through oneDNN (forward, backward-data, backward-weights), when libdnnl.so.2 is
-/// there: one set of primitives per shape, made at first use and kept. Tensors stay plain NCHW
-/// FP32 outside; oneDNN's blocked layouts and BF16 live in a workspace taken from the buffer pool.
+/// there: one set of primitives per shape, made at first use and kept. Tensors come in and go out
+/// as plain NCHW FP32 or, between layers, as nChw16c FP32 (see `Layout`); weights, BF16 copies and
+/// oneDNN's scratchpad live in a workspace taken from the buffer pool for the call.
 public enum OneDNN {
     /// Whether oneDNN loaded (else the reason, for `doctor`).
     public static var available: Bool { tb_dnnl_load(Int32(clamping: Threads.count)) != 0 }
