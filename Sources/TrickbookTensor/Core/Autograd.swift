@@ -109,8 +109,9 @@ extension Tensor {
                         || inputGrads[..<i].contains { $0?.heldStorage === ig.heldStorage }
                         || inputGrads[(i + 1)...].contains { $0?.heldStorage === ig.heldStorage }
                     let key = ObjectIdentifier(input)
-                    if let (existing, _) = grads[key] {
-                        grads[key] = (try existing + ig, true)
+                    if let (existing, owned) = grads[key] {
+                        // A gradient that is ours alone takes the next one in place (residual joins).
+                        if !(owned && existing.accumulate(ig)) { grads[key] = (try existing + ig, true) }
                     } else {
                         grads[key] = (ig, !shared)
                     }
@@ -141,6 +142,15 @@ extension Tensor {
             }
         }
         return order
+    }
+
+    /// self += other in place when both have one shape and hold their elements the same way;
+    /// false (nothing done) otherwise.
+    fileprivate func accumulate(_ other: Tensor) -> Bool {
+        guard shape == other.shape, layout == other.layout, heldStorage !== other.heldStorage else { return false }
+        let p = heldStorage.pointer, q = UnsafePointer(other.heldStorage.pointer)
+        parallelFor(count, grain: 1 << 15) { r in FastBinary.add.apply(UnsafePointer(p), q, p, r) }
+        return true
     }
 
     /// Clears the accumulated gradient.
