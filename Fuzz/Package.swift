@@ -7,8 +7,9 @@ let package = Package(
     name: "trickbook-fuzz",
     dependencies: [.package(name: "trickbook", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzScript", dependencies: [.product(name: "TrickbookBindings", package: "trickbook")]),
-        .executableTarget(name: "FuzzFiles", dependencies: [.product(name: "TrickbookBindings", package: "trickbook")]),
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "FuzzScript", dependencies: ["FuzzDriver", .product(name: "TrickbookBindings", package: "trickbook")]),
+        .executableTarget(name: "FuzzFiles", dependencies: ["FuzzDriver", .product(name: "TrickbookBindings", package: "trickbook")]),
     ],
     swiftLanguageModes: [.v5]
 )
