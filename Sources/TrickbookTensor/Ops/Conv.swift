@@ -174,15 +174,15 @@ extension Tensor {
                                                   needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false, low: low)
             return [dx, dw, db]
         }
-        // The common case, through oneDNN in one call: the output stays in its layout.
-        if Double(geo.macs) < 4e9, let c = OneDNN.conv(geo, bias: bias != nil, low: low) {
-            return try OneDNN.forward(c, geo, x: x, weight: weight, bias: bias).recorded("conv2d", inputs, backward)
-        }
-        let out = try Tensor(uninitialized: [geo.n, geo.o, geo.oh, geo.ow], op: "conv2d")
         // A large batch runs in slices of about 8 GFLOP (a tenth of a second here), with
         // Ctrl-C checked between them: one huge convolution must not hold the prompt for minutes.
         let flopsPerImage = 2 * Double(geo.o) * Double(geo.ohw) * Double(geo.kg)
         let slice = Swift.max(1, Swift.min(geo.n, Int(Swift.min(Double(geo.n), 8e9 / Swift.max(1, flopsPerImage)))))
+        // The common case, through oneDNN in one call: the output stays in its layout.
+        if slice == geo.n, let c = OneDNN.conv(geo, bias: bias != nil, low: low) {
+            return try OneDNN.forward(c, geo, x: x, weight: weight, bias: bias).recorded("conv2d", inputs, backward)
+        }
+        let out = try Tensor(uninitialized: [geo.n, geo.o, geo.oh, geo.ow], op: "conv2d")
         let inSize = geo.c * geo.h * geo.w, outSize = geo.o * geo.ohw
         for b0 in Swift.stride(from: 0, to: geo.n, by: slice) {
             if b0 > 0 { try Interruption.check("conv2d") }

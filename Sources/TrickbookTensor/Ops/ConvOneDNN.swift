@@ -73,14 +73,15 @@ public enum OneDNN {
         return cache.count
     }
 
-    /// A workspace of `bytes` from the buffer pool, for one pass.
-    private static func workspace(_ c: OpaquePointer, pass: Int32) -> Scratch {
-        Scratch((tb_dnnl_conv_workspace(c, pass) + 3) / 4)
-    }
-
-    private static func check(_ status: Int32, _ pass: String, _ g: ConvGeometry) throws {
+    /// Runs one pass (0 forward, 1 backward-data, 2 backward-weights) with a workspace from the
+    /// buffer pool; a failure names the pass and the shapes.
+    private static func run(_ p: ConvPrimitives, _ pass: Int32, _ g: ConvGeometry,
+                            _ call: (UnsafeMutablePointer<Float>) -> Int32) throws {
+        let ws = Scratch((tb_dnnl_conv_workspace(p.handle, pass) + 3) / 4)
+        let status = withExtendedLifetime((p, ws)) { call(ws.pointer) }
         guard status == 0 else {
-            throw TensorError("conv2d", "oneDNN's \(pass) failed (status \(status)) on input [\(g.n), \(g.c), \(g.h), \(g.w)] with weight [\(g.o), \(g.cg), \(g.kh), \(g.kw)]")
+            let name = ["forward", "backward-data", "backward-weights"][Int(pass)]
+            throw TensorError("conv2d", "oneDNN's \(name) failed (status \(status)) on input [\(g.n), \(g.c), \(g.h), \(g.w)] with weight [\(g.o), \(g.cg), \(g.kh), \(g.kw)]")
         }
     }
 
@@ -108,50 +109,42 @@ public enum OneDNN {
 
     /// y = conv(x, w) + b, left in oneDNN's layout when it has one.
     static func forward(_ p: ConvPrimitives, _ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
-        let c = p.handle
-        defer { withExtendedLifetime(p) {} }
         var held: UInt32 = 0
-        let px = input(c, 0, 0, x, &held)
-        let y = try output(c, 0, 3, [g.n, g.o, g.oh, g.ow], &held)
-        let ws = workspace(c, pass: 0)
-        try check(tb_dnnl_conv_forward(c, px, weight.storage.pointer, bias?.storage.pointer, y.heldStorage.pointer, held,
-                                       ws.pointer), "forward", g)
-        withExtendedLifetime((ws, x)) {}
+        let px = input(p.handle, 0, 0, x, &held)
+        let y = try output(p.handle, 0, 3, [g.n, g.o, g.oh, g.ow], &held)
+        try withExtendedLifetime(x) {
+            try run(p, 0, g) {
+                tb_dnnl_conv_forward(p.handle, px, weight.storage.pointer, bias?.storage.pointer, y.heldStorage.pointer, held, $0)
+            }
+        }
         return y
     }
 
     /// The forward on raw plain buffers (a slice of a large batch).
     static func forward(_ p: ConvPrimitives, _ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) throws {
-        let c = p.handle
-        defer { withExtendedLifetime(p) {} }
-        let ws = workspace(c, pass: 0)
-        try check(tb_dnnl_conv_forward(c, x, weight, bias, out, 0, ws.pointer), "forward", g)
-        withExtendedLifetime(ws) {}
+        try run(p, 0, g) { tb_dnnl_conv_forward(p.handle, x, weight, bias, out, 0, $0) }
     }
 
     static func backwardData(_ p: ConvPrimitives, _ g: ConvGeometry, gradOut: Tensor, weight: Tensor) throws -> Tensor {
-        let c = p.handle
-        defer { withExtendedLifetime(p) {} }
         var held: UInt32 = 0
-        let pg = input(c, 1, 0, gradOut, &held)
-        let dx = try output(c, 1, 2, [g.n, g.c, g.h, g.w], &held)
-        let ws = workspace(c, pass: 1)
-        try check(tb_dnnl_conv_backward_data(c, pg, weight.storage.pointer, dx.heldStorage.pointer, held, ws.pointer),
-                  "backward-data", g)
-        withExtendedLifetime((ws, gradOut)) {}
+        let pg = input(p.handle, 1, 0, gradOut, &held)
+        let dx = try output(p.handle, 1, 2, [g.n, g.c, g.h, g.w], &held)
+        try withExtendedLifetime(gradOut) {
+            try run(p, 1, g) {
+                tb_dnnl_conv_backward_data(p.handle, pg, weight.storage.pointer, dx.heldStorage.pointer, held, $0)
+            }
+        }
         return dx
     }
 
     static func backwardWeights(_ p: ConvPrimitives, _ g: ConvGeometry, x: Tensor, gradOut: Tensor,
                                 dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>?) throws {
-        let c = p.handle
-        defer { withExtendedLifetime(p) {} }
         var held: UInt32 = 0
-        let px = input(c, 2, 0, x, &held), pg = input(c, 2, 1, gradOut, &held)
-        let ws = workspace(c, pass: 2)
-        try check(tb_dnnl_conv_backward_weights(c, px, pg, dw, db, held, ws.pointer), "backward-weights", g)
-        withExtendedLifetime((ws, x, gradOut)) {}
+        let px = input(p.handle, 2, 0, x, &held), pg = input(p.handle, 2, 1, gradOut, &held)
+        try withExtendedLifetime((x, gradOut)) {
+            try run(p, 2, g) { tb_dnnl_conv_backward_weights(p.handle, px, pg, dw, db, held, $0) }
+        }
     }
 }
 
