@@ -51,7 +51,7 @@ public final class Builtin {
     /// positional arguments as a list. A malformed signature is a programming error in the binding
     /// and is reported by `Interpreter.register` at start-up, not to the script user.
     public init(_ signature: String, doc: String, example: String? = nil, _ body: @escaping (Args) throws -> Value) throws {
-        let (name, params) = try parseSignature(signature)
+        let (name, params) = try Builtin.parsed(signature)
         self.name = name
         self.params = params
         self.signature = signature
@@ -65,6 +65,22 @@ public final class Builtin {
             slots[p.name] = i
         }
         self.slots = slots
+    }
+
+    /// Signatures already parsed in this process: every session registers the same few hundred
+    /// rows, and lexing them again made a fresh session cost more than most scripts it runs.
+    private static let parsedLock = NSLock()
+    private nonisolated(unsafe) static var parsedRows: [String: (String, [Param])] = [:]
+    private static func parsed(_ signature: String) throws -> (String, [Param]) {
+        parsedLock.lock()
+        let known = parsedRows[signature]
+        parsedLock.unlock()
+        if let known { return known }
+        let row = try parseSignature(signature)
+        parsedLock.lock()
+        parsedRows[signature] = row
+        parsedLock.unlock()
+        return row
     }
 
     private init(bound: Builtin, to receiver: Value) {
