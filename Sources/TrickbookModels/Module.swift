@@ -30,6 +30,15 @@ open class Module {
     /// gradient) is rounded to this format.
     @TaskLocal public static var activationFormat: LowPrecisionFormat?
 
+    /// Whether something looks at every layer's output now (a summary, an activation probe, or
+    /// rounding each output to a low-precision format): then layers run one by one, never fused.
+    static var seesEveryLayer: Bool {
+        !Module.fuses || Module.activationFormat != nil || Recorder.current != nil || ActivationProbe.current != nil
+    }
+
+    /// Off to run every layer on its own (tests compare the fused passes with the layers').
+    @TaskLocal public static var fuses = true
+
     /// Runs the module, and records it when a summary is being taken.
     public final func callAsFunction(_ x: Tensor) throws -> Tensor {
         try Interruption.check("the forward pass of \(typeName)")

@@ -51,11 +51,13 @@ public class ResidualBlock: Module {
 
     init(activation: Activation) { act = activation.module() }
 
-    /// act(body + shortcut)
+    /// act(body + shortcut), the sum and a ReLU in one pass when nothing looks between them.
     func finish(_ body: Tensor, _ x: Tensor) throws -> Tensor {
         var y = body
         if let se { y = try se(y) }
-        return try act(y + (try downsample?(x) ?? x))
+        let shortcut = try downsample?(x) ?? x
+        if act is ReLU, !Module.seesEveryLayer { return try y.addReLU(shortcut) }
+        return try act(y + shortcut)
     }
 }
 
@@ -76,7 +78,7 @@ public final class BasicBlock: ResidualBlock {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        try finish(bn2(conv2(act(bn1(conv1(x))))), x)
+        try finish(bn2(conv2(bn1.then(act, conv1(x)))), x)
     }
 }
 
@@ -101,7 +103,7 @@ public final class Bottleneck: ResidualBlock {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        try finish(bn3(conv3(act(bn2(conv2(act(bn1(conv1(x)))))))), x)
+        try finish(bn3(conv3(bn2.then(act, conv2(bn1.then(act, conv1(x)))))), x)
     }
 }
 
@@ -196,7 +198,7 @@ public final class ResNet: Module {
         guard x.rank == 4, x.shape[1] == config.inChannels else {
             throw TensorError("resnet", "input must be [N, \(config.inChannels), H, W], got \(x.shape)")
         }
-        var y = try act(bn1(stem(x)))
+        var y = try bn1.then(act, stem(x))
         if let maxpool { y = try maxpool(y) }
         for s in stages { y = try s(y) }
         return try fc(flatten(avgpool(y)))

@@ -37,6 +37,24 @@ import TrickbookTensor
         #expect(try resnet(depth, "d").zeroGammaLayers.isEmpty)
     }
 
+    /// A ResNet runs its batch norms and residual sums fused with the ReLUs that follow them:
+    /// outputs, running statistics and every gradient are bitwise those of the layers one by one.
+    @Test(arguments: [(20, "b", 28, 1), (50, "d", 32, 3)])
+    func fusedBlocksAreTheLayers(depth: Int, variant: String, size: Int, channels: Int) throws {
+        let x = try Tensor.randn([4, channels, size, size], generator: Generator(seed: 3))
+        func run(fused: Bool) throws -> [[Float]] {
+            let m = try resnet(depth, variant, classes: 10, inChannels: channels, zeroGamma: false)
+            return try Module.$fuses.withValue(fused) {
+                let y = try m(x)
+                try (y * Tensor.randn(y.shape, generator: Generator(seed: 4))).sum().backward()
+                return [y.scalars] + m.namedBuffers().map { $0.1.scalars } + m.namedParameters().map { $0.1.grad?.scalars ?? [] }
+            }
+        }
+        let fused = try run(fused: true), separate = try run(fused: false)
+        #expect(fused.count == separate.count)
+        for (i, (f, s)) in zip(fused, separate).enumerated() { #expect(f == s, "ResNet-\(depth): tensor \(i) differs") }
+    }
+
     /// Xavier uniform: every conv and linear weight lies within ±√(6 / (fan_in + fan_out)) and
     /// has about the variance of that uniform (a² / 3); BN starts at γ = 1, β = 0; biases at 0.
     @Test func xavierInitialization() throws {

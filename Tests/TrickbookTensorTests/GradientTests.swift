@@ -168,6 +168,22 @@ import Testing
         }
     }
 
+    /// Batch norm with its ReLU fused, and the residual sum with its ReLU: gradients by finite
+    /// differences (inputs kept away from the kink by the seeds), in training and evaluation.
+    @Test func fusedReLUs() throws {
+        let x = try random([4, 3, 2, 3], seed: 48, low: -2, high: 2)
+        let gamma = try random([3], seed: 49, low: 0.5, high: 1.5), beta = try random([3], seed: 50, low: -0.5, high: 0.5)
+        try gradCheck("batch_norm_relu training", [x, gamma, beta], eps: 1e-3, atol: 3e-2) {
+            try $0[0].batchNorm(weight: $0[1], bias: $0[2], runningMean: nil, runningVar: nil, training: true, relu: true)
+        }
+        let rm = try random([3], seed: 51), rv = try random([3], seed: 52, low: 0.5, high: 2)
+        try gradCheck("batch_norm_relu eval", [x, gamma, beta], eps: 1e-3) {
+            try $0[0].batchNorm(weight: $0[1], bias: $0[2], runningMean: rm, runningVar: rv, training: false, relu: true)
+        }
+        let a = try awayFromZero([2, 3, 4], seed: 53), b = try random([2, 3, 4], seed: 54, low: -0.05, high: 0.05)
+        try gradCheck("add_relu", [a, b]) { try $0[0].addReLU($0[1]) }
+    }
+
     /// Zero-gamma starts every block's last batch norm at γ = 0: the output is then β alone, the
     /// gradient reaches γ (Σ g·x̂) and β, and nothing flows to x until γ moves.
     @Test func batchNormAtZeroGamma() throws {

@@ -194,6 +194,35 @@ import Testing
         }
     }
 
+    /// The fused passes (batch norm + ReLU, sum + ReLU) give bitwise what the separate ops give,
+    /// forward and backward, on plain tensors and on a convolution's blocked output.
+    @Test(arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func fusedReLUsAreTheSeparateOps(blocked: Bool, training: Bool) throws {
+        try #require(!blocked || OneDNN.available, "oneDNN is not installed: \(OneDNN.loadError)")
+        let x = try random([4, 16, 9, 7], seed: 61), w = try random([32, 16, 3, 3], seed: 62, low: -0.2, high: 0.2)
+        let gamma = try random([32], seed: 63, low: 0.5, high: 1.5), beta = try random([32], seed: 64, low: -0.3, high: 0.3)
+        let ws = try random([32, 16, 1, 1], seed: 65)  // the shortcut: blocked too when z is
+        func run(fused: Bool) throws -> [[Float]] {
+            let rm = Tensor.full([32], 0), rv = Tensor.full([32], 1)
+            return try OneDNN.$override.withValue(blocked) {
+                for t in [x, w, gamma, beta, ws] { t.requiresGrad = true; t.zeroGrad() }
+                let z = try x.conv2d(weight: w, padding: (1, 1)), other = try x.conv2d(weight: ws)
+                #expect(z.layout == (blocked ? .blocked16 : .plain))
+                let a = fused
+                    ? try z.batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: training, relu: true)
+                    : try z.batchNorm(weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: training).relu()
+                let y = fused ? try a.addReLU(other) : try (a + other).relu()
+                #expect(y.layout == z.layout)
+                try (y * random(y.shape, seed: 66)).sum().backward()
+                return [a.scalars, y.scalars, rm.scalars, rv.scalars] + [x, w, gamma, beta, ws].map { $0.grad?.scalars ?? [] }
+            }
+        }
+        let fused = try run(fused: true), separate = try run(fused: false)
+        for (i, name) in ["bn+relu", "add+relu", "running mean", "running var", "dx", "dw", "dgamma", "dbeta", "dws"].enumerated() {
+            #expect(fused[i] == separate[i], "\(name) differs (blocked \(blocked), training \(training))")
+        }
+    }
+
     /// BF16 in hardware is FP32 arithmetic on BF16-rounded inputs: with inputs, weights and the
     /// output's gradient already on the BF16 grid, the BF16 path gives the FP32 path's results and
     /// gradients up to the order of the sums.

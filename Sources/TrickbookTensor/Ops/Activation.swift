@@ -15,6 +15,18 @@ extension Tensor {
         }
     }
 
+    /// relu(self + b) in one pass, as a residual block ends; bitwise the same as the two ops. The
+    /// gradient g·[out > 0] goes to both operands. Shapes that differ broadcast through the two ops.
+    public func addReLU(_ b: Tensor) throws -> Tensor {
+        guard shape == b.shape else { return try (self + b).relu() }
+        let a = self
+        return try binaryKernel(a, b, op: "add_relu", fast: .addReLU) { Swift.max($0 + $1, 0) }
+            .recorded("add_relu", [a, b]) { g, out in
+                let d = try binaryKernel(g, out, op: "add_relu", fast: .reluGrad) { $1 > 0 ? $0 : 0 }
+                return [d, d]
+            }
+    }
+
     /// σ(x) = 1 / (1 + e^−x); σ' = σ(1 − σ).
     public func sigmoid() -> Tensor {
         unaryKernel(self) { 1 / (1 + Foundation.exp(-$0)) }.recorded("sigmoid", [self]) { g, y in

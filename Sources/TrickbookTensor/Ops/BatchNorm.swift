@@ -5,11 +5,12 @@
 // Evaluation: the running stats take the place of the batch's.
 // Backward (training): dx = γ/(M·√(σ²+ε)) · (M·g − Σg − x̂·Σ(g·x̂)), dγ = Σ g·x̂, dβ = Σ g.
 // Both passes are per-channel sums and per-channel linear maps (ChannelGrid), on the input as it
-// is held: a convolution's blocked output stays blocked.
+// is held: a convolution's blocked output stays blocked. With `relu` the ReLU that follows is done
+// in the same passes (out = max(0, ·); backward masks g by out > 0), bitwise as the two ops are.
 
 extension Tensor {
     public func batchNorm(weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) throws -> Tensor {
+                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) throws -> Tensor {
         guard rank == 2 || rank == 4 else {
             throw TensorError("batch_norm", "input must be [N, C] or [N, C, H, W], got shape \(fmt(shape))")
         }
@@ -58,18 +59,21 @@ extension Tensor {
         let beta = (0..<c).map { bias?.storage.pointer[$0] ?? 0 }
         let scale = (0..<c).map { istd[$0] * gamma[$0] }
         let out = Tensor(shape: shape, storage: Storage(uninitialized: count), layout: layout)
-        grid.affine(px, nil, into: out.heldStorage.pointer, a: scale, b: nil, k: (0..<c).map { beta[$0] - mu[$0] * scale[$0] })
+        grid.affine(px, nil, into: out.heldStorage.pointer, a: scale, b: nil, k: (0..<c).map { beta[$0] - mu[$0] * scale[$0] },
+                    relu: relu)
         let x = self
         var inputs = [x]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
-        return out.recorded("batch_norm", inputs) { g, _ in
-            // x and g as held when both are still blocked (as in a ResNet), else both plain.
-            let together = x.layout == .blocked16 && g.layout == .blocked16
+        return out.recorded(relu ? "batch_norm_relu" : "batch_norm", inputs) { g, y in
+            // x and g (and y, the ReLU's mask) as held when all are still blocked (as in a ResNet),
+            // else all plain.
+            let together = x.layout == .blocked16 && g.layout == .blocked16 && (!relu || y.layout == .blocked16)
             let grid = ChannelGrid(n: n, c: c, s: s, blocked: together)
             let px = together ? x.heldStorage.pointer : x.storage.pointer
             let pg = together ? g.heldStorage.pointer : g.storage.pointer
-            let (sumG64, sumGXc) = grid.sums(pg, px, center: mu)  // Σg and Σg·(x − μ)
+            let mask = relu ? UnsafePointer(together ? y.heldStorage.pointer : y.storage.pointer) : nil
+            let (sumG64, sumGXc) = grid.sums(pg, px, center: mu, mask: mask)  // Σg and Σg·(x − μ)
             let sumG = sumG64.map { Float($0) }, sumGX = (0..<c).map { Float(sumGXc[$0]) * istd[$0] }  // Σg·x̂
             var dx: Tensor? = nil
             if x.requiresGrad {
@@ -79,9 +83,10 @@ extension Tensor {
                     let k = (0..<c).map { gamma[$0] * istd[$0] / Float(m) }
                     let slope = (0..<c).map { -k[$0] * sumGX[$0] * istd[$0] }
                     grid.affine(pg, px, into: d.heldStorage.pointer, a: k.map { $0 * Float(m) }, b: slope,
-                                k: (0..<c).map { -k[$0] * sumG[$0] - slope[$0] * mu[$0] })
+                                k: (0..<c).map { -k[$0] * sumG[$0] - slope[$0] * mu[$0] }, mask: mask)
                 } else {
-                    grid.affine(pg, nil, into: d.heldStorage.pointer, a: scale, b: nil, k: [Float](repeating: 0, count: c))
+                    grid.affine(pg, nil, into: d.heldStorage.pointer, a: scale, b: nil, k: [Float](repeating: 0, count: c),
+                                mask: mask)
                 }
                 dx = d
             }

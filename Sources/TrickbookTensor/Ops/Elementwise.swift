@@ -84,7 +84,7 @@ func binaryKernel(_ a: Tensor, _ b: Tensor, op: String, fast: FastBinary? = nil,
 /// The elementwise ops of every training step, written out as loops the compiler vectorizes (a
 /// closure called per element cost ResNet-20 a quarter of its step: perf showed relu's and add's).
 enum FastBinary {
-    case add, sub, mul, reluGrad
+    case add, sub, mul, reluGrad, addReLU
 
     @inline(__always)
     func apply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
@@ -93,6 +93,7 @@ enum FastBinary {
         case .sub: for i in r { o[i] = a[i] - b[i] }
         case .mul: for i in r { o[i] = a[i] * b[i] }
         case .reluGrad: for i in r { o[i] = b[i] > 0 ? a[i] : 0 }  // a: the gradient, b: relu's input
+        case .addReLU: for i in r { o[i] = Swift.max(a[i] + b[i], 0) }
         }
     }
 }

@@ -205,24 +205,23 @@ extension Tensor {
         let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         let px = heldStorage.pointer, po = out.heldStorage.pointer
         parallelFor(blocks, grain: 1) { r in
-            let best = UnsafeMutablePointer<Float>.allocate(capacity: 16), at = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
-            defer { best.deallocate(); at.deallocate() }
             for bb in r {
-                let src = px + bb * s * 16, dst = po + bb * os * 16, am = argmax + bb * os * 16
+                let src = UnsafeRawPointer(px + bb * s * 16), dst = UnsafeMutableRawPointer(po + bb * os * 16)
+                let am = UnsafeMutableRawPointer(argmax + bb * os * 16)
                 for oy in 0..<g.oh {
                     for ox in 0..<g.ow {
-                        for j in 0..<16 { best[j] = -.infinity; at[j] = -1 }
+                        // Sixteen channels in one vector each; a lane takes a value that is larger,
+                        // or its window's first NaN, or its window's first value.
+                        var best = SIMD16<Float>(repeating: -.infinity), at = SIMD16<Int32>(repeating: -1)
                         g.forEachInWindow(oy, ox) { i in
-                            let v16 = src + i * 16, index = Int32(i)
-                            for j in 0..<16 {  // branch-free, so that the sixteen lanes go together
-                                let v = v16[j], b = best[j]
-                                let take = v > b || (v != v && b == b) || at[j] < 0  // the first NaN stays
-                                best[j] = take ? v : b
-                                at[j] = take ? index : at[j]
-                            }
+                            let v = src.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self)
+                            let take = (v .> best) .| ((v .!= v) .& (best .== best)) .| (at .< 0)
+                            best.replace(with: v, where: take)
+                            at.replace(with: Int32(truncatingIfNeeded: i), where: take)  // i < h·w, checked to fit
                         }
-                        let o = (oy * g.ow + ox) * 16
-                        for j in 0..<16 { dst[o + j] = best[j]; am[o + j] = at[j] }
+                        let o = (oy * g.ow + ox) * 64
+                        dst.storeBytes(of: best, toByteOffset: o, as: SIMD16<Float>.self)
+                        am.storeBytes(of: at, toByteOffset: o, as: SIMD16<Int32>.self)
                     }
                 }
             }
