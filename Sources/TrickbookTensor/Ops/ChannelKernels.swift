@@ -2,6 +2,8 @@
 // convolution leaves): sums over images and positions of each channel, and a per-channel linear
 // map of each element. Sums are in a fixed order whatever the thread count.
 
+import CShims
+
 /// Where a [N, C, H·W] tensor's elements are: plain, or nChw16c (C a multiple of 16).
 struct ChannelGrid {
     let n, c, s: Int
@@ -36,37 +38,17 @@ struct ChannelGrid {
             } }
             return (first, second)
         }
-        // Blocked: sixteen channels side by side. Each fixed part of the batch sums its images, one
-        // block at a time, sixteen lanes at once; the parts are then added in order.
+        // Blocked: sixteen channels side by side (in C, for AVX-512). Each fixed part of the batch
+        // sums its images, one block at a time, sixteen lanes at once; the parts are added in order.
         let blocks = c / 16, parts = partCount(n)
         let partial = UnsafeMutablePointer<Double>.allocate(capacity: Swift.max(1, parts * 2 * c))
         defer { partial.deallocate() }
         partial.initialize(repeating: 0, count: Swift.max(1, parts * 2 * c))
-        forEachPart(n) { part, images in
-            let pf = partial + part * 2 * c, ps = pf + c
-            var a = [Float](repeating: 0, count: 16), q = a, mu = a
-            for b in images {
-                for blk in 0..<blocks {
-                    for j in 0..<16 { a[j] = 0; q[j] = 0; mu[j] = center[blk * 16 + j] }
-                    let base = (b * blocks + blk) * s * 16
-                    let ur = u + base, vr = (v ?? u) + base
-                    a.withUnsafeMutableBufferPointer { ab in q.withUnsafeMutableBufferPointer { qb in mu.withUnsafeBufferPointer { mb in
-                        guard let ap = ab.baseAddress, let qp = qb.baseAddress, let mp = mb.baseAddress else { return }
-                        if let mr = mask.map({ $0 + base }) {
-                            for i in 0..<s {
-                                for j in 0..<16 {
-                                    let x = kept(ur[i * 16 + j], mr[i * 16 + j])
-                                    ap[j] += x; qp[j] += x * (vr[i * 16 + j] - mp[j])
-                                }
-                            }
-                        } else {
-                            for i in 0..<s {
-                                for j in 0..<16 { let x = ur[i * 16 + j]; ap[j] += x; qp[j] += x * (vr[i * 16 + j] - mp[j]) }
-                            }
-                        }
-                    } } }
-                    for j in 0..<16 { pf[blk * 16 + j] += Double(a[j]); ps[blk * 16 + j] += Double(q[j]) }
-                }
+        center.withUnsafeBufferPointer { cb in
+            forEachPart(n) { part, images in
+                let pf = partial + part * 2 * c
+                tb_channel_sums16(u, v, mask, cb.baseAddress, Int64(blocks), Int64(s), Int64(images.lowerBound),
+                                  Int64(images.upperBound), pf, pf + c)
             }
         }
         for part in 0..<parts {
@@ -99,34 +81,12 @@ struct ChannelGrid {
             return
         }
         let blocks = c / 16
-        parallelFor(n * blocks, grain: 1) { r in
-            var al = [Float](repeating: 0, count: 48)
-            al.withUnsafeMutableBufferPointer { lb in
-                guard let l = lb.baseAddress else { return }
-                for bb in r {
-                    let blk = bb % blocks, at = bb * s * 16
-                    for j in 0..<16 {
-                        l[j] = a[blk * 16 + j]; l[16 + j] = b?[blk * 16 + j] ?? 0; l[32 + j] = k[blk * 16 + j]
-                    }
-                    let ur = u + at, o = out + at
-                    switch (v.map { $0 + at }, mask.map { $0 + at }) {
-                    case let (vr?, mr?):
-                        for i in 0..<s { for j in 0..<16 {
-                            let e = i * 16 + j
-                            o[e] = l[j] * kept(ur[e], mr[e]) + l[16 + j] * vr[e] + l[32 + j]
-                        } }
-                    case let (vr?, nil):
-                        for i in 0..<s { for j in 0..<16 { let e = i * 16 + j; o[e] = l[j] * ur[e] + l[16 + j] * vr[e] + l[32 + j] } }
-                    case let (nil, mr?):
-                        for i in 0..<s { for j in 0..<16 { let e = i * 16 + j; o[e] = l[j] * kept(ur[e], mr[e]) + l[32 + j] } }
-                    case (nil, nil) where relu:
-                        for i in 0..<s { for j in 0..<16 { let e = i * 16 + j; o[e] = Swift.max(l[j] * ur[e] + l[32 + j], 0) } }
-                    case (nil, nil):
-                        for i in 0..<s { for j in 0..<16 { let e = i * 16 + j; o[e] = l[j] * ur[e] + l[32 + j] } }
-                    }
-                }
+        a.withUnsafeBufferPointer { ab in (b ?? []).withUnsafeBufferPointer { bb in k.withUnsafeBufferPointer { kb in
+            parallelFor(n * blocks, grain: 1) { r in
+                tb_channel_affine16(u, v, mask, out, ab.baseAddress, b == nil ? nil : bb.baseAddress, kb.baseAddress,
+                                    relu ? 1 : 0, Int64(blocks), Int64(s), Int64(r.lowerBound), Int64(r.upperBound))
             }
-        }
+        } } }
     }
 }
 

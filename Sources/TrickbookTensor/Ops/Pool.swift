@@ -2,6 +2,8 @@
 // out = ⌊(H + 2p − d·(k − 1) − 1) / s⌋ + 1 (⌈ ⌉ in ceil mode, where a last window that would start
 // inside the right padding is dropped).
 
+import CShims
+
 struct PoolGeometry {
     let n, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow: Int
     var planes: Int { n * c }
@@ -204,26 +206,12 @@ extension Tensor {
         let out = Tensor(shape: [g.n, g.c, g.oh, g.ow], storage: Storage(uninitialized: n), layout: .blocked16)
         let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         let px = heldStorage.pointer, po = out.heldStorage.pointer
-        parallelFor(blocks, grain: 1) { r in
-            for bb in r {
-                let src = UnsafeRawPointer(px + bb * s * 16), dst = UnsafeMutableRawPointer(po + bb * os * 16)
-                let am = UnsafeMutableRawPointer(argmax + bb * os * 16)
-                for oy in 0..<g.oh {
-                    for ox in 0..<g.ow {
-                        // Sixteen channels in one vector each; a lane takes a value that is larger,
-                        // or its window's first NaN, or its window's first value.
-                        var best = SIMD16<Float>(repeating: -.infinity), at = SIMD16<Int32>(repeating: -1)
-                        g.forEachInWindow(oy, ox) { i in
-                            let v = src.loadUnaligned(fromByteOffset: i * 64, as: SIMD16<Float>.self)
-                            let take = (v .> best) .| ((v .!= v) .& (best .== best)) .| (at .< 0)
-                            best.replace(with: v, where: take)
-                            at.replace(with: Int32(truncatingIfNeeded: i), where: take)  // i < h·w, checked to fit
-                        }
-                        let o = (oy * g.ow + ox) * 64
-                        dst.storeBytes(of: best, toByteOffset: o, as: SIMD16<Float>.self)
-                        am.storeBytes(of: at, toByteOffset: o, as: SIMD16<Int32>.self)
-                    }
-                }
+        var shape = tb_pool_shape(h: Int64(g.h), w: Int64(g.w), kh: Int64(g.kh), kw: Int64(g.kw), sh: Int64(g.sh),
+                                  sw: Int64(g.sw), ph: Int64(g.ph), pw: Int64(g.pw), dh: Int64(g.dh), dw: Int64(g.dw),
+                                  oh: Int64(g.oh), ow: Int64(g.ow))
+        withUnsafePointer(to: &shape) { sp in
+            parallelFor(blocks, grain: 1) { r in
+                tb_maxpool16_forward(px, po, argmax, sp, Int64(r.lowerBound), Int64(r.upperBound))
             }
         }
         let x = self, keep = ArgmaxBuffer(argmax), c = g.c
