@@ -2,10 +2,10 @@
 // has it (chosen at run time; Swift's loops stay 128-bit SSE). Products are not fused into FMAs:
 // the results are the same on every CPU and with every thread count.
 #include "tb_channel.h"
+#include "tb_cpu.h"
 
 #pragma STDC FP_CONTRACT OFF
 
-#define TB_ALWAYS static inline __attribute__((always_inline))
 // The sixteen lanes of a position are the vector: left to itself the compiler vectorized across
 // positions instead, with gathers and scatters (slower than Swift's SSE loops).
 #define TB_LANES _Pragma("clang loop vectorize(disable) interleave(disable)")
@@ -80,24 +80,16 @@ TB_ALWAYS void affine(const float *u, const float *v, const float *mask, float *
     }
 }
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-#define TB_HAS_AVX512() (__builtin_cpu_init(), __builtin_cpu_supports("avx512f"))
-__attribute__((target("avx512f"))) static void sums_avx512(const float *u, const float *v, const float *mask,
-                                                           const float *center, int64_t blocks, int64_t s,
-                                                           int64_t first, int64_t last, double *sum1, double *sum2) {
+TB_AVX512 static void sums_avx512(const float *u, const float *v, const float *mask, const float *center,
+                                  int64_t blocks, int64_t s, int64_t first, int64_t last, double *sum1, double *sum2) {
     sums(u, v, mask, center, blocks, s, first, last, sum1, sum2);
 }
-__attribute__((target("avx512f"))) static void affine_avx512(const float *u, const float *v, const float *mask,
-                                                             float *out, const float *a, const float *b,
-                                                             const float *k, int relu, int64_t blocks, int64_t s,
-                                                             int64_t first, int64_t last) {
+
+TB_AVX512 static void affine_avx512(const float *u, const float *v, const float *mask, float *out, const float *a,
+                                    const float *b, const float *k, int relu, int64_t blocks, int64_t s,
+                                    int64_t first, int64_t last) {
     affine(u, v, mask, out, a, b, k, relu, blocks, s, first, last);
 }
-#else
-#define TB_HAS_AVX512() 0
-#define sums_avx512 sums
-#define affine_avx512 affine
-#endif
 
 void tb_channel_sums16(const float *u, const float *v, const float *mask, const float *center, int64_t blocks,
                        int64_t s, int64_t first, int64_t last, double *sum1, double *sum2) {

@@ -1,9 +1,9 @@
 // Elementwise passes in C so that they run in AVX-512 where the CPU has it (chosen at run time):
 // Swift code is built for baseline x86-64, and its loops vectorize to 128-bit SSE only.
 #include "tb_elementwise.h"
+#include "tb_cpu.h"
 
-static inline __attribute__((always_inline)) void binary(tb_binary_op op, const float *a, const float *b, float *o,
-                                                         int64_t first, int64_t last) {
+TB_ALWAYS void binary(tb_binary_op op, const float *a, const float *b, float *o, int64_t first, int64_t last) {
     switch (op) {
     case TB_ADD: for (int64_t i = first; i < last; i++) o[i] = a[i] + b[i]; break;
     case TB_SUB: for (int64_t i = first; i < last; i++) o[i] = a[i] - b[i]; break;
@@ -23,20 +23,12 @@ static inline __attribute__((always_inline)) void binary(tb_binary_op op, const 
     }
 }
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-__attribute__((target("avx512f"))) static void binary_avx512(tb_binary_op op, const float *a, const float *b, float *o,
-                                                             int64_t first, int64_t last) {
+TB_AVX512 static void binary_avx512(tb_binary_op op, const float *a, const float *b, float *o, int64_t first,
+                                    int64_t last) {
     binary(op, a, b, o, first, last);
 }
-#endif
 
 void tb_binary(tb_binary_op op, const float *a, const float *b, float *o, int64_t first, int64_t last) {
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        binary_avx512(op, a, b, o, first, last);
-        return;
-    }
-#endif
-    binary(op, a, b, o, first, last);
+    if (TB_HAS_AVX512()) binary_avx512(op, a, b, o, first, last);
+    else binary(op, a, b, o, first, last);
 }

@@ -2,11 +2,12 @@
 // register where the CPU has it (chosen at run time; Swift code is built for baseline x86-64,
 // where the same loop took 10% of ResNet-50's training step).
 #include "tb_pool.h"
+#include "tb_cpu.h"
 
 #include <math.h>
 
-static inline __attribute__((always_inline)) void pool_blocks(const float *src, float *dst, int32_t *argmax,
-                                                              const tb_pool_shape *g, int64_t first, int64_t last) {
+TB_ALWAYS void pool_blocks(const float *src, float *dst, int32_t *argmax, const tb_pool_shape *g, int64_t first,
+                           int64_t last) {
     const int64_t s = g->h * g->w, os = g->oh * g->ow;
     for (int64_t bb = first; bb < last; bb++) {
         const float *x = src + bb * s * 16;
@@ -40,21 +41,13 @@ static inline __attribute__((always_inline)) void pool_blocks(const float *src, 
     }
 }
 
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-__attribute__((target("avx512f"))) static void pool_avx512(const float *src, float *dst, int32_t *argmax,
-                                                           const tb_pool_shape *g, int64_t first, int64_t last) {
+TB_AVX512 static void pool_avx512(const float *src, float *dst, int32_t *argmax, const tb_pool_shape *g,
+                                  int64_t first, int64_t last) {
     pool_blocks(src, dst, argmax, g, first, last);
 }
-#endif
 
 void tb_maxpool16_forward(const float *src, float *dst, int32_t *argmax, const tb_pool_shape *g, int64_t first,
                           int64_t last) {
-#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) {
-        pool_avx512(src, dst, argmax, g, first, last);
-        return;
-    }
-#endif
-    pool_blocks(src, dst, argmax, g, first, last);
+    if (TB_HAS_AVX512()) pool_avx512(src, dst, argmax, g, first, last);
+    else pool_blocks(src, dst, argmax, g, first, last);
 }
