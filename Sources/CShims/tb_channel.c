@@ -1,5 +1,6 @@
 // Batch norm's passes on nChw16c blocks, sixteen channels in one AVX-512 register where the CPU
-// has it (chosen at run time; Swift's loops stay 128-bit SSE). Products are not fused into FMAs:
+// has it (chosen at run time; Swift's loops stay 128-bit SSE). Each operand is FP32 or BF16 (a
+// low-precision convolution's output); the arithmetic is FP32. Products are not fused into FMAs:
 // the results are the same on every CPU and with every thread count.
 #include "tb_channel.h"
 #include "tb_cpu.h"
@@ -10,30 +11,27 @@
 // positions instead, with gathers and scatters (slower than Swift's SSE loops).
 #define TB_LANES _Pragma("clang loop vectorize(disable) interleave(disable)")
 
-TB_ALWAYS void sums(const float *u, const float *v, const float *mask, const float *center, int64_t blocks, int64_t s,
-                    int64_t first, int64_t last, double *sum1, double *sum2) {
+TB_ALWAYS void sums(const void *u, const void *v, const void *mask, unsigned types, const float *center,
+                    int64_t blocks, int64_t s, int64_t first, int64_t last, double *sum1, double *sum2) {
+    const int ub = types & TB_U_BF16, vb = v ? types & TB_V_BF16 : ub, mb = types & TB_MASK_BF16;
     if (!v) v = u;
     for (int64_t b = first; b < last; b++) {
         for (int64_t blk = 0; blk < blocks; blk++) {
             const int64_t base = (b * blocks + blk) * s * 16;
-            const float *ur = u + base, *vr = v + base, *mu = center + blk * 16;
+            const float *mu = center + blk * 16;
             float a[16] = {0}, q[16] = {0};
-            if (mask) {
-                const float *mr = mask + base;
-                TB_LANES for (int64_t i = 0; i < s; i++)
-                    for (int j = 0; j < 16; j++) {
-                        const float g = ur[i * 16 + j], m = mr[i * 16 + j];
-                        const float x = m > 0 ? g : 0;
-                        a[j] += x;
-                        q[j] += x * (vr[i * 16 + j] - mu[j]);
-                    }
-            } else {
-                TB_LANES for (int64_t i = 0; i < s; i++)
-                    for (int j = 0; j < 16; j++) {
-                        const float x = ur[i * 16 + j];
-                        a[j] += x;
-                        q[j] += x * (vr[i * 16 + j] - mu[j]);
-                    }
+            TB_LANES for (int64_t i = 0; i < s; i++) {
+                float g[16], x[16], m[16];
+                tb_load(u, ub, base + i * 16, 16, g);
+                tb_load(v, vb, base + i * 16, 16, x);
+                if (mask) {
+                    tb_load(mask, mb, base + i * 16, 16, m);
+                    for (int j = 0; j < 16; j++) g[j] = m[j] > 0 ? g[j] : 0;
+                }
+                for (int j = 0; j < 16; j++) {
+                    a[j] += g[j];
+                    q[j] += g[j] * (x[j] - mu[j]);
+                }
             }
             for (int j = 0; j < 16; j++) {
                 sum1[blk * 16 + j] += (double)a[j];
@@ -43,63 +41,55 @@ TB_ALWAYS void sums(const float *u, const float *v, const float *mask, const flo
     }
 }
 
-TB_ALWAYS void affine(const float *u, const float *v, const float *mask, float *out, const float *a, const float *b,
-                      const float *k, int relu, int64_t blocks, int64_t s, int64_t first, int64_t last) {
+TB_ALWAYS void affine(const void *u, const void *v, const void *mask, void *out, unsigned types, const float *a,
+                      const float *b, const float *k, int relu, int64_t blocks, int64_t s, int64_t first,
+                      int64_t last) {
+    const int ub = types & TB_U_BF16, vb = types & TB_V_BF16, mb = types & TB_MASK_BF16, ob = types & TB_OUT_BF16;
+    if (!b) v = 0;
     for (int64_t bb = first; bb < last; bb++) {
         const int64_t blk = bb % blocks, at = bb * s * 16;
         const float *al = a + blk * 16, *kl = k + blk * 16, *bl = b ? b + blk * 16 : 0;
-        const float *ur = u + at, *vr = v ? v + at : 0, *mr = mask ? mask + at : 0;
-        float *o = out + at;
-        if (vr && bl && mr) {
-            TB_LANES for (int64_t i = 0; i < s; i++)
-                for (int j = 0; j < 16; j++) {
-                    const int64_t e = i * 16 + j;
-                    const float g = ur[e], m = mr[e];
-                    o[e] = al[j] * (m > 0 ? g : 0) + bl[j] * vr[e] + kl[j];
-                }
-        } else if (vr && bl) {
-            TB_LANES for (int64_t i = 0; i < s; i++)
-                for (int j = 0; j < 16; j++) o[i * 16 + j] = al[j] * ur[i * 16 + j] + bl[j] * vr[i * 16 + j] + kl[j];
-        } else if (mr) {
-            TB_LANES for (int64_t i = 0; i < s; i++)
-                for (int j = 0; j < 16; j++) {
-                    const int64_t e = i * 16 + j;
-                    const float g = ur[e], m = mr[e];
-                    o[e] = al[j] * (m > 0 ? g : 0) + kl[j];
-                }
-        } else if (relu) {
-            TB_LANES for (int64_t i = 0; i < s; i++)
-                for (int j = 0; j < 16; j++) {
-                    const float y = al[j] * ur[i * 16 + j] + kl[j];
-                    o[i * 16 + j] = 0.0f >= y ? 0.0f : y;  // Swift.max(y, 0): NaN stays NaN
-                }
-        } else {
-            TB_LANES for (int64_t i = 0; i < s; i++)
-                for (int j = 0; j < 16; j++) o[i * 16 + j] = al[j] * ur[i * 16 + j] + kl[j];
+        TB_LANES for (int64_t i = 0; i < s; i++) {
+            const int64_t e = at + i * 16;
+            float g[16], x[16], m[16], y[16];
+            tb_load(u, ub, e, 16, g);
+            if (mask) {
+                tb_load(mask, mb, e, 16, m);
+                for (int j = 0; j < 16; j++) g[j] = m[j] > 0 ? g[j] : 0;
+            }
+            if (v) {
+                tb_load(v, vb, e, 16, x);
+                for (int j = 0; j < 16; j++) y[j] = al[j] * g[j] + bl[j] * x[j] + kl[j];
+            } else {
+                for (int j = 0; j < 16; j++) y[j] = al[j] * g[j] + kl[j];
+            }
+            if (relu)
+                for (int j = 0; j < 16; j++) y[j] = 0.0f >= y[j] ? 0.0f : y[j];  // Swift.max(y, 0): NaN stays NaN
+            tb_store(out, ob, e, 16, y);
         }
     }
 }
 
-TB_AVX512 static void sums_avx512(const float *u, const float *v, const float *mask, const float *center,
+TB_AVX512 static void sums_avx512(const void *u, const void *v, const void *mask, unsigned types, const float *center,
                                   int64_t blocks, int64_t s, int64_t first, int64_t last, double *sum1, double *sum2) {
-    sums(u, v, mask, center, blocks, s, first, last, sum1, sum2);
+    sums(u, v, mask, types, center, blocks, s, first, last, sum1, sum2);
 }
 
-TB_AVX512 static void affine_avx512(const float *u, const float *v, const float *mask, float *out, const float *a,
-                                    const float *b, const float *k, int relu, int64_t blocks, int64_t s,
-                                    int64_t first, int64_t last) {
-    affine(u, v, mask, out, a, b, k, relu, blocks, s, first, last);
+TB_AVX512 static void affine_avx512(const void *u, const void *v, const void *mask, void *out, unsigned types,
+                                    const float *a, const float *b, const float *k, int relu, int64_t blocks,
+                                    int64_t s, int64_t first, int64_t last) {
+    affine(u, v, mask, out, types, a, b, k, relu, blocks, s, first, last);
 }
 
-void tb_channel_sums16(const float *u, const float *v, const float *mask, const float *center, int64_t blocks,
-                       int64_t s, int64_t first, int64_t last, double *sum1, double *sum2) {
-    if (TB_HAS_AVX512()) sums_avx512(u, v, mask, center, blocks, s, first, last, sum1, sum2);
-    else sums(u, v, mask, center, blocks, s, first, last, sum1, sum2);
+void tb_channel_sums16(const void *u, const void *v, const void *mask, unsigned types, const float *center,
+                       int64_t blocks, int64_t s, int64_t first, int64_t last, double *sum1, double *sum2) {
+    if (TB_HAS_AVX512()) sums_avx512(u, v, mask, types, center, blocks, s, first, last, sum1, sum2);
+    else sums(u, v, mask, types, center, blocks, s, first, last, sum1, sum2);
 }
 
-void tb_channel_affine16(const float *u, const float *v, const float *mask, float *out, const float *a,
+void tb_channel_affine16(const void *u, const void *v, const void *mask, void *out, unsigned types, const float *a,
                          const float *b, const float *k, int relu, int64_t blocks, int64_t s, int64_t first,
                          int64_t last) {
-    if (TB_HAS_AVX512()) affine_avx512(u, v, mask, out, a, b, k, relu, blocks, s, first, last);
-    else affine(u, v, mask, out, a, b, k, relu, blocks, s, first, last);
+    if (TB_HAS_AVX512()) affine_avx512(u, v, mask, out, types, a, b, k, relu, blocks, s, first, last);
+    else affine(u, v, mask, out, types, a, b, k, relu, blocks, s, first, last);
 }

@@ -13,4 +13,43 @@
 #define TB_HAS_AVX512() 0
 #endif
 
+#include <stdint.h>
+#include <string.h>
+
+/// FP32 to BF16, rounding to nearest even (NaN stays a quiet NaN), as oneDNN converts.
+TB_ALWAYS uint16_t tb_to_bf16(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7fffffff) > 0x7f800000) return (uint16_t)((b >> 16) | 0x40);
+    return (uint16_t)((b + 0x7fff + ((b >> 16) & 1)) >> 16);
+}
+
+TB_ALWAYS float tb_from_bf16(uint16_t h) {
+    const uint32_t b = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
+/// n <= 16 elements from index e of a buffer of FP32 (bf16 = 0) or BF16 values, as FP32.
+TB_ALWAYS void tb_load(const void *base, int bf16, int64_t e, int n, float *dst) {
+    if (bf16) {
+        const uint16_t *p = (const uint16_t *)base + e;
+        for (int j = 0; j < n; j++) dst[j] = tb_from_bf16(p[j]);
+    } else {
+        const float *p = (const float *)base + e;
+        for (int j = 0; j < n; j++) dst[j] = p[j];
+    }
+}
+
+TB_ALWAYS void tb_store(void *base, int bf16, int64_t e, int n, const float *src) {
+    if (bf16) {
+        uint16_t *p = (uint16_t *)base + e;
+        for (int j = 0; j < n; j++) p[j] = tb_to_bf16(src[j]);
+    } else {
+        float *p = (float *)base + e;
+        for (int j = 0; j < n; j++) p[j] = src[j];
+    }
+}
+
 #endif

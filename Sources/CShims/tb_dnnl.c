@@ -108,6 +108,7 @@ typedef struct {
     dnnl_primitive_t reorder;  // user -> inner for inputs, inner -> user for outputs; NULL if same
     size_t offset;             // of `inner` in the workspace, when reordered
     int blocked16;             // inner is nChw16c FP32: a caller's buffer in that layout is used as it is
+    int blocked16bf16;         // inner is nChw16c BF16: likewise, for a caller's BF16 buffer
     dnnl_memory_t from16;      // else, for a 4-D input: a caller's nChw16c FP32 buffer, and its reorder
     dnnl_primitive_t reorder16;
 } tb_arg;
@@ -140,10 +141,12 @@ static dnnl_status_t make_arg(tb_pass *p, int arg, int slot, int output, const d
         a->inner = a->user;
         return dnnl_success;
     }
-    dnnl_memory_desc_t b16;
+    dnnl_memory_desc_t b16, h16;
     if (user_md->ndims == 4 && user_md->dims[1] % 16 == 0 &&
-        p_dnnl_memory_desc_init_by_tag(&b16, 4, user_md->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success) {
+        p_dnnl_memory_desc_init_by_tag(&b16, 4, user_md->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success &&
+        p_dnnl_memory_desc_init_by_tag(&h16, 4, user_md->dims, dnnl_bf16, dnnl_nChw16c) == dnnl_success) {
         a->blocked16 = p_dnnl_memory_desc_equal(&b16, inner_md);
+        a->blocked16bf16 = p_dnnl_memory_desc_equal(&h16, inner_md);
         if (!a->blocked16) {  // BF16 inside: one reorder from (or, for an output, to) FP32 blocks
             dnnl_primitive_desc_t rpd;
             if (p_dnnl_memory_create(&a->from16, &b16, engine, DNNL_MEMORY_NONE) == dnnl_success &&
@@ -225,7 +228,7 @@ tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *g, int low, char *err, si
     p_dnnl_memory_desc_init_by_tag(&w_md, 5, w_dims, dnnl_f32, dnnl_goihw);
     p_dnnl_memory_desc_init_by_tag(&b_md, 1, b_dims, dnnl_f32, dnnl_x);
     p_dnnl_memory_desc_init_by_tag(&xa, 4, x_dims, t, dnnl_format_tag_any);
-    p_dnnl_memory_desc_init_by_tag(&ya, 4, y_dims, dnnl_f32, dnnl_format_tag_any);
+    p_dnnl_memory_desc_init_by_tag(&ya, 4, y_dims, t, dnnl_format_tag_any);  // BF16 activations stay BF16
     p_dnnl_memory_desc_init_by_tag(&wa, 5, w_dims, t, dnnl_format_tag_any);
     p_dnnl_memory_desc_init_by_tag(&ba, 1, b_dims, dnnl_f32, dnnl_x);
     // The gradient of the output comes in as the input's type.
@@ -252,14 +255,15 @@ tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *g, int low, char *err, si
         fail(err, errlen, "forward convolution's arguments", s);
         goto bad;
     }
-    // The input's gradient in FP32 where oneDNN has it, else in the input's type (then reordered).
+    // The input's gradient in the input's type (BF16 gradients flow back through BF16 activations),
+    // else in FP32 (then reordered).
     dnnl_memory_desc_t dxa;
     p_dnnl_memory_desc_init_by_tag(&dxa, 4, x_dims, dnnl_f32, dnnl_format_tag_any);
-    s = p_dnnl_dilated_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dxa, &wa, &dya, strides,
+    s = p_dnnl_dilated_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &xa, &wa, &dya, strides,
                                                            dilates, pad_l, pad_r);
     if (s == dnnl_success) s = p_dnnl_primitive_desc_create(&bdpd, &bdd, attr, engine, fpd);
     if (s != dnnl_success && low) {
-        s = p_dnnl_dilated_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &xa, &wa, &dya, strides,
+        s = p_dnnl_dilated_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dxa, &wa, &dya, strides,
                                                                dilates, pad_l, pad_r);
         if (s == dnnl_success) s = p_dnnl_primitive_desc_create(&bdpd, &bdd, attr, engine, fpd);
     }
@@ -311,12 +315,16 @@ size_t tb_dnnl_conv_workspace(const tb_dnnl_conv *c, int pass) {
 int tb_dnnl_conv_blocked16(const tb_dnnl_conv *c, int pass, int slot) {
     if (pass < 0 || pass > 2) return 0;
     const tb_pass *p = &c->pass[pass];
-    for (int i = 0; i < p->nargs; i++)
-        if (p->args[i].slot == slot) return p->args[i].blocked16 ? 2 : p->args[i].reorder16 ? 1 : 0;
+    for (int i = 0; i < p->nargs; i++) {
+        const tb_arg *a = &p->args[i];
+        if (a->slot != slot) continue;
+        return (a->blocked16 ? TB_DNNL_F32_AS_IS : 0) | (a->blocked16 || a->reorder16 ? TB_DNNL_F32 : 0) |
+               (a->blocked16bf16 ? TB_DNNL_BF16_AS_IS : 0);
+    }
     return 0;
 }
 
-static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned held, void *workspace) {
+static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned held, unsigned bf16, void *workspace) {
     tb_pass *p = &c->pass[which];
     dnnl_exec_arg_t args[5];
     int n = 0;
@@ -326,7 +334,8 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
     for (int i = 0; i < p->nargs && s == dnnl_success; i++) {
         tb_arg *a = &p->args[i];
         if (!buffers[a->slot]) continue;
-        if ((held >> a->slot & 1) && a->blocked16) {  // already in the primitive's layout
+        const int as_is = (bf16 >> a->slot & 1) ? a->blocked16bf16 : a->blocked16;
+        if ((held >> a->slot & 1) && as_is) {  // already in the primitive's layout and type
             p_dnnl_memory_set_data_handle(a->inner, buffers[a->slot]);
             args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
             continue;
@@ -358,7 +367,8 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
     if (s == dnnl_success) s = p_dnnl_primitive_execute(p->primitive, stream, n, args);
     for (int i = 0; i < p->nargs && s == dnnl_success; i++) {
         tb_arg *a = &p->args[i];
-        if (!buffers[a->slot] || !a->output || a->inner == a->user || ((held >> a->slot & 1) && a->blocked16)) continue;
+        const int as_is = (bf16 >> a->slot & 1) ? a->blocked16bf16 : a->blocked16;
+        if (!buffers[a->slot] || !a->output || a->inner == a->user || ((held >> a->slot & 1) && as_is)) continue;
         if ((held >> a->slot & 1) && a->reorder16) {
             dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->inner}, {DNNL_ARG_TO, a->from16}};
             s = p_dnnl_primitive_execute(a->reorder16, stream, 2, r);
@@ -373,19 +383,20 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
     return s == dnnl_success ? 0 : (int)s;
 }
 
-int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, unsigned held,
-                         void *ws) {
+int tb_dnnl_conv_forward(tb_dnnl_conv *c, const void *x, const float *w, const float *b, void *y, unsigned held,
+                         unsigned bf16, void *ws) {
     void *buffers[4] = {(void *)x, (void *)w, (void *)b, y};
-    return run_pass(c, 0, buffers, held, ws);
+    return run_pass(c, 0, buffers, held, bf16, ws);
 }
 
-int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, unsigned held, void *ws) {
+int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const void *dy, const float *w, void *dx, unsigned held,
+                               unsigned bf16, void *ws) {
     void *buffers[3] = {(void *)dy, (void *)w, dx};
-    return run_pass(c, 1, buffers, held, ws);
+    return run_pass(c, 1, buffers, held, bf16, ws);
 }
 
-int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const float *x, const float *dy, float *dw, float *db, unsigned held,
-                                  void *ws) {
+int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const void *x, const void *dy, float *dw, float *db, unsigned held,
+                                  unsigned bf16, void *ws) {
     void *buffers[4] = {(void *)x, (void *)dy, dw, db};
-    return run_pass(c, 2, buffers, held, ws);
+    return run_pass(c, 2, buffers, held, bf16, ws);
 }

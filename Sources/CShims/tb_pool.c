@@ -6,12 +6,11 @@
 
 #include <math.h>
 
-TB_ALWAYS void pool_blocks(const float *src, float *dst, int32_t *argmax, const tb_pool_shape *g, int64_t first,
-                           int64_t last) {
+TB_ALWAYS void pool_blocks(const void *src, void *dst, int bf16, int32_t *argmax, const tb_pool_shape *g,
+                           int64_t first, int64_t last) {
     const int64_t s = g->h * g->w, os = g->oh * g->ow;
     for (int64_t bb = first; bb < last; bb++) {
-        const float *x = src + bb * s * 16;
-        float *y = dst + bb * os * 16;
+        const int64_t x = bb * s * 16, y = bb * os * 16;
         int32_t *am = argmax + bb * os * 16;
         for (int64_t oy = 0; oy < g->oh; oy++) {
             for (int64_t ox = 0; ox < g->ow; ox++) {
@@ -24,7 +23,8 @@ TB_ALWAYS void pool_blocks(const float *src, float *dst, int32_t *argmax, const 
                     for (int64_t kj = 0; kj < g->kw; kj++) {
                         const int64_t ix = ox * g->sw - g->pw + kj * g->dw;
                         if (ix < 0 || ix >= g->w) continue;
-                        const float *v = x + (iy * g->w + ix) * 16;
+                        float v[16];
+                        tb_load(src, bf16, x + (iy * g->w + ix) * 16, 16, v);
                         const int32_t index = (int32_t)(iy * g->w + ix);
                         for (int j = 0; j < 16; j++) {
                             const float e = v[j];
@@ -35,19 +35,20 @@ TB_ALWAYS void pool_blocks(const float *src, float *dst, int32_t *argmax, const 
                     }
                 }
                 const int64_t o = (oy * g->ow + ox) * 16;
-                for (int j = 0; j < 16; j++) { y[o + j] = best[j]; am[o + j] = at[j]; }
+                tb_store(dst, bf16, y + o, 16, best);
+                for (int j = 0; j < 16; j++) am[o + j] = at[j];
             }
         }
     }
 }
 
-TB_AVX512 static void pool_avx512(const float *src, float *dst, int32_t *argmax, const tb_pool_shape *g,
+TB_AVX512 static void pool_avx512(const void *src, void *dst, int bf16, int32_t *argmax, const tb_pool_shape *g,
                                   int64_t first, int64_t last) {
-    pool_blocks(src, dst, argmax, g, first, last);
+    pool_blocks(src, dst, bf16, argmax, g, first, last);
 }
 
-void tb_maxpool16_forward(const float *src, float *dst, int32_t *argmax, const tb_pool_shape *g, int64_t first,
-                          int64_t last) {
-    if (TB_HAS_AVX512()) pool_avx512(src, dst, argmax, g, first, last);
-    else pool_blocks(src, dst, argmax, g, first, last);
+void tb_maxpool16_forward(const void *src, void *dst, int bf16, int32_t *argmax, const tb_pool_shape *g,
+                          int64_t first, int64_t last) {
+    if (TB_HAS_AVX512()) pool_avx512(src, dst, bf16, argmax, g, first, last);
+    else pool_blocks(src, dst, bf16, argmax, g, first, last);
 }

@@ -192,7 +192,8 @@ enum TrainingLibrary: Library {
     static var bf16Note: String {
         let simulated = "fp16 rounds weights, activations and gradients around FP32 arithmetic;"
         return OneDNN.bf16InHardware
-            ? "\(simulated) bf16 runs its convolutions in BF16 on this CPU (oneDNN on \(OneDNN.isa)), the rest in FP32;"
+            ? "\(simulated) bf16 runs its convolutions in BF16 on this CPU (oneDNN on \(OneDNN.isa)) and keeps "
+                + "the activations between them in BF16 (batch norm's arithmetic and the weights stay FP32);"
             : "\(simulated) so does bf16 here (\(whyNoBF16));"
     }
 

@@ -21,24 +21,27 @@ const char *tb_dnnl_load_error(void);
 /// The instruction set oneDNN dispatches to here ("avx512_core_bf16", "avx512_core_amx", ...).
 const char *tb_dnnl_isa(void);
 
-/// The three primitives of one convolution shape, in FP32 or (low != 0) with BF16 inputs,
-/// weights and output gradients and FP32 results. NULL with a message in err when oneDNN has none.
+/// The three primitives of one convolution shape, in FP32 or (low != 0) with BF16 inputs, outputs,
+/// weights and activation gradients, and FP32 weight gradients. NULL with a message in err when oneDNN has none.
 tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *shape, int low, char *err, size_t errlen);
 void tb_dnnl_conv_destroy(tb_dnnl_conv *c);
 /// Bytes of workspace pass 0 (forward), 1 (backward-data) or 2 (backward-weights) needs.
 size_t tb_dnnl_conv_workspace(const tb_dnnl_conv *c, int pass);
 
-/// Whether argument `slot` of `pass` (its place in the calls below) takes an nChw16c FP32 buffer:
-/// 2 as it is (the primitive's own layout), 1 through one reorder (to or from BF16), 0 not.
+/// What argument `slot` of `pass` (its place in the calls below) takes besides plain FP32: an
+/// nChw16c FP32 buffer (TB_DNNL_F32: as it is when TB_DNNL_F32_AS_IS is set too, else through one
+/// reorder to or from BF16), an nChw16c BF16 buffer as it is (TB_DNNL_BF16_AS_IS).
+enum { TB_DNNL_F32 = 1, TB_DNNL_F32_AS_IS = 2, TB_DNNL_BF16_AS_IS = 4 };
 int tb_dnnl_conv_blocked16(const tb_dnnl_conv *c, int pass, int slot);
 
 /// Each returns 0, or oneDNN's status. Every buffer is required (b and db only when the shape has a
 /// bias) and plain NCHW / OIHW FP32, except those whose bit (1 << slot) is set in `held`: they are
-/// nChw16c, where tb_dnnl_conv_blocked16 allows it.
-int tb_dnnl_conv_forward(tb_dnnl_conv *c, const float *x, const float *w, const float *b, float *y, unsigned held,
-                         void *ws);
-int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const float *dy, const float *w, float *dx, unsigned held, void *ws);
-int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const float *x, const float *dy, float *dw, float *db, unsigned held,
-                                  void *ws);
+/// nChw16c, FP32 or (bit set in `bf16` too) BF16, where tb_dnnl_conv_blocked16 allows it.
+int tb_dnnl_conv_forward(tb_dnnl_conv *c, const void *x, const float *w, const float *b, void *y, unsigned held,
+                         unsigned bf16, void *ws);
+int tb_dnnl_conv_backward_data(tb_dnnl_conv *c, const void *dy, const float *w, void *dx, unsigned held,
+                               unsigned bf16, void *ws);
+int tb_dnnl_conv_backward_weights(tb_dnnl_conv *c, const void *x, const void *dy, float *dw, float *db, unsigned held,
+                                  unsigned bf16, void *ws);
 
 #endif

@@ -5,10 +5,16 @@
 #include <stdint.h>
 
 /// What tb_binary computes for each i: a + b, a - b, a * b, b > 0 ? a : 0 (ReLU's gradient, b its
-/// input or output), max(a + b, 0) (a residual sum and its ReLU).
-typedef enum { TB_ADD, TB_SUB, TB_MUL, TB_RELU_GRAD, TB_ADD_RELU } tb_binary_op;
+/// input or output), max(a + b, 0) (a residual sum and its ReLU), max(a, 0) (b unread).
+typedef enum { TB_ADD, TB_SUB, TB_MUL, TB_RELU_GRAD, TB_ADD_RELU, TB_RELU } tb_binary_op;
+
+/// Which operands hold BF16 (the others FP32); the arithmetic is FP32.
+enum { TB_A_BF16 = 1, TB_B_BF16 = 2, TB_O_BF16 = 4 };
 
 /// o[i] = op(a[i], b[i]) for i in [first, last); o may be a or b.
-void tb_binary(tb_binary_op op, const float *a, const float *b, float *o, int64_t first, int64_t last);
+void tb_binary(tb_binary_op op, const void *a, const void *b, void *o, unsigned types, int64_t first, int64_t last);
+
+/// count BF16 values as FP32.
+void tb_from_bf16_n(const uint16_t *src, float *dst, int64_t count);
 
 #endif

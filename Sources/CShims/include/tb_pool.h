@@ -11,8 +11,9 @@ typedef struct {
 
 /// Blocks [first, last) of sixteen channels of one image each: dst gets each window's maximum
 /// and argmax its position (iy * w + ix; -1 for a window with no element), the first maximum or
-/// the first NaN of the window, as the plain pass chooses. Positions must fit in 32 bits.
-void tb_maxpool16_forward(const float *src, float *dst, int32_t *argmax, const tb_pool_shape *g, int64_t first,
-                          int64_t last);
+/// the first NaN of the window, as the plain pass chooses. Positions must fit in 32 bits. With
+/// bf16 set, src and dst hold BF16 (a maximum of BF16 values is one: nothing is rounded).
+void tb_maxpool16_forward(const void *src, void *dst, int bf16, int32_t *argmax, const tb_pool_shape *g,
+                          int64_t first, int64_t last);
 
 #endif

@@ -1,3 +1,4 @@
+import CShims
 /// Reverse-mode automatic differentiation.
 ///
 /// Every op that reads a tensor requiring gradients records a `Node` on its output: the inputs and a
@@ -147,9 +148,11 @@ extension Tensor {
     /// self += other in place when both have one shape and hold their elements the same way;
     /// false (nothing done) otherwise.
     fileprivate func accumulate(_ other: Tensor) -> Bool {
-        guard shape == other.shape, layout == other.layout, heldStorage !== other.heldStorage else { return false }
+        guard shape == other.shape, heldStorage !== other.heldStorage,
+              layout == other.layout || (layout.isBlocked && other.layout.isBlocked) else { return false }
         let p = heldStorage.pointer, q = UnsafePointer(other.heldStorage.pointer)
-        parallelFor(count, grain: 1 << 15) { r in FastBinary.add.apply(UnsafePointer(p), q, p, r) }
+        let types = layout.bf16Bit(TB_A_BF16) | other.layout.bf16Bit(TB_B_BF16) | layout.bf16Bit(TB_O_BF16)
+        parallelFor(count, grain: 1 << 15) { r in FastBinary.add.apply(UnsafePointer(p), q, p, r, types: types) }
         return true
     }
 

@@ -34,20 +34,28 @@ public final class Tensor {
     init(shape: [Int], storage: Storage) {
         self.shape = shape
         held = storage
+        count = storage.count
         requiresGrad = false
     }
 
-    /// A tensor whose storage is in `layout` (which must suit `shape`: see `Layout.suits`).
+    /// A tensor whose storage is in `layout` (which must suit `shape`: see `Layout.suits`), holding
+    /// `layout.storageFloats(count)` Floats for the shape's `count` elements.
     init(shape: [Int], storage: Storage, layout: Layout) {
         self.shape = shape
         held = storage
         self.layout = layout
+        count = layout == .blocked16BF16 ? shape.reduce(1, *) : storage.count
         requiresGrad = false
+    }
+
+    /// A new uninitialised tensor held in `layout`; `count` has been checked by `Memory.elementCount`.
+    convenience init(uninitialized shape: [Int], count: Int, layout: Layout) {
+        self.init(shape: shape, storage: Storage(uninitialized: layout.storageFloats(count)), layout: layout)
     }
 
     /// Reorders the elements into row-major order, in a new buffer.
     private func makePlain() {
-        let plain = Storage(uninitialized: held.count)
+        let plain = Storage(uninitialized: count)
         layout.reorder(held.pointer, toPlain: plain.pointer, shape: shape)
         held = plain
         layout = .plain
@@ -82,7 +90,8 @@ public final class Tensor {
     /// recursion in printing or indexing.
     public static let maxRank = 64
 
-    public var count: Int { held.count }
+    /// The number of elements (the Floats of storage, except in a BF16 layout).
+    public let count: Int
     public var rank: Int { shape.count }
     /// The first element as a number (for scalars and one-element tensors).
     public var item: Float { storage.pointer[0] }

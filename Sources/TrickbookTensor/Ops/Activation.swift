@@ -1,3 +1,4 @@
+import CShims
 import Foundation
 
 // Activations, softmax and dropout. Each forward is followed by its gradient.
@@ -6,10 +7,11 @@ extension Tensor {
     /// max(x, 0); gradient 1 where x > 0.
     public func relu() -> Tensor {
         let x = self
-        // Elementwise: a blocked input stays blocked.
-        let out = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count), layout: x.layout)
+        // Elementwise: a blocked input (FP32 or BF16) stays as it is held.
+        let out = Tensor(uninitialized: x.shape, count: x.count, layout: x.layout)
         let px = x.heldStorage.pointer, po = out.heldStorage.pointer
-        parallelFor(x.count, grain: 1 << 14) { r in for i in r { po[i] = Swift.max(px[i], 0) } }  // vectorized
+        let types = x.layout.bf16Bit(TB_A_BF16) | x.layout.bf16Bit(TB_O_BF16)
+        parallelFor(x.count, grain: 1 << 14) { r in FastBinary.relu.apply(px, px, po, r, types: types) }
         return out.recorded("relu", [x]) { g, _ in
             [try binaryKernel(g, x, op: "relu", fast: .reluGrad) { $1 > 0 ? $0 : 0 }]
         }

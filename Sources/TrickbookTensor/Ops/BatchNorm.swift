@@ -8,6 +8,8 @@
 // is held: a convolution's blocked output stays blocked. With `relu` the ReLU that follows is done
 // in the same passes (out = max(0, ·); backward masks g by out > 0), bitwise as the two ops are.
 
+import CShims
+
 extension Tensor {
     public func batchNorm(weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
                           training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) throws -> Tensor {
@@ -29,12 +31,12 @@ extension Tensor {
                 throw TensorError("batch_norm", "evaluation mode needs running_mean and running_var")
             }
         }
-        let blocked = layout == .blocked16
+        let blocked = layout.isBlocked  // FP32 or BF16 blocks, as a convolution left them
         let grid = ChannelGrid(n: n, c: c, s: s, blocked: blocked)
         let px = blocked ? heldStorage.pointer : storage.pointer
         var mu = [Float](repeating: 0, count: c), istd = mu
         if training {
-            let (sum, sq) = grid.sums(px, nil, center: mu)
+            let (sum, sq) = grid.sums(px, nil, center: mu, types: layout.bf16Bit(TB_U_BF16))
             var variance = [Float](repeating: 0, count: c)
             for ch in 0..<c {
                 let mean = sum[ch] / Double(m), v = Swift.max(0, sq[ch] / Double(m) - mean * mean)
@@ -58,35 +60,38 @@ extension Tensor {
         let gamma = (0..<c).map { weight?.storage.pointer[$0] ?? 1 }
         let beta = (0..<c).map { bias?.storage.pointer[$0] ?? 0 }
         let scale = (0..<c).map { istd[$0] * gamma[$0] }
-        let out = Tensor(shape: shape, storage: Storage(uninitialized: count), layout: layout)
+        let out = Tensor(uninitialized: shape, count: count, layout: blocked ? layout : .plain)
         grid.affine(px, nil, into: out.heldStorage.pointer, a: scale, b: nil, k: (0..<c).map { beta[$0] - mu[$0] * scale[$0] },
-                    relu: relu)
+                    relu: relu, types: layout.bf16Bit(TB_U_BF16) | out.layout.bf16Bit(TB_OUT_BF16))
         let x = self
         var inputs = [x]
         if let weight { inputs.append(weight) }
         if let bias { inputs.append(bias) }
         return out.recorded(relu ? "batch_norm_relu" : "batch_norm", inputs) { g, y in
             // x and g (and y, the ReLU's mask) as held when all are still blocked (as in a ResNet),
-            // else all plain.
-            let together = x.layout == .blocked16 && g.layout == .blocked16 && (!relu || y.layout == .blocked16)
+            // FP32 or BF16 each, else all plain FP32. dx is held as x is.
+            let together = x.layout.isBlocked && g.layout.isBlocked && (!relu || y.layout.isBlocked)
             let grid = ChannelGrid(n: n, c: c, s: s, blocked: together)
             let px = together ? x.heldStorage.pointer : x.storage.pointer
             let pg = together ? g.heldStorage.pointer : g.storage.pointer
             let mask = relu ? UnsafePointer(together ? y.heldStorage.pointer : y.storage.pointer) : nil
-            let (sumG64, sumGXc) = grid.sums(pg, px, center: mu, mask: mask)  // Σg and Σg·(x − μ)
+            let dxLayout = together ? x.layout : .plain
+            let types = together ? g.layout.bf16Bit(TB_U_BF16) | x.layout.bf16Bit(TB_V_BF16)
+                | (relu ? y.layout.bf16Bit(TB_MASK_BF16) : 0) | dxLayout.bf16Bit(TB_OUT_BF16) : 0
+            let (sumG64, sumGXc) = grid.sums(pg, px, center: mu, mask: mask, types: types)  // Σg and Σg·(x − μ)
             let sumG = sumG64.map { Float($0) }, sumGX = (0..<c).map { Float(sumGXc[$0]) * istd[$0] }  // Σg·x̂
             var dx: Tensor? = nil
             if x.requiresGrad {
-                let d = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count), layout: together ? .blocked16 : .plain)
+                let d = Tensor(uninitialized: x.shape, count: x.count, layout: dxLayout)
                 if training {
                     // dx = k·(M·g − Σg − x̂·Σgx̂) with k = γ·istd/M: linear in g and x per channel.
                     let k = (0..<c).map { gamma[$0] * istd[$0] / Float(m) }
                     let slope = (0..<c).map { -k[$0] * sumGX[$0] * istd[$0] }
                     grid.affine(pg, px, into: d.heldStorage.pointer, a: k.map { $0 * Float(m) }, b: slope,
-                                k: (0..<c).map { -k[$0] * sumG[$0] - slope[$0] * mu[$0] }, mask: mask)
+                                k: (0..<c).map { -k[$0] * sumG[$0] - slope[$0] * mu[$0] }, mask: mask, types: types)
                 } else {
                     grid.affine(pg, nil, into: d.heldStorage.pointer, a: scale, b: nil, k: [Float](repeating: 0, count: c),
-                                mask: mask)
+                                mask: mask, types: types)
                 }
                 dx = d
             }

@@ -11,8 +11,9 @@ struct ChannelGrid {
 
     /// Σ_p u and Σ_p u·(v − center[ch]) for each channel ch, over images and positions (v = u when nil).
     /// With a mask, u counts only where the mask is above zero (a fused ReLU's output: its gradient).
+    /// Blocked operands may hold BF16: `types` has their bits (TB_U_BF16, TB_V_BF16, TB_MASK_BF16).
     func sums(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>?, center: [Float],
-              mask: UnsafePointer<Float>? = nil) -> (first: [Double], second: [Double]) {
+              mask: UnsafePointer<Float>? = nil, types: UInt32 = 0) -> (first: [Double], second: [Double]) {
         var first = [Double](repeating: 0, count: c), second = first
         if !blocked {
             // Per channel: each image's positions in Float, the images in Double.
@@ -47,7 +48,7 @@ struct ChannelGrid {
         center.withUnsafeBufferPointer { cb in
             forEachPart(n) { part, images in
                 let pf = partial + part * 2 * c
-                tb_channel_sums16(u, v, mask, cb.baseAddress, Int64(blocks), Int64(s), Int64(images.lowerBound),
+                tb_channel_sums16(u, v, mask, types, cb.baseAddress, Int64(blocks), Int64(s), Int64(images.lowerBound),
                                   Int64(images.upperBound), pf, pf + c)
             }
         }
@@ -59,9 +60,12 @@ struct ChannelGrid {
 
     /// out = a[ch]·u + b[ch]·v + k[ch] for every element (v only where b is given). With a mask, u
     /// counts only where the mask is above zero (backward through a fused ReLU); with `relu`, out is
-    /// max(out, 0) (forward of one). Bitwise the same as the separate ReLU pass.
+    /// max(out, 0) (forward of one). Bitwise the same as the separate ReLU pass. Blocked operands
+    /// may hold BF16 (`types`, as for sums, and TB_OUT_BF16).
+    @inline(never)  // inlined into batchNorm it crashed Swift 6.3.1's optimizer (CopyPropagation)
     func affine(_ u: UnsafePointer<Float>, _ v: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
-                a: [Float], b: [Float]?, k: [Float], mask: UnsafePointer<Float>? = nil, relu: Bool = false) {
+                a: [Float], b: [Float]?, k: [Float], mask: UnsafePointer<Float>? = nil, relu: Bool = false,
+                types: UInt32 = 0) {
         let v = b == nil ? nil : v
         if !blocked {
             parallelFor(n * c, grain: 1) { r in
@@ -80,10 +84,10 @@ struct ChannelGrid {
             }
             return
         }
-        let blocks = c / 16
-        a.withUnsafeBufferPointer { ab in (b ?? []).withUnsafeBufferPointer { bb in k.withUnsafeBufferPointer { kb in
+        let blocks = c / 16, hasB = b != nil, bs = b ?? k  // bs is read only when b is given
+        a.withUnsafeBufferPointer { ab in bs.withUnsafeBufferPointer { bb in k.withUnsafeBufferPointer { kb in
             parallelFor(n * blocks, grain: 1) { r in
-                tb_channel_affine16(u, v, mask, out, ab.baseAddress, b == nil ? nil : bb.baseAddress, kb.baseAddress,
+                tb_channel_affine16(u, v, mask, out, types, ab.baseAddress, hasB ? bb.baseAddress : nil, kb.baseAddress,
                                     relu ? 1 : 0, Int64(blocks), Int64(s), Int64(r.lowerBound), Int64(r.upperBound))
             }
         } } }

@@ -85,36 +85,58 @@ public enum OneDNN {
         }
     }
 
-    /// Argument `slot` of `pass` as the primitive takes it: a blocked tensor as it is when the
-    /// primitive wants that layout (bit set in `held`), else the plain elements.
-    private static func input(_ c: OpaquePointer, _ pass: Int32, _ slot: Int32, _ t: Tensor,
-                              _ held: inout UInt32) -> UnsafePointer<Float> {
-        if t.layout == .blocked16, tb_dnnl_conv_blocked16(c, pass, slot) != 0 {
+    /// Which arguments are held blocked (bit `slot` of `held`), and of those which in BF16 (`bf16`).
+    private struct Held {
+        var held: UInt32 = 0, bf16: UInt32 = 0
+        mutating func mark(_ slot: Int32, bf16 isBF16: Bool) {
             held |= 1 << UInt32(slot)
+            if isBF16 { bf16 |= 1 << UInt32(slot) }
+        }
+    }
+
+    /// What argument `slot` of `pass` takes besides plain FP32 (TB_DNNL_* bits).
+    private static func takes(_ c: OpaquePointer, _ pass: Int32, _ slot: Int32) -> Int32 {
+        tb_dnnl_conv_blocked16(c, pass, slot)
+    }
+
+    /// Argument `slot` of `pass` as the primitive takes it: a blocked tensor as it is held when the
+    /// primitive takes that layout and type, else the plain FP32 elements.
+    private static func input(_ c: OpaquePointer, _ pass: Int32, _ slot: Int32, _ t: Tensor,
+                              _ held: inout Held) -> UnsafePointer<Float> {
+        let can = takes(c, pass, slot)
+        if (t.layout == .blocked16 && can & Int32(TB_DNNL_F32) != 0)
+            || (t.layout == .blocked16BF16 && can & Int32(TB_DNNL_BF16_AS_IS) != 0) {
+            held.mark(slot, bf16: t.layout == .blocked16BF16)
             return UnsafePointer(t.heldStorage.pointer)
         }
         return UnsafePointer(t.storage.pointer)
     }
 
-    /// A new tensor for output `slot` of `pass`, in the primitive's layout when a tensor can hold it.
+    /// A new tensor for output `slot` of `pass`, in the primitive's layout and type when a tensor
+    /// can hold it (BF16 blocks from a low-precision primitive), else plain FP32.
     private static func output(_ c: OpaquePointer, _ pass: Int32, _ slot: Int32, _ shape: [Int],
-                               _ held: inout UInt32) throws -> Tensor {
-        let n = try Memory.elementCount(shape, op: "conv2d")
-        if Layout.blocked16.suits(shape), tb_dnnl_conv_blocked16(c, pass, slot) != 0 {
-            held |= 1 << UInt32(slot)
-            return Tensor(shape: shape, storage: Storage(uninitialized: n), layout: .blocked16)
+                               _ held: inout Held) throws -> Tensor {
+        let n = try Memory.elementCount(shape, op: "conv2d"), can = takes(c, pass, slot)
+        if Layout.blocked16.suits(shape), can & Int32(TB_DNNL_BF16_AS_IS) != 0 {
+            held.mark(slot, bf16: true)
+            return Tensor(uninitialized: shape, count: n, layout: .blocked16BF16)
         }
-        return Tensor(shape: shape, storage: Storage(uninitialized: n))
+        if Layout.blocked16.suits(shape), can & Int32(TB_DNNL_F32) != 0 {
+            held.mark(slot, bf16: false)
+            return Tensor(uninitialized: shape, count: n, layout: .blocked16)
+        }
+        return Tensor(uninitialized: shape, count: n, layout: .plain)
     }
 
     /// y = conv(x, w) + b, left in oneDNN's layout when it has one.
     static func forward(_ p: ConvPrimitives, _ g: ConvGeometry, x: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
-        var held: UInt32 = 0
+        var held = Held()
         let px = input(p.handle, 0, 0, x, &held)
         let y = try output(p.handle, 0, 3, [g.n, g.o, g.oh, g.ow], &held)
         try withExtendedLifetime(x) {
             try run(p, 0, g) {
-                tb_dnnl_conv_forward(p.handle, px, weight.storage.pointer, bias?.storage.pointer, y.heldStorage.pointer, held, $0)
+                tb_dnnl_conv_forward(p.handle, px, weight.storage.pointer, bias?.storage.pointer, y.heldStorage.pointer,
+                                     held.held, held.bf16, $0)
             }
         }
         return y
@@ -123,16 +145,16 @@ public enum OneDNN {
     /// The forward on raw plain buffers (a slice of a large batch).
     static func forward(_ p: ConvPrimitives, _ g: ConvGeometry, x: UnsafePointer<Float>, weight: UnsafePointer<Float>,
                         bias: UnsafePointer<Float>?, out: UnsafeMutablePointer<Float>) throws {
-        try run(p, 0, g) { tb_dnnl_conv_forward(p.handle, x, weight, bias, out, 0, $0) }
+        try run(p, 0, g) { tb_dnnl_conv_forward(p.handle, x, weight, bias, out, 0, 0, $0) }
     }
 
     static func backwardData(_ p: ConvPrimitives, _ g: ConvGeometry, gradOut: Tensor, weight: Tensor) throws -> Tensor {
-        var held: UInt32 = 0
+        var held = Held()
         let pg = input(p.handle, 1, 0, gradOut, &held)
         let dx = try output(p.handle, 1, 2, [g.n, g.c, g.h, g.w], &held)
         try withExtendedLifetime(gradOut) {
             try run(p, 1, g) {
-                tb_dnnl_conv_backward_data(p.handle, pg, weight.storage.pointer, dx.heldStorage.pointer, held, $0)
+                tb_dnnl_conv_backward_data(p.handle, pg, weight.storage.pointer, dx.heldStorage.pointer, held.held, held.bf16, $0)
             }
         }
         return dx
@@ -140,10 +162,10 @@ public enum OneDNN {
 
     static func backwardWeights(_ p: ConvPrimitives, _ g: ConvGeometry, x: Tensor, gradOut: Tensor,
                                 dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>?) throws {
-        var held: UInt32 = 0
+        var held = Held()
         let px = input(p.handle, 2, 0, x, &held), pg = input(p.handle, 2, 1, gradOut, &held)
         try withExtendedLifetime((x, gradOut)) {
-            try run(p, 2, g) { tb_dnnl_conv_backward_weights(p.handle, px, pg, dw, db, held, $0) }
+            try run(p, 2, g) { tb_dnnl_conv_backward_weights(p.handle, px, pg, dw, db, held.held, held.bf16, $0) }
         }
     }
 }

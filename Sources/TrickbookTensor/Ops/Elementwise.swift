@@ -47,11 +47,13 @@ func broadcastOffsets(_ i: Int, _ shape: [Int], rank: Int, _ sa: [Int], _ sb: [I
 /// out[i] = f(a[i'], b[i'']) over the broadcast shape.
 @inline(__always)
 func binaryKernel(_ a: Tensor, _ b: Tensor, op: String, fast: FastBinary? = nil, _ f: (Float, Float) -> Float) throws -> Tensor {
-    if let fast, a.shape == b.shape, a.layout != .plain, a.layout == b.layout {
-        // Both held the same blocked way: elementwise, the layout does not matter.
-        let out = Tensor(shape: a.shape, storage: Storage(uninitialized: a.count), layout: a.layout)
+    if let fast, a.shape == b.shape, a.layout.isBlocked, b.layout.isBlocked {
+        // Both blocked (FP32 or BF16, the same order): elementwise, the layout does not matter. The
+        // result is held as a is.
+        let out = Tensor(uninitialized: a.shape, count: a.count, layout: a.layout)
         let pa = a.heldStorage.pointer, pb = b.heldStorage.pointer, po = out.heldStorage.pointer
-        parallelFor(a.count, grain: 1 << 15) { r in fast.apply(pa, pb, po, r) }
+        let types = a.layout.bf16Bit(TB_A_BF16) | b.layout.bf16Bit(TB_B_BF16) | out.layout.bf16Bit(TB_O_BF16)
+        parallelFor(a.count, grain: 1 << 15) { r in fast.apply(pa, pb, po, r, types: types) }
         return out
     }
     let shape = a.shape == b.shape ? a.shape : try broadcastShape(a.shape, b.shape, op: op)
@@ -85,10 +87,11 @@ func binaryKernel(_ a: Tensor, _ b: Tensor, op: String, fast: FastBinary? = nil,
 /// The elementwise ops of every training step, as C loops that run in AVX-512 where the CPU has it
 /// (a closure called per element cost ResNet-20 a quarter of its step; Swift's own loops stay SSE).
 enum FastBinary {
-    case add, sub, mul, reluGrad, addReLU
+    case add, sub, mul, reluGrad, addReLU, relu
 
     @inline(__always)
-    func apply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>) {
+    func apply(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ o: UnsafeMutablePointer<Float>, _ r: Range<Int>,
+               types: UInt32 = 0) {
         let op: tb_binary_op
         switch self {
         case .add: op = TB_ADD
@@ -96,8 +99,9 @@ enum FastBinary {
         case .mul: op = TB_MUL
         case .reluGrad: op = TB_RELU_GRAD  // a: the gradient, b: relu's input or output
         case .addReLU: op = TB_ADD_RELU
+        case .relu: op = TB_RELU  // b unread
         }
-        tb_binary(op, a, b, o, Int64(r.lowerBound), Int64(r.upperBound))
+        tb_binary(op, a, b, o, types, Int64(r.lowerBound), Int64(r.upperBound))
     }
 }
 

@@ -58,7 +58,7 @@ extension Tensor {
                           dilation: (Int, Int) = (1, 1), ceilMode: Bool = false) throws -> Tensor {
         let g = try PoolGeometry("max_pool2d", x: shape, kernel: kernel, stride: stride, padding: padding, dilation: dilation, ceilMode: ceilMode)
         try checkBLASSizes([g.h * g.w], op: "max_pool2d", shapes: "input \(fmt(shape))")  // argmax indices are 32-bit
-        if layout == .blocked16 { return try maxPool2dBlocked(g) }
+        if layout.isBlocked { return try maxPool2dBlocked(g) }
         let out = try Tensor(uninitialized: [g.n, g.c, g.oh, g.ow], op: "max_pool2d")
         let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: out.count)
         let px = storage.pointer, po = out.storage.pointer
@@ -203,7 +203,7 @@ extension Tensor {
     private func maxPool2dBlocked(_ g: PoolGeometry) throws -> Tensor {
         let os = g.oh * g.ow, s = g.h * g.w, blocks = g.n * g.c / 16
         let n = try Memory.elementCount([g.n, g.c, g.oh, g.ow], op: "max_pool2d")
-        let out = Tensor(shape: [g.n, g.c, g.oh, g.ow], storage: Storage(uninitialized: n), layout: .blocked16)
+        let out = Tensor(uninitialized: [g.n, g.c, g.oh, g.ow], count: n, layout: layout)  // FP32 or BF16 blocks
         let argmax = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         let px = heldStorage.pointer, po = out.heldStorage.pointer
         var shape = tb_pool_shape(h: Int64(g.h), w: Int64(g.w), kh: Int64(g.kh), kw: Int64(g.kw), sh: Int64(g.sh),
@@ -211,7 +211,8 @@ extension Tensor {
                                   oh: Int64(g.oh), ow: Int64(g.ow))
         withUnsafePointer(to: &shape) { sp in
             parallelFor(blocks, grain: 1) { r in
-                tb_maxpool16_forward(px, po, argmax, sp, Int64(r.lowerBound), Int64(r.upperBound))
+                tb_maxpool16_forward(px, po, layout == .blocked16BF16 ? 1 : 0, argmax, sp, Int64(r.lowerBound),
+                                     Int64(r.upperBound))
             }
         }
         let x = self, keep = ArgmaxBuffer(argmax), c = g.c
@@ -219,7 +220,7 @@ extension Tensor {
             // The gradient as it comes: blocked like the output, or plain.
             let blockedGrad = grad.layout == .blocked16
             let pg = blockedGrad ? grad.heldStorage.pointer : grad.storage.pointer
-            let dx = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count), layout: .blocked16)
+            let dx = Tensor(uninitialized: x.shape, count: x.count, layout: .blocked16)
             let pd = dx.heldStorage.pointer, am = keep.pointer
             pd.initialize(repeating: 0, count: x.count)
             parallelFor(blocks, grain: 1) { r in
