@@ -3,6 +3,8 @@
 #include "tb_elementwise.h"
 #include "tb_cpu.h"
 
+#pragma STDC FP_CONTRACT OFF  // the same roundings as the separate ops, on every CPU
+
 TB_ALWAYS float apply(tb_binary_op op, float x, float y) {
     switch (op) {
     case TB_ADD: return x + y;
@@ -29,20 +31,41 @@ TB_ALWAYS void binary_f32(tb_binary_op op, const float *a, const float *b, float
     }
 }
 
+// Sixteen at a time through FP32, each op its own loop with a constant width so that it vectorizes.
+TB_ALWAYS void binary_mixed(tb_binary_op op, const void *a, const void *b, void *o, unsigned types, int64_t first,
+                            int64_t last) {
+    const int ab = types & TB_A_BF16, bb = types & TB_B_BF16, ob = types & TB_O_BF16;
+    int64_t i = first;
+    float x[16], y[16], r[16];
+#define TB_CHUNKS(OP)                                                                   \
+    for (; i + 16 <= last; i += 16) {                                                   \
+        tb_load(a, ab, i, 16, x);                                                       \
+        if (OP != TB_RELU) tb_load(b, bb, i, 16, y);                                    \
+        for (int j = 0; j < 16; j++) r[j] = apply(OP, x[j], OP != TB_RELU ? y[j] : 0);  \
+        tb_store(o, ob, i, 16, r);                                                      \
+    }
+    switch (op) {
+    case TB_ADD: TB_CHUNKS(TB_ADD) break;
+    case TB_SUB: TB_CHUNKS(TB_SUB) break;
+    case TB_MUL: TB_CHUNKS(TB_MUL) break;
+    case TB_RELU_GRAD: TB_CHUNKS(TB_RELU_GRAD) break;
+    case TB_ADD_RELU: TB_CHUNKS(TB_ADD_RELU) break;
+    case TB_RELU: TB_CHUNKS(TB_RELU) break;
+    }
+#undef TB_CHUNKS
+    if (i < last) {  // the tail
+        const int n = (int)(last - i);
+        tb_load(a, ab, i, n, x);
+        if (op != TB_RELU) tb_load(b, bb, i, n, y);
+        for (int j = 0; j < n; j++) r[j] = apply(op, x[j], op != TB_RELU ? y[j] : 0);
+        tb_store(o, ob, i, n, r);
+    }
+}
+
 TB_ALWAYS void binary(tb_binary_op op, const void *a, const void *b, void *o, unsigned types, int64_t first,
                       int64_t last) {
-    if (!types) {
-        binary_f32(op, a, b, o, first, last);
-        return;
-    }
-    for (int64_t i = first; i < last; i += 16) {  // sixteen at a time through FP32
-        const int n = last - i < 16 ? (int)(last - i) : 16;
-        float x[16], y[16], r[16];
-        tb_load(a, types & TB_A_BF16, i, n, x);
-        tb_load(b, types & TB_B_BF16, i, n, y);
-        for (int j = 0; j < n; j++) r[j] = apply(op, x[j], y[j]);
-        tb_store(o, types & TB_O_BF16, i, n, r);
-    }
+    if (types) binary_mixed(op, a, b, o, types, first, last);
+    else binary_f32(op, a, b, o, first, last);
 }
 
 TB_AVX512 static void binary_avx512(tb_binary_op op, const void *a, const void *b, void *o, unsigned types,
@@ -53,6 +76,32 @@ TB_AVX512 static void binary_avx512(tb_binary_op op, const void *a, const void *
 void tb_binary(tb_binary_op op, const void *a, const void *b, void *o, unsigned types, int64_t first, int64_t last) {
     if (TB_HAS_AVX512()) binary_avx512(op, a, b, o, types, first, last);
     else binary(op, a, b, o, types, first, last);
+}
+
+TB_ALWAYS void sgd(float *p, const float *g, const float *old, float *b_out, float lr, float momentum, float wd,
+                   int nesterov, int64_t first, int64_t last) {
+    const float step = -lr;
+    for (int64_t i = first; i < last; i++) {
+        float d = g[i];
+        if (wd != 0) d = d + p[i] * wd;
+        if (momentum != 0) {
+            const float b = old ? old[i] * momentum + d : d;
+            b_out[i] = b;
+            d = nesterov ? d + b * momentum : b;
+        }
+        p[i] = p[i] + step * d;
+    }
+}
+
+TB_AVX512 static void sgd_avx512(float *p, const float *g, const float *old, float *b_out, float lr, float momentum,
+                                 float wd, int nesterov, int64_t first, int64_t last) {
+    sgd(p, g, old, b_out, lr, momentum, wd, nesterov, first, last);
+}
+
+void tb_sgd_update(float *p, const float *g, const float *old, float *b_out, float lr, float momentum, float wd,
+                   int nesterov, int64_t first, int64_t last) {
+    if (TB_HAS_AVX512()) sgd_avx512(p, g, old, b_out, lr, momentum, wd, nesterov, first, last);
+    else sgd(p, g, old, b_out, lr, momentum, wd, nesterov, first, last);
 }
 
 void tb_from_bf16_n(const uint16_t *src, float *dst, int64_t count) {

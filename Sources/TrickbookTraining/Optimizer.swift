@@ -55,19 +55,10 @@ public final class SGD {
             for group in groups {
                 for (name, p) in group.parameters {
                     guard let grad = p.grad else { continue }
-                    var g = grad
-                    if group.weightDecay != 0 { g = try g + p.detached() * group.weightDecay }
-                    if momentum != 0 {
-                        let b: Tensor
-                        if let old = buffers[name] {
-                            b = try old * momentum + g
-                        } else {
-                            b = g.copy()
-                        }
-                        buffers[name] = b
-                        g = nesterov ? try g + b * momentum : b
-                    }
-                    try p.update(subtracting: g, scale: lr)
+                    // g + wd·p, the momentum buffer and the update in one pass (see Tensor.sgdStep).
+                    let b = try p.sgdStep(grad: grad, momentumBuffer: buffers[name], lr: lr, momentum: momentum,
+                                          weightDecay: group.weightDecay, nesterov: nesterov)
+                    if let b { buffers[name] = b }
                 }
             }
         }

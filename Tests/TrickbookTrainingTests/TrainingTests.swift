@@ -136,6 +136,32 @@ func close(_ a: Float, _ b: Double, _ tol: Double = 1e-5) -> Bool { abs(Double(a
         #expect(close(d.w.item, 1.9))
     }
 
+    /// The one-pass step is bitwise the separate tensor ops it replaced, for every combination of
+    /// momentum, Nesterov and weight decay, at the first step (no buffer yet) and a later one.
+    @Test(arguments: [(0.9, true, 1e-4), (0.9, false, 1e-4), (0.9, true, 0.0), (0.0, false, 5e-4), (0.0, false, 0.0)])
+    func oneStepIsTheSeparateOps(momentum: Float, nesterov: Bool, weightDecay: Float) throws {
+        let gen = Generator(seed: 9)
+        let p0 = try Tensor.randn([1000], generator: gen), g = try Tensor.randn([1000], generator: gen)
+        let old = try Tensor.randn([1000], generator: gen)
+        for buffer in [nil, old] {
+            let fused = p0.copy()
+            let b = try fused.sgdStep(grad: g, momentumBuffer: buffer, lr: 0.1, momentum: momentum,
+                                      weightDecay: weightDecay, nesterov: nesterov)
+            let p = p0.copy()
+            var d = g
+            if weightDecay != 0 { d = try d + p * weightDecay }
+            var expectedBuffer: Tensor?
+            if momentum != 0 {
+                let nb = try buffer.map { try $0 * momentum + d } ?? d.copy()
+                expectedBuffer = nb
+                d = nesterov ? try d + nb * momentum : nb
+            }
+            try p.update(subtracting: d, scale: 0.1)
+            #expect(fused.scalars == p.scalars)
+            #expect(b?.scalars == expectedBuffer?.scalars)
+        }
+    }
+
     /// No bias decay on ResNet-50: exactly its 53 conv and 1 linear weights decay; BN's γ and β
     /// and the fc bias (107 tensors) do not.
     @Test func noBiasDecayGroupsOfResNet50() throws {

@@ -14,6 +14,12 @@ enum { TB_A_BF16 = 1, TB_B_BF16 = 2, TB_O_BF16 = 4 };
 /// o[i] = op(a[i], b[i]) for i in [first, last); o may be a or b.
 void tb_binary(tb_binary_op op, const void *a, const void *b, void *o, unsigned types, int64_t first, int64_t last);
 
+/// One SGD step on elements [first, last) of a parameter, as the separate ops compute it:
+/// d = g + p·wd; b = old·momentum + d (d when old is NULL), written to b_out; d = nesterov ? d + b·momentum
+/// : b (with momentum; b_out unused without); p = p + (−lr)·d.
+void tb_sgd_update(float *p, const float *g, const float *old, float *b_out, float lr, float momentum, float wd,
+                   int nesterov, int64_t first, int64_t last);
+
 /// count BF16 values as FP32.
 void tb_from_bf16_n(const uint16_t *src, float *dst, int64_t count);
 

@@ -170,6 +170,24 @@ extension Tensor {
 
 extension Tensor {
     /// self −= scale · other, in place and unrecorded: the primitive an optimizer step uses.
+    /// One SGD step on this parameter, in one pass and bitwise as the separate ops give it:
+    /// d = grad + self·weightDecay; with momentum b = old·momentum + d (d at the first step) and
+    /// d = nesterov ? d + b·momentum : b; self −= lr·d. Returns the new momentum buffer (nil without
+    /// momentum), a new tensor: a buffer handed out earlier keeps its values.
+    public func sgdStep(grad: Tensor, momentumBuffer old: Tensor?, lr: Float, momentum: Float, weightDecay: Float,
+                        nesterov: Bool) throws -> Tensor? {
+        guard grad.shape == shape, old?.shape ?? shape == shape else {
+            throw TensorError("sgd", "gradient \(fmt(grad.shape)) or momentum buffer \(fmt(old?.shape ?? shape)) does not fit \(label)")
+        }
+        let b = momentum != 0 ? Tensor(uninitialized: shape, count: count, layout: .plain) : nil
+        let p = storage.pointer, g = UnsafePointer(grad.storage.pointer), o = old.map { UnsafePointer($0.storage.pointer) }
+        let bp = b?.storage.pointer
+        parallelFor(count, grain: 1 << 15) { r in
+            tb_sgd_update(p, g, o, bp, lr, momentum, weightDecay, nesterov ? 1 : 0, Int64(r.lowerBound), Int64(r.upperBound))
+        }
+        return b
+    }
+
     public func update(subtracting other: Tensor, scale: Float) throws {
         guard other.shape == shape else {
             throw TensorError("update", "update of shape \(fmt(other.shape)) for tensor \(label)")
