@@ -88,6 +88,23 @@ public final class BatchNorm2d: Module {
         return try normalize(x, relu: true)
     }
 
+    /// conv, this layer and then act (nil: none). In evaluation without gradients, when nothing
+    /// looks between them and act is a ReLU or nil, the three run as one oneDNN convolution (this
+    /// layer's map folded into its weights and bias, the ReLU applied as it stores): ResNet-50's
+    /// evaluation no longer passes over every activation for its batch norms.
+    public func after(_ conv: Conv2d, then act: Module?, _ x: Tensor) throws -> Tensor {
+        if !training, !GradMode.isEnabled, act == nil || act is ReLU, !Module.seesEveryLayer,
+           let y = try x.conv2dFoldingBatchNorm(
+               weight: conv.weight, bias: conv.bias, stride: (conv.stride, conv.stride), padding: (conv.padding, conv.padding),
+               groups: conv.groups, gamma: weight, beta: bias, mean: runningMean, variance: runningVar, eps: eps, relu: act != nil) {
+            try Interruption.check("the forward pass of \(conv.typeName)")
+            return y
+        }
+        let z = try conv(x)
+        if let act { return try then(act, z) }
+        return try self(z)
+    }
+
     private func normalize(_ x: Tensor, relu: Bool) throws -> Tensor {
         if training { batchesTracked.withUnsafeMutableBufferPointer { $0[0] += 1 } }
         return try x.batchNorm(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,

@@ -78,7 +78,7 @@ public final class BasicBlock: ResidualBlock {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        try finish(bn2(conv2(bn1.then(act, conv1(x)))), x)
+        try finish(bn2.after(conv2, then: nil, bn1.after(conv1, then: act, x)), x)
     }
 }
 
@@ -103,7 +103,7 @@ public final class Bottleneck: ResidualBlock {
     }
 
     public override func forward(_ x: Tensor) throws -> Tensor {
-        try finish(bn3(conv3(bn2.then(act, conv2(bn1.then(act, conv1(x)))))), x)
+        try finish(bn3.after(conv3, then: nil, bn2.after(conv2, then: act, bn1.after(conv1, then: act, x))), x)
     }
 }
 
@@ -198,7 +198,7 @@ public final class ResNet: Module {
         guard x.rank == 4, x.shape[1] == config.inChannels else {
             throw TensorError("resnet", "input must be [N, \(config.inChannels), H, W], got \(x.shape)")
         }
-        var y = try bn1.then(act, stem(x))
+        var y = try (stem as? Conv2d).map { try bn1.after($0, then: act, x) } ?? bn1.then(act, stem(x))
         if let maxpool { y = try maxpool(y) }
         for s in stages { y = try s(y) }
         return try fc(flatten(avgpool(y)))

@@ -55,6 +55,26 @@ import TrickbookTensor
         for (i, (f, s)) in zip(fused, separate).enumerated() { #expect(f == s, "ResNet-\(depth): tensor \(i) differs") }
     }
 
+    /// In evaluation without gradients each convolution runs with the batch norm after it folded
+    /// in (and its ReLU as a post-op): the same outputs as the layers one by one, up to the rounding
+    /// of the folded weights. Training, or evaluation with gradients, runs the layers as they are.
+    @Test(arguments: [(20, "b", 28, 1), (50, "b", 32, 3)])
+    func foldedEvaluationIsTheLayers(depth: Int, variant: String, size: Int, channels: Int) throws {
+        try #require(OneDNN.available, "oneDNN is not installed: \(OneDNN.loadError)")
+        let m = try resnet(depth, variant, classes: 10, inChannels: channels, zeroGamma: false)
+        let x = try Tensor.randn([4, channels, size, size], generator: Generator(seed: 5))
+        _ = try m(x)  // one training step's worth of running statistics, so that the fold is not trivial
+        m.eval()
+        let folded = try withNoGrad { try m(x) }
+        let layers = try Module.$fuses.withValue(false) { try withNoGrad { try m(x) } }
+        let recorded = try m(x)  // with gradients: not folded
+        var worst: Float = 0
+        for (a, b) in zip(folded.scalars, layers.scalars) { worst = Swift.max(worst, abs(a - b) / Swift.max(1, abs(b))) }
+        #expect(worst < 1e-4, "ResNet-\(depth): folded evaluation differs by \(worst)")
+        #expect(folded.scalars != layers.scalars, "the fold did not run")
+        #expect(recorded.scalars == layers.scalars)
+    }
+
     /// Xavier uniform: every conv and linear weight lies within ±√(6 / (fan_in + fan_out)) and
     /// has about the variance of that uniform (a² / 3); BN starts at γ = 1, β = 0; biases at 0.
     @Test func xavierInitialization() throws {

@@ -194,6 +194,27 @@ import Testing
         }
     }
 
+    /// A convolution with a bias and the batch norm after it, folded into one (inference): its
+    /// output against the three ops, with and without the ReLU; nil while gradients are recorded.
+    @Test(.enabled(if: OneDNN.available)) func foldedConvBatchNorm() throws {
+        let x = try random([3, 8, 9, 7], seed: 81), w = try random([16, 8, 3, 3], seed: 82), b = try random([16], seed: 83)
+        let gamma = try random([16], seed: 84, low: 0.5, high: 1.5), beta = try random([16], seed: 85)
+        let mean = try random([16], seed: 86), variance = try random([16], seed: 87, low: 0.2, high: 2)
+        for relu in [false, true] {
+            let folded = try withNoGrad {
+                try x.conv2dFoldingBatchNorm(weight: w, bias: b, stride: (2, 2), padding: (1, 1), groups: 1, gamma: gamma, beta: beta,
+                                             mean: mean, variance: variance, eps: 1e-5, relu: relu)
+            }
+            var y = try x.conv2d(weight: w, bias: b, stride: (2, 2), padding: (1, 1))
+                .batchNorm(weight: gamma, bias: beta, runningMean: mean, runningVar: variance, training: false)
+            if relu { y = y.relu() }
+            let f = try #require(folded)
+            expectClose(f.scalars, y.scalars, atol: 1e-4, rtol: 1e-4, "relu \(relu)")
+        }
+        #expect(try x.conv2dFoldingBatchNorm(weight: w, bias: b, stride: (1, 1), padding: (0, 0), groups: 1, gamma: gamma, beta: beta,
+                                             mean: mean, variance: variance, eps: 1e-5, relu: false) == nil)
+    }
+
     /// The passes between BF16 convolutions (batch norm with its ReLU, the residual sum with its
     /// ReLU, ReLU, max-pool) on BF16 blocks are FP32 arithmetic on their values, rounded to BF16 as
     /// they leave: exactly the FP32 passes' results on the same values, rounded; batch norm's

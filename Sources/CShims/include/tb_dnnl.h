@@ -23,7 +23,8 @@ const char *tb_dnnl_isa(void);
 
 /// The three primitives of one convolution shape, in FP32 or (low != 0) with BF16 inputs, outputs,
 /// weights and activation gradients, and FP32 weight gradients. NULL with a message in err when oneDNN has none.
-tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *shape, int low, char *err, size_t errlen);
+/// With relu set: a forward pass for inference alone, applying ReLU to its output (no backward).
+tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *shape, int low, int relu, char *err, size_t errlen);
 void tb_dnnl_conv_destroy(tb_dnnl_conv *c);
 /// Bytes of workspace pass 0 (forward), 1 (backward-data) or 2 (backward-weights) needs.
 size_t tb_dnnl_conv_workspace(const tb_dnnl_conv *c, int pass);

@@ -200,6 +200,39 @@ extension Tensor {
     }
 }
 
+extension Tensor {
+    /// For inference without gradients: a convolution and the batch norm after it (running
+    /// statistics: y = a·(conv + b − mean) + β, a = γ/√(var + ε)) as one oneDNN convolution, the
+    /// affine map folded into its weights (w·a) and bias, and the ReLU after it applied as the
+    /// output is stored when `relu` is set. nil where that path does not apply (no oneDNN, a batch
+    /// large enough to be sliced, gradients recorded): the caller runs the layers one by one.
+    public func conv2dFoldingBatchNorm(weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
+                                       groups: Int, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
+                                       eps: Float, relu: Bool) throws -> Tensor? {
+        guard !GradMode.enabled else { return nil }
+        let geo = try ConvGeometry(x: shape, weight: weight.shape, stride: stride, padding: padding, dilation: (1, 1),
+                                   groups: groups)
+        let o = geo.o
+        guard [gamma, beta, mean, variance].allSatisfy({ $0.shape == [o] }), bias?.shape ?? [o] == [o], eps > 0,
+              2 * Double(o) * Double(geo.ohw) * Double(geo.kg) * Double(geo.n) <= 8e9 else { return nil }
+        let low = OneDNN.lowPrecision && OneDNN.bf16InHardware
+        guard let c = OneDNN.conv(geo, bias: true, low: low, relu: relu) else { return nil }
+        let pg = gamma.storage.pointer, pb = beta.storage.pointer, pm = mean.storage.pointer, pv = variance.storage.pointer
+        let scale = (0..<o).map { pg[$0] / (pv[$0] + eps).squareRoot() }
+        let folded = Tensor(uninitialized: weight.shape, count: weight.count, layout: .plain)
+        let perChannel = weight.count / o, pw = weight.storage.pointer, pf = folded.storage.pointer
+        parallelFor(o, grain: 16) { r in
+            for ch in r {
+                let a = scale[ch], at = ch * perChannel
+                for i in 0..<perChannel { pf[at + i] = pw[at + i] * a }
+            }
+        }
+        let b0 = bias?.storage.pointer
+        let shift = try Tensor((0..<o).map { scale[$0] * ((b0?[$0] ?? 0) - pm[$0]) + pb[$0] }, shape: [o])
+        return try OneDNN.forward(c, geo, x: self, weight: folded, bias: shift)
+    }
+}
+
 /// The forward pass on raw buffers: x [N, C, H, W] → out [N, O, OH, OW].
 func conv2dForward(_ geo: ConvGeometry, x px: UnsafePointer<Float>, weight pw: UnsafePointer<Float>,
                    bias pb: UnsafePointer<Float>?, out po: UnsafeMutablePointer<Float>) {

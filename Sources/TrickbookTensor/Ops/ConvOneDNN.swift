@@ -37,6 +37,7 @@ public enum OneDNN {
         let geometry: [Int]
         let bias: Bool
         let low: Bool
+        let relu: Bool
     }
 
     /// Primitives by shape. A shape oneDNN refused is remembered as nil: the own kernels run it.
@@ -47,10 +48,11 @@ public enum OneDNN {
     static let cacheLimit = 256
     private static let lock = NSLock()
 
-    static func conv(_ g: ConvGeometry, bias: Bool, low: Bool = false) -> ConvPrimitives? {
+    /// With `relu`: a forward pass for inference alone that applies ReLU to its output.
+    static func conv(_ g: ConvGeometry, bias: Bool, low: Bool = false, relu: Bool = false) -> ConvPrimitives? {
         guard enabled else { return nil }
         let key = Key(geometry: [g.n, g.c, g.h, g.w, g.o, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw, g.groups],
-                      bias: bias, low: low)
+                      bias: bias, low: low, relu: relu)
         lock.lock()
         defer { lock.unlock() }
         if let known = cache[key] { return known }
@@ -59,7 +61,7 @@ public enum OneDNN {
             sh: Int64(g.sh), sw: Int64(g.sw), ph: Int64(g.ph), pw: Int64(g.pw), dh: Int64(g.dh), dw: Int64(g.dw),
             groups: Int64(g.groups), oh: Int64(g.oh), ow: Int64(g.ow), bias: bias ? 1 : 0)
         var message = [CChar](repeating: 0, count: 256)
-        let made = tb_dnnl_conv_create(&shape, low ? 1 : 0, &message, message.count).map(ConvPrimitives.init)
+        let made = tb_dnnl_conv_create(&shape, low ? 1 : 0, relu ? 1 : 0, &message, message.count).map(ConvPrimitives.init)
         if cacheOrder.count >= cacheLimit { cache[cacheOrder.removeFirst()] = nil }
         cache[key] = made
         cacheOrder.append(key)
