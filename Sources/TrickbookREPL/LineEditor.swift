@@ -14,16 +14,27 @@ nonisolated(unsafe) private var sigintSeen: UnsafeMutablePointer<sig_atomic_t> =
     return p
 }()
 nonisolated(unsafe) private var sigintInterrupt: InterruptFlag?
+/// The thread that reads the prompt. The kernel gives a process's SIGINT to any thread that does
+/// not block it (Dispatch's and OpenMP's workers too): the handler passes it on to this one, whose
+/// read must return EINTR for Ctrl-C at the prompt to clear the line.
+nonisolated(unsafe) private var sigintReader: UnsafeMutablePointer<pthread_t> = {
+    let p = UnsafeMutablePointer<pthread_t>.allocate(capacity: 1)
+    p.pointee = pthread_self()
+    return p
+}()
 
 /// Installs the SIGINT handler: it sets the interpreter's interrupt flag (a running cell stops at
 /// its next loop iteration or call) and a flag the line editor reads (Ctrl-C at the prompt).
 func installInterruptHandler(_ flag: InterruptFlag) {
     _ = sigintSeen
+    sigintReader.pointee = pthread_self()
     sigintInterrupt = flag
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { _ in
         sigintSeen.pointee = 1
         sigintInterrupt?.set()
+        let reader = sigintReader.pointee
+        if pthread_equal(pthread_self(), reader) == 0 { pthread_kill(reader, SIGINT) }  // async-signal-safe
     }
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0  // no SA_RESTART: a read at the prompt returns EINTR
