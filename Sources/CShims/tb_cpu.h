@@ -16,7 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
-/// FP32 to BF16, rounding to nearest even (NaN stays a quiet NaN), as oneDNN converts.
+/// FP32 to BF16, rounding to nearest even (NaN stays a quiet NaN). oneDNN's converter does the
+/// same except that the hardware instruction flushes FP32 denormals to zero.
 TB_ALWAYS uint16_t tb_to_bf16(float f) {
     uint32_t b;
     memcpy(&b, &f, 4);

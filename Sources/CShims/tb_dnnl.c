@@ -239,19 +239,22 @@ tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *g, int low, int relu, cha
     dnnl_primitive_attr_t attr, fattr = NULL;
     p_dnnl_primitive_attr_create(&attr);
     p_dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
-    if (relu) {  // inference only: the ReLU applied as the output is stored
-        dnnl_post_ops_t ops;
-        p_dnnl_primitive_attr_create(&fattr);
-        p_dnnl_primitive_attr_set_scratchpad_mode(fattr, dnnl_scratchpad_mode_user);
-        if (p_dnnl_post_ops_create(&ops) == dnnl_success) {
-            p_dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
-            p_dnnl_primitive_attr_set_post_ops(fattr, ops);
-            p_dnnl_post_ops_destroy(ops);
-        }
-    }
     dnnl_status_t s;
     dnnl_convolution_desc_t fd, bdd, bwd;
     dnnl_primitive_desc_t fpd = NULL, bdpd = NULL, bwpd = NULL;
+    if (relu) {  // inference only: the ReLU applied as the output is stored; without it, no primitive
+        dnnl_post_ops_t ops = NULL;
+        if ((s = p_dnnl_primitive_attr_create(&fattr)) != dnnl_success ||
+            (s = p_dnnl_primitive_attr_set_scratchpad_mode(fattr, dnnl_scratchpad_mode_user)) != dnnl_success ||
+            (s = p_dnnl_post_ops_create(&ops)) != dnnl_success ||
+            (s = p_dnnl_post_ops_append_eltwise(ops, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f)) != dnnl_success ||
+            (s = p_dnnl_primitive_attr_set_post_ops(fattr, ops)) != dnnl_success) {
+            if (ops) p_dnnl_post_ops_destroy(ops);
+            fail(err, errlen, "convolution's ReLU post-op", s);
+            goto bad;
+        }
+        p_dnnl_post_ops_destroy(ops);
+    }
 
     const int bias = g->bias != 0;
     // forward_training even for the inference-only ReLU variant: for forward_inference oneDNN 2.6
@@ -352,6 +355,10 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
     for (int i = 0; i < p->nargs && s == dnnl_success; i++) {
         tb_arg *a = &p->args[i];
         if (!buffers[a->slot]) continue;
+        if ((bf16 >> a->slot & 1) && !((held >> a->slot & 1) && a->blocked16bf16)) {
+            s = dnnl_invalid_arguments;  // BF16 blocks go only where the primitive takes them as they are
+            break;
+        }
         const int as_is = (bf16 >> a->slot & 1) ? a->blocked16bf16 : a->blocked16;
         if ((held >> a->slot & 1) && as_is) {  // already in the primitive's layout and type
             p_dnnl_memory_set_data_handle(a->inner, buffers[a->slot]);

@@ -14,6 +14,7 @@ nonisolated(unsafe) private var sigintSeen: UnsafeMutablePointer<sig_atomic_t> =
     return p
 }()
 nonisolated(unsafe) private var sigintInterrupt: InterruptFlag?
+nonisolated(unsafe) private var installedFlags: [InterruptFlag] = []
 /// The thread that reads the prompt. The kernel gives a process's SIGINT to any thread that does
 /// not block it (Dispatch's and OpenMP's workers too): the handler passes it on to this one, whose
 /// read must return EINTR for Ctrl-C at the prompt to clear the line.
@@ -28,6 +29,9 @@ nonisolated(unsafe) private var sigintReader: UnsafeMutablePointer<pthread_t> = 
 func installInterruptHandler(_ flag: InterruptFlag) {
     _ = sigintSeen
     sigintReader.pointee = pthread_self()
+    // Every flag ever installed stays alive: the handler may be reading the previous one on another
+    // thread while `:reset` installs the next.
+    installedFlags.append(flag)
     sigintInterrupt = flag
     var action = sigaction()
     action.__sigaction_handler.sa_handler = { _ in

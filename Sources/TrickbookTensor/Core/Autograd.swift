@@ -169,7 +169,6 @@ extension Tensor {
 }
 
 extension Tensor {
-    /// self −= scale · other, in place and unrecorded: the primitive an optimizer step uses.
     /// One SGD step on this parameter, in one pass and bitwise as the separate ops give it:
     /// d = grad + self·weightDecay; with momentum b = old·momentum + d (d at the first step) and
     /// d = nesterov ? d + b·momentum : b; self −= lr·d. Returns the new momentum buffer (nil without
@@ -188,6 +187,7 @@ extension Tensor {
         return b
     }
 
+    /// self −= scale · other, in place and unrecorded: the primitive an optimizer step uses.
     public func update(subtracting other: Tensor, scale: Float) throws {
         guard other.shape == shape else {
             throw TensorError("update", "update of shape \(fmt(other.shape)) for tensor \(label)")

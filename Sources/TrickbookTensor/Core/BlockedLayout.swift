@@ -31,15 +31,14 @@ enum Layout: Equatable {
             dst.update(from: src, count: shape.reduce(1, *))
         case .blocked16, .blocked16BF16:
             let (n, cb, s) = (shape[0], shape[1] / 16, shape[2] * shape[3])
-            let bf16 = self == .blocked16BF16
-            let halves = UnsafeRawPointer(src).assumingMemoryBound(to: UInt16.self)
+            let bf16 = self == .blocked16BF16, raw = UnsafeRawPointer(src)  // BF16: two bytes an element
             parallelFor(n * cb, grain: 1) { r in
                 for bc in r {
                     let b = bc / cb, blk = bc % cb
                     for j in 0..<16 {
                         let to = dst + (b * cb * 16 + blk * 16 + j) * s, at = bc * s * 16 + j
                         if bf16 {
-                            for i in 0..<s { to[i] = Float(bitPattern: UInt32(halves[at + i * 16]) << 16) }
+                            for i in 0..<s { to[i] = floatFromBFloat16Bits(raw.load(fromByteOffset: 2 * (at + i * 16), as: UInt16.self)) }
                         } else {
                             for i in 0..<s { to[i] = src[at + i * 16] }
                         }
@@ -61,13 +60,17 @@ extension Tensor {
         let src = storage.pointer, out = Tensor(uninitialized: shape, count: count, layout: layout)
         guard layout != .plain else { out.heldStorage.pointer.update(from: src, count: count); return out }
         let (n, cb, s) = (shape[0], shape[1] / 16, shape[2] * shape[3]), dst = out.heldStorage.pointer
-        let halves = UnsafeMutableRawPointer(dst).assumingMemoryBound(to: UInt16.self)
+        let raw = UnsafeMutableRawPointer(dst)  // BF16: two bytes an element
         for bc in 0..<(n * cb) {
             let b = bc / cb, blk = bc % cb
             for j in 0..<16 {
                 let from = src + (b * cb * 16 + blk * 16 + j) * s, at = bc * s * 16 + j
                 for i in 0..<s {
-                    if layout == .blocked16BF16 { halves[at + i * 16] = bfloat16Bits(from[i]) } else { dst[at + i * 16] = from[i] }
+                    if layout == .blocked16BF16 {
+                        raw.storeBytes(of: bfloat16Bits(from[i]), toByteOffset: 2 * (at + i * 16), as: UInt16.self)
+                    } else {
+                        dst[at + i * 16] = from[i]
+                    }
                 }
             }
         }

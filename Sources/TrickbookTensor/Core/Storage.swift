@@ -1,7 +1,8 @@
 import Foundation
 import Synchronization
 
-/// A buffer of Float32 values. Tensors share one when they are reshaped views of each other.
+/// A buffer of Float32 values (or, for a tensor in a BF16 layout, of BF16 pairs: see `Layout`).
+/// Tensors share one when they are reshaped views of each other.
 final class Storage {
     let pointer: UnsafeMutablePointer<Float>
     let count: Int

@@ -80,6 +80,7 @@ struct ChannelGrid {
                     case (nil, nil) where relu: for i in 0..<s { o[i] = Swift.max(ac * ur[i] + kc, 0) }
                     case (nil, nil): for i in 0..<s { o[i] = ac * ur[i] + kc }
                     }
+                    if relu, v != nil || mask != nil { for i in 0..<s { o[i] = Swift.max(o[i], 0) } }  // as the C path
                 }
             }
             return

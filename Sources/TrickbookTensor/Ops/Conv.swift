@@ -204,8 +204,9 @@ extension Tensor {
     /// For inference without gradients: a convolution and the batch norm after it (running
     /// statistics: y = a·(conv + b − mean) + β, a = γ/√(var + ε)) as one oneDNN convolution, the
     /// affine map folded into its weights (w·a) and bias, and the ReLU after it applied as the
-    /// output is stored when `relu` is set. nil where that path does not apply (no oneDNN, a batch
-    /// large enough to be sliced, gradients recorded): the caller runs the layers one by one.
+    /// output is stored when `relu` is set (oneDNN's ReLU turns NaN into 0 where the layers keep
+    /// it). nil where that path does not apply (no oneDNN, a batch large enough to be sliced,
+    /// gradients recorded): the caller runs the layers one by one.
     public func conv2dFoldingBatchNorm(weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: (Int, Int),
                                        groups: Int, gamma: Tensor, beta: Tensor, mean: Tensor, variance: Tensor,
                                        eps: Float, relu: Bool) throws -> Tensor? {

@@ -3,8 +3,9 @@ import Foundation
 
 /// Convolutions through oneDNN (forward, backward-data, backward-weights), when libdnnl.so.2 is
 /// there: one set of primitives per shape, made at first use and kept. Tensors come in and go out
-/// as plain NCHW FP32 or, between layers, as nChw16c FP32 (see `Layout`); weights, BF16 copies and
-/// oneDNN's scratchpad live in a workspace taken from the buffer pool for the call.
+/// as plain NCHW FP32 or, between layers, as nChw16c blocks, FP32 or (in low precision) BF16 (see
+/// `Layout`); reordered weights and oneDNN's scratchpad live in a workspace taken from the buffer
+/// pool for the call.
 public enum OneDNN {
     /// Whether oneDNN loaded (else the reason, for `doctor`).
     public static var available: Bool { tb_dnnl_load(Int32(clamping: Threads.count)) != 0 }
@@ -27,8 +28,9 @@ public enum OneDNN {
     public static var enabled: Bool { (override ?? enabledByDefault) && available }
 
     /// Set around a low-precision forward pass: convolutions then take BF16 inputs and weights
-    /// (reordered from the FP32 tensors) and give FP32 results, as PyTorch's autocast does; their
-    /// backward passes stay in BF16 too. Only where the CPU has BF16 instructions.
+    /// (the weights reordered from their FP32 tensors) and give BF16 outputs, as PyTorch's autocast
+    /// does; their backward passes give BF16 input gradients and FP32 weight gradients. Only where
+    /// the CPU has BF16 instructions.
     @TaskLocal public static var lowPrecision = false
     /// Whether BF16 training runs in hardware here (else it is simulated by rounding).
     public static var bf16InHardware: Bool { enabled && hasBF16 }
@@ -87,9 +89,12 @@ public enum OneDNN {
         }
     }
 
-    /// Which arguments are held blocked (bit `slot` of `held`), and of those which in BF16 (`bf16`).
+    /// Which arguments are held blocked (bit `slot` of `held`), and of those which in BF16 (`bf16`);
+    /// the buffers whose pointers were taken, kept alive through the call (a later `.storage` of the
+    /// same tensor, as when it is both input and weight, replaces its buffer with a plain one).
     private struct Held {
         var held: UInt32 = 0, bf16: UInt32 = 0
+        var buffers: [Storage] = []
         mutating func mark(_ slot: Int32, bf16 isBF16: Bool) {
             held |= 1 << UInt32(slot)
             if isBF16 { bf16 |= 1 << UInt32(slot) }
@@ -109,8 +114,10 @@ public enum OneDNN {
         if (t.layout == .blocked16 && can & Int32(TB_DNNL_F32) != 0)
             || (t.layout == .blocked16BF16 && can & Int32(TB_DNNL_BF16_AS_IS) != 0) {
             held.mark(slot, bf16: t.layout == .blocked16BF16)
+            held.buffers.append(t.heldStorage)
             return UnsafePointer(t.heldStorage.pointer)
         }
+        held.buffers.append(t.storage)
         return UnsafePointer(t.storage.pointer)
     }
 
@@ -135,7 +142,7 @@ public enum OneDNN {
         var held = Held()
         let px = input(p.handle, 0, 0, x, &held)
         let y = try output(p.handle, 0, 3, [g.n, g.o, g.oh, g.ow], &held)
-        try withExtendedLifetime(x) {
+        try withExtendedLifetime(held.buffers) {
             try run(p, 0, g) {
                 tb_dnnl_conv_forward(p.handle, px, weight.storage.pointer, bias?.storage.pointer, y.heldStorage.pointer,
                                      held.held, held.bf16, $0)
@@ -154,7 +161,7 @@ public enum OneDNN {
         var held = Held()
         let pg = input(p.handle, 1, 0, gradOut, &held)
         let dx = try output(p.handle, 1, 2, [g.n, g.c, g.h, g.w], &held)
-        try withExtendedLifetime(gradOut) {
+        try withExtendedLifetime(held.buffers) {
             try run(p, 1, g) {
                 tb_dnnl_conv_backward_data(p.handle, pg, weight.storage.pointer, dx.heldStorage.pointer, held.held, held.bf16, $0)
             }
@@ -166,7 +173,7 @@ public enum OneDNN {
                                 dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>?) throws {
         var held = Held()
         let px = input(p.handle, 2, 0, x, &held), pg = input(p.handle, 2, 1, gradOut, &held)
-        try withExtendedLifetime((x, gradOut)) {
+        try withExtendedLifetime(held.buffers) {
             try run(p, 2, g) { tb_dnnl_conv_backward_weights(p.handle, px, pg, dw, db, held.held, held.bf16, $0) }
         }
     }

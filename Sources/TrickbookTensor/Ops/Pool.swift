@@ -217,7 +217,8 @@ extension Tensor {
         }
         let x = self, keep = ArgmaxBuffer(argmax), c = g.c
         return out.recorded("max_pool2d", [x]) { grad, _ in
-            // The gradient as it comes: blocked like the output, or plain.
+            // The gradient as it comes when it is FP32 blocks, else read plain (a BF16 gradient is
+            // reordered once); dx is FP32 blocks, which the batch norm before takes as they are.
             let blockedGrad = grad.layout == .blocked16
             let pg = blockedGrad ? grad.heldStorage.pointer : grad.storage.pointer
             let dx = Tensor(uninitialized: x.shape, count: x.count, layout: .blocked16)
