@@ -15,12 +15,16 @@ nonisolated(unsafe) private var sigintSeen: UnsafeMutablePointer<sig_atomic_t> =
 }()
 nonisolated(unsafe) private var sigintInterrupt: InterruptFlag?
 nonisolated(unsafe) private var installedFlags: [InterruptFlag] = []
-/// The thread that reads the prompt. The kernel gives a process's SIGINT to any thread that does
-/// not block it (Dispatch's and OpenMP's workers too): the handler passes it on to this one, whose
-/// read must return EINTR for Ctrl-C at the prompt to clear the line.
-nonisolated(unsafe) private var sigintReader: UnsafeMutablePointer<pthread_t> = {
-    let p = UnsafeMutablePointer<pthread_t>.allocate(capacity: 1)
-    p.pointee = pthread_self()
+/// A pipe the handler writes a byte to (the self-pipe trick). The prompt waits on it beside the
+/// terminal: a SIGINT that arrives while the reader is between two reads, or on another thread
+/// (the kernel gives a process's signal to any thread that does not block it), still wakes it.
+nonisolated(unsafe) private var sigintPipe: UnsafeMutablePointer<Int32> = {
+    let p = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
+    p[0] = -1
+    p[1] = -1
+    if pipe(p) == 0 {
+        for fd in [p[0], p[1]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    }
     return p
 }()
 
@@ -28,7 +32,7 @@ nonisolated(unsafe) private var sigintReader: UnsafeMutablePointer<pthread_t> = 
 /// its next loop iteration or call) and a flag the line editor reads (Ctrl-C at the prompt).
 func installInterruptHandler(_ flag: InterruptFlag) {
     _ = sigintSeen
-    sigintReader.pointee = pthread_self()
+    _ = sigintPipe
     // Every flag ever installed stays alive: the handler may be reading the previous one on another
     // thread while `:reset` installs the next.
     installedFlags.append(flag)
@@ -37,8 +41,8 @@ func installInterruptHandler(_ flag: InterruptFlag) {
     action.__sigaction_handler.sa_handler = { _ in
         sigintSeen.pointee = 1
         sigintInterrupt?.set()
-        let reader = sigintReader.pointee
-        if pthread_equal(pthread_self(), reader) == 0 { pthread_kill(reader, SIGINT) }  // async-signal-safe
+        var byte: UInt8 = 1
+        _ = write(sigintPipe[1], &byte, 1)  // async-signal-safe; a full pipe already wakes the reader
     }
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0  // no SA_RESTART: a read at the prompt returns EINTR
@@ -53,18 +57,40 @@ func installInterruptHandler(_ flag: InterruptFlag) {
 func takeSigint() -> Bool {
     let seen = sigintSeen.pointee != 0
     sigintSeen.pointee = 0
+    var drain = [UInt8](repeating: 0, count: 64)
+    while read(sigintPipe[0], &drain, drain.count) > 0 {}
     return seen
 }
 
 nonisolated(unsafe) private var promptBuffer: UnsafeMutablePointer<CChar> = strdup("tb> ")
 nonisolated(unsafe) var activeCompleter: ((String) -> [String])?
 
-/// Reads one character for libedit: returns -1 on Ctrl-C so that el_gets gives up the line.
+/// The terminal, opened again without blocking: Ctrl-C makes the kernel flush the input, so the
+/// bytes poll() saw may be gone when read() comes, and a blocking read would then wait forever.
+/// A descriptor of its own keeps O_NONBLOCK off the one stdin shares with the shell.
+nonisolated(unsafe) private var terminalFD: Int32 = 0
+
+/// Reads one character for libedit: returns -1 on Ctrl-C so that el_gets gives up the line. It
+/// waits on the terminal and the SIGINT pipe together, so no Ctrl-C is missed between two reads.
 private let readChar: @convention(c) (OpaquePointer?, UnsafeMutablePointer<wchar_t>?) -> Int32 = { _, out in
     var byte: UInt8 = 0
     var utf8: [UInt8] = []
     while true {
-        let n = read(0, &byte, 1)
+        if sigintSeen.pointee != 0 { return -1 }
+        var fds = [pollfd(fd: terminalFD, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: sigintPipe[0], events: Int16(POLLIN), revents: 0)]
+        let ready = poll(&fds, sigintPipe[0] >= 0 ? 2 : 1, -1)
+        if ready < 0 {
+            if errno == EINTR { continue }
+            return -1
+        }
+        if fds[1].revents != 0 {
+            var drain = [UInt8](repeating: 0, count: 64)
+            _ = read(sigintPipe[0], &drain, drain.count)
+            continue
+        }
+        if fds[0].revents == 0 { continue }
+        let n = read(terminalFD, &byte, 1)
         if n == 1 {
             utf8.append(byte)
             // Decode one UTF-8 character (1–4 bytes).
@@ -75,10 +101,7 @@ private let readChar: @convention(c) (OpaquePointer?, UnsafeMutablePointer<wchar
             return 1
         }
         if n == 0 { return 0 }
-        if errno == EINTR {
-            if sigintSeen.pointee != 0 { return -1 }
-            continue
-        }
+        if errno == EINTR || errno == EAGAIN { continue }
         return -1
     }
 }
@@ -119,6 +142,10 @@ final class LineEditor {
         self.el = el
         history = h
         self.historyPath = historyPath
+        if terminalFD == 0, let name = ttyname(0) {
+            let fd = open(name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+            if fd >= 0 { terminalFD = fd }
+        }
         tb_history_set_size(h, &event, 2000)
         tb_history_set_unique(h, &event)
         tb_el_set_history(el, h)
