@@ -280,7 +280,7 @@ import Testing
     /// (outputs and input gradients; weight gradients stay FP32): with inputs, weights and the
     /// output's gradient already on the BF16 grid, the BF16 path gives the FP32 path's results
     /// rounded to BF16, up to the order of the sums (one BF16 step).
-    @Test(.enabled(if: OneDNN.bf16InHardware), arguments: convs)
+    @Test(.enabled(if: OneDNN.bf16InHardware), arguments: bf16Convs)
     func bf16ConvolutionsAreFP32OnRoundedValues(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, groups: Int, size: Int) throws {
         let x = try random([3, c, size, size + 1], seed: 21).rounded(to: .bfloat16)
         let w = try random([o, c / groups, k, k], seed: 22).rounded(to: .bfloat16), b = try random([o], seed: 23)
@@ -308,6 +308,36 @@ import Testing
         let viaBF16 = try OneDNN.$lowPrecision.withValue(true) { try xr.conv2d(weight: w, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups) }
         let viaFP32 = try xr.conv2d(weight: w, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups)
         #expect(viaBF16.scalars != viaFP32.scalars)
+    }
+
+    /// Shapes with 16-channel blocks, which oneDNN's direct BF16 kernels take: c, o, k, stride,
+    /// padding, dilation, groups, size.
+    static let bf16Convs: [(Int, Int, Int, Int, Int, Int, Int, Int)] = [
+        (16, 16, 3, 1, 1, 1, 1, 9), (16, 32, 3, 2, 1, 1, 1, 10), (32, 16, 1, 2, 0, 1, 1, 7),
+        (16, 16, 3, 1, 2, 2, 1, 11), (16, 32, 7, 2, 3, 1, 1, 16), (32, 32, 3, 1, 1, 1, 2, 6),
+    ]
+
+    /// Where BF16 has only oneDNN's GEMM or reference kernels (channels that do not fill 16-wide
+    /// blocks: a stem's 1 or 3 input channels), the convolution runs in FP32 even in low precision,
+    /// with the FP32 path's very results. Grouped ones with one channel a group have oneDNN's
+    /// depthwise BF16 kernel and stay BF16.
+    @Test(.enabled(if: OneDNN.bf16InHardware), arguments: convs)
+    func bf16WithoutADirectKernelRunsInFP32(c: Int, o: Int, k: Int, s: Int, p: Int, d: Int, groups: Int, size: Int) throws {
+        let x = try random([3, c, size, size + 1], seed: 31), w = try random([o, c / groups, k, k], seed: 32)
+        func run(_ low: Bool) throws -> [[Float]] {
+            try OneDNN.$lowPrecision.withValue(low) {
+                for t in [x, w] { t.requiresGrad = true; t.zeroGrad() }
+                let out = try x.conv2d(weight: w, stride: (s, s), padding: (p, p), dilation: (d, d), groups: groups)
+                try (out * random(out.shape, seed: 34)).sum().backward()
+                return [out.scalars] + [x, w].map { $0.grad?.scalars ?? [] }
+            }
+        }
+        let low = try run(true), full = try run(false)
+        if c / groups > 1 {
+            #expect(low == full, "c\(c) o\(o) k\(k) g\(groups)")
+        } else {
+            #expect(low[0].allSatisfy { floatFromBFloat16Bits(bfloat16Bits($0)) == $0 } && low[0] != full[0])
+        }
     }
 
     /// Shapes that take the AVX-512 direct kernels (16·k output channels, a kernel wider than 1×1):

@@ -63,7 +63,10 @@ public enum OneDNN {
             sh: Int64(g.sh), sw: Int64(g.sw), ph: Int64(g.ph), pw: Int64(g.pw), dh: Int64(g.dh), dw: Int64(g.dw),
             groups: Int64(g.groups), oh: Int64(g.oh), ow: Int64(g.ow), bias: bias ? 1 : 0)
         var message = [CChar](repeating: 0, count: 256)
-        let made = tb_dnnl_conv_create(&shape, low ? 1 : 0, relu ? 1 : 0, &message, message.count).map(ConvPrimitives.init)
+        // Where BF16 has only a slow fallback kernel (channels that do not fill 16-wide blocks), the
+        // convolution runs in FP32: its BF16 neighbours hand it FP32 and take FP32 from it.
+        let made = (tb_dnnl_conv_create(&shape, low ? 1 : 0, relu ? 1 : 0, &message, message.count)
+            ?? (low ? tb_dnnl_conv_create(&shape, 0, relu ? 1 : 0, &message, message.count) : nil)).map(ConvPrimitives.init)
         if cacheOrder.count >= cacheLimit { cache[cacheOrder.removeFirst()] = nil }
         cache[key] = made
         cacheOrder.append(key)
