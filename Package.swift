@@ -4,7 +4,8 @@
 // Dependencies point one way:
 //   system libraries / C shims  ->  TrickbookTensor  ->  models, data  ->  training
 //   display (charts, tables), language                   (each on its own)
-//   all of the above  ->  bindings  ->  trickbook; the REPL sits on the language only
+//   all of the above  ->  bindings  ->  trickbook; the REPL sits on the language only,
+//   the notebook page and reports on the REPL's session
 import PackageDescription
 
 /// The numeric targets are optimized in debug builds too: the tests build whole ResNets and run
@@ -22,6 +23,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        // The notebook page's HTTP and WebSocket server (no SwiftNIO: a small socket layer of its own).
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // Markdown cells rendered to HTML.
+        .package(url: "https://github.com/JohnSundell/Ink", from: "0.6.0"),
     ],
     targets: [
         // MARK: System libraries and C shims
@@ -30,10 +35,15 @@ let package = Package(
         .target(name: "CShims", path: "Sources/CShims", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CPNG", path: "Sources/System/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/System/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        // The stdlib and the notebook page, built into the binary (C23 #embed).
+        .target(name: "CAssets", path: "Sources/CAssets"),
         .systemLibrary(name: "CEdit", path: "Sources/System/CEdit", providers: [.apt(["libedit-dev"])]),
 
         // MARK: Files written atomically (a temporary name, then a rename), shared by every writer
         .target(name: "TrickbookFiles"),
+
+        // MARK: The embedded files, as Swift strings
+        .target(name: "TrickbookAssets", dependencies: ["CAssets"]),
 
         // MARK: Tensor engine: storage, ops with their gradients, autodiff, random numbers
         .target(name: "TrickbookTensor", dependencies: ["CShims"], swiftSettings: optimizedInDebug),
@@ -63,11 +73,19 @@ let package = Package(
         // MARK: The REPL and the notebook runner
         .target(name: "TrickbookREPL", dependencies: ["TrickbookScript", "TrickbookFiles", "CEdit"]),
 
+        // MARK: The notebook in the browser and HTML reports: the REPL's session behind a web page
+        .target(
+            name: "TrickbookNotebook",
+            dependencies: [
+                "TrickbookREPL", "TrickbookScript", "TrickbookAssets", "TrickbookFiles",
+                .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "Ink", package: "Ink"),
+            ]),
+
         // MARK: The command-line program
         .executableTarget(
             name: "trickbook",
             dependencies: [
-                "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookScript", "TrickbookBindings", "TrickbookREPL", "CPNG", "CZlib", "CEdit",
+                "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookScript", "TrickbookBindings", "TrickbookREPL", "TrickbookNotebook", "TrickbookAssets", "CPNG", "CZlib", "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -79,6 +97,9 @@ let package = Package(
         .testTarget(name: "TrickbookBindingsTests", dependencies: ["TrickbookBindings", "TrickbookScript"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
         .testTarget(name: "TrickbookREPLTests", dependencies: ["TrickbookREPL"], resources: [.copy("notebooks")]),
+        .testTarget(
+            name: "TrickbookNotebookTests",
+            dependencies: ["TrickbookNotebook", "TrickbookAssets", "TrickbookREPL", "TrickbookBindings", "TrickbookScript"]),
     ],
     swiftLanguageModes: [.v5]
 )

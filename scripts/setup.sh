@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what trickbook needs on Debian, only when it is missing. Safe to run again.
-# Used by both Quick start commands and by CI.
+# Used by both Quick start commands and by CI; --tests adds what only the tests need (headless
+# Chromium, which loads the notebook page).
 set -euo pipefail
 
 packages=(libopenblas-dev libdnnl-dev libedit-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
+[ "${1:-}" = --tests ] && packages+=(chromium fonts-dejavu-core)
 
 if ! command -v swift >/dev/null 2>&1; then
   echo "trickbook needs Swift 6 (swift.org/install); 'swift' is not on PATH." >&2

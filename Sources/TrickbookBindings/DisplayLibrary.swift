@@ -25,7 +25,8 @@ enum DisplayLibrary: Library {
         ) { a in
             .host(
                 Progress(
-                    ProgressBar(total: try a.int("total"), label: try a.string("label")), output: a.interpreter.output))
+                    ProgressBar(total: try a.int("total"), label: try a.string("label")), output: a.interpreter.output,
+                    display: a.interpreter.display))
         },
         Row(
             "table(rows, columns = nil, markdown = false, to = nil)",
@@ -59,12 +60,17 @@ enum DisplayLibrary: Library {
     static func plot(_ a: Args) throws -> Value {
         let steps = try a.isNil("steps") ? nil : try a.int("steps", in: 1...TrainingLibrary.maxValues)
         let s = try series(try a.value("data"), steps: steps)
+        let title = try a.string("title")
         if let path = try a.stringOrNil("to") {
-            do { try writeAtomically(Chart.svg(s, title: try a.string("title")), to: path) } catch {
+            do { try writeAtomically(Chart.svg(s, title: title), to: path) } catch {
                 throw ScriptError("plot(): \(error)")
             }
         }
-        a.interpreter.output(Chart.terminal(s))
+        if a.interpreter.showsRichOutput {
+            a.interpreter.show(.svg(Chart.svg(s, title: title)))
+        } else {
+            a.interpreter.output(Chart.terminal(s))
+        }
         return .nil_
     }
 
@@ -118,6 +124,7 @@ enum DisplayLibrary: Library {
         }
         guard !columns.isEmpty else { throw a.fail("rows", "has no columns: give records, lists or `columns`") }
         let text = Table.text(rows, columns: columns, markdown: try a.bool("markdown"))
+        a.interpreter.show(.table(columns: columns, rows: rows.map { $0.map(\.text) }))
         if let path = try a.stringOrNil("to") {
             do { try writeAtomically(text + "\n", to: path) } catch { throw ScriptError("table(): \(error)") }
         }
@@ -187,10 +194,12 @@ enum DisplayLibrary: Library {
         d.classNames.indices.contains(k) ? d.classNames[k] : String(k)
     }
 
-    /// Writes the grid to the `to` argument's path and returns the path.
+    /// Writes the grid to the `to` argument's path, shows it under the cell, and returns the path.
     static func grid(_ images: [Image], _ captions: [String], columns: Int, _ a: Args) throws -> Value {
         let path = try a.string("to")
-        try writeGrid(images, captions: captions, columns: columns, to: path)
+        let png = try gridPNG(images, captions: captions, columns: columns, name: path)
+        do { try writeAtomically(Data(png), to: path) } catch { throw ScriptError("\(a.callee.name)(): \(error)") }
+        a.interpreter.show(.png(png, alt: "\(images.count) images (\(path))"))
         return .string(path)
     }
 }
@@ -199,10 +208,27 @@ enum DisplayLibrary: Library {
 final class Progress: TypedHost {
     let bar: ProgressBar
     let output: (String) -> Void
+    /// A notebook's rich output: the bar is drawn under the cell instead of on the terminal.
+    let display: ((Display) -> Void)?
     let tty = isatty(1) == 1
-    init(_ bar: ProgressBar, output: @escaping (String) -> Void) {
+    let id = Progress.nextID()
+    init(_ bar: ProgressBar, output: @escaping (String) -> Void, display: ((Display) -> Void)?) {
         self.bar = bar
         self.output = output
+        self.display = display
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var lastID = 0
+    private static func nextID() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        lastID &+= 1
+        return lastID
+    }
+
+    func draw() {
+        display?(.progress(id: id, text: bar.text, fraction: Double(bar.done) / Double(bar.total)))
     }
 
     static let type: HostType = {
@@ -215,7 +241,9 @@ final class Progress: TypedHost {
             p.bar.advance(
                 try a.int("n"), images: try a.int("images"), loss: try a.isNil("loss") ? nil : try a.number("loss"),
                 acc: try a.isNil("acc") ? nil : try a.number("acc"))
-            if p.tty {
+            if p.display != nil {
+                p.draw()
+            } else if p.tty {
                 FileHandle.standardOutput.write(("\r\u{1b}[K" + p.bar.text).data(using: .utf8) ?? Data())
             } else if p.bar.lineDue() {
                 p.output(p.bar.text)
@@ -223,6 +251,7 @@ final class Progress: TypedHost {
             return .nil_
         }
         t.method(Progress.self, "close()", doc: "Ends the bar with a final line.", example: "p.close()") { p, _ in
+            if p.display != nil { p.draw(); return .nil_ }
             if p.tty { FileHandle.standardOutput.write("\r\u{1b}[K".data(using: .utf8) ?? Data()) }
             p.output(p.bar.text)
             return .nil_

@@ -1,4 +1,5 @@
 import Foundation
+import TrickbookFiles
 import TrickbookTensor
 
 /// A 3×5 pixel font for grid labels: each glyph is five rows of three bits (4 = left pixel).
@@ -37,6 +38,11 @@ func drawText(_ text: String, into im: inout Image, x: Int, y: Int, scale: Int) 
 /// image is rescaled to 0–255 by its own range, so normalized batches show too; small images are
 /// enlarged to at least 64 pixels.
 public func writeGrid(_ images: [Image], captions: [String], columns: Int = 8, to path: String) throws {
+    try writeAtomically(Data(try gridPNG(images, captions: captions, columns: columns, name: path)), to: path)
+}
+
+/// The grid as PNG bytes (`name` is the file it is for, in errors).
+public func gridPNG(_ images: [Image], captions: [String], columns: Int = 8, name: String = "grid") throws -> [UInt8] {
     guard let first = images.first else { throw TensorError("grid", "no images to show") }
     guard images.count <= 4096 else { throw TensorError("grid", "\(images.count) images: a grid shows at most 4,096") }
     guard captions.count == images.count else { throw TensorError("grid", "\(images.count) images but \(captions.count) captions") }
@@ -61,5 +67,5 @@ public func writeGrid(_ images: [Image], captions: [String], columns: Int = 8, t
         }
         drawText(String(captions[k].prefix(cellW / 8 + 1)), into: &grid, x: gx, y: gy + cellH + 2, scale: 2)
     }
-    try PNG.write(grid, to: path)
+    return try PNG.encode(grid, name: name)
 }

@@ -46,32 +46,46 @@ public enum PNG {
 
     /// Writes 1 or 3 channels as an 8-bit PNG, by way of a temporary file and a rename.
     public static func write(_ image: Image, to path: String) throws {
-        guard image.channels == 1 || image.channels == 3 else { throw IDX.DataError(path, "can write 1 or 3 channels, not \(image.channels)") }
+        try writeAtomically(Data(try encode(image, name: path)), to: path)
+    }
+
+    /// 1 or 3 channels as the bytes of an 8-bit PNG file.
+    public static func encode(_ image: Image, name: String = "PNG") throws -> [UInt8] {
+        guard image.channels == 1 || image.channels == 3 else {
+            throw IDX.DataError(name, "can write 1 or 3 channels, not \(image.channels)")
+        }
         let (c, h, w) = (image.channels, image.height, image.width)
         var buffer = [UInt8](repeating: 0, count: c * h * w)
         for y in 0..<h { for x in 0..<w { for ch in 0..<c {
             buffer[(y * w + x) * c + ch] = UInt8(max(0, min(255, image[ch, y, x].rounded())))
         } } }
-        try writeRaw(buffer, width: w, height: h, format: c == 1 ? TB_PNG_FORMAT_GRAY : TB_PNG_FORMAT_RGB, to: path)
+        return try encodeRaw(buffer, width: w, height: h, format: c == 1 ? TB_PNG_FORMAT_GRAY : TB_PNG_FORMAT_RGB, name: name)
     }
 
     /// Writes interleaved samples in a simplified-API format (for tests of other color types).
     public static func writeRaw(_ samples: [UInt8], width: Int, height: Int, format: UInt32, to path: String) throws {
+        try writeAtomically(Data(try encodeRaw(samples, width: width, height: height, format: format, name: path)), to: path)
+    }
+
+    /// Interleaved samples as PNG bytes (libpng's write to memory: a first call sizes the buffer).
+    public static func encodeRaw(_ samples: [UInt8], width: Int, height: Int, format: UInt32, name: String = "PNG") throws -> [UInt8] {
         var img = png_image()
         img.version = TB_PNG_IMAGE_VERSION
-        img.width = UInt32(width)
-        img.height = UInt32(height)
+        guard let w = UInt32(exactly: width), let h = UInt32(exactly: height), width * height <= maxPixels else {
+            throw IDX.DataError(name, "cannot write \(width)x\(height) pixels")
+        }
+        img.width = w
+        img.height = h
         img.format = format
-        let tmp = temporaryPath(for: path)
-        let ok = samples.withUnsafeBytes { png_image_write_to_file(&img, tmp, 0, $0.baseAddress, 0, nil) }
-        guard ok != 0 else {
-            unlink(tmp)
-            throw IDX.DataError(path, "cannot write PNG (\(message(&img)))")
+        var size = 0
+        let sized = samples.withUnsafeBytes { png_image_write_to_memory(&img, nil, &size, 0, $0.baseAddress, 0, nil) }
+        guard sized != 0, size > 0 else { throw IDX.DataError(name, "cannot encode (\(message(&img)))") }
+        var out = [UInt8](repeating: 0, count: size)
+        let ok = samples.withUnsafeBytes { raw in
+            out.withUnsafeMutableBytes { png_image_write_to_memory(&img, $0.baseAddress, &size, 0, raw.baseAddress, 0, nil) }
         }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw IDX.DataError(path, "cannot write (\(String(cString: strerror(errno))))")
-        }
+        guard ok != 0 else { throw IDX.DataError(name, "cannot encode (\(message(&img)))") }
+        return Array(out.prefix(size))
     }
 }
 

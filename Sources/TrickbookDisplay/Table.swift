@@ -8,7 +8,7 @@ public enum Cell {
     case empty
 
     /// Floats with four significant digits; ints as they are.
-    var text: String {
+    public var text: String {
         switch self {
         case .int(let n): return String(n)
         case .number(let d): return String(format: "%.4g", d)

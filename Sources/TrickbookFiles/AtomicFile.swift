@@ -22,8 +22,13 @@ public func temporaryPath(for path: String) -> String {
 
 /// Writes to a temporary name beside `path`, then renames, so that a failure never leaves half a file.
 public func writeAtomically(_ text: String, to path: String) throws {
+    try writeAtomically(Data(text.utf8), to: path)
+}
+
+/// Writes bytes to a temporary name beside `path`, then renames.
+public func writeAtomically(_ bytes: Data, to path: String) throws {
     let tmp = temporaryPath(for: path)
-    do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+    do { try bytes.write(to: URL(fileURLWithPath: tmp)) } catch {
         throw WriteError(description: "cannot write \(path): \(error.localizedDescription)")
     }
     guard rename(tmp, path) == 0 else {

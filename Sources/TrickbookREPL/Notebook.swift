@@ -14,13 +14,16 @@ public struct Notebook {
         public let firstLine: Int
 
         /// Markdown prose: the comment lines with their `# ` removed.
-        public var prose: String {
-            source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
-                var l = Substring(line)
-                if l.hasPrefix("#") { l = l.dropFirst(); if l.hasPrefix(" ") { l = l.dropFirst() } }
-                return String(l)
-            }.joined(separator: "\n").trimmingCharacters(in: .newlines)
-        }
+        public var prose: String { Notebook.prose(source) }
+    }
+
+    /// A markdown cell's text without the `# ` that starts each of its lines.
+    public static func prose(_ source: String) -> String {
+        source.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            var l = Substring(line)
+            if l.hasPrefix("#") { l = l.dropFirst(); if l.hasPrefix(" ") { l = l.dropFirst() } }
+            return String(l)
+        }.joined(separator: "\n").trimmingCharacters(in: .newlines)
     }
 
     public let name: String

@@ -8,6 +8,29 @@ public final class Session {
     /// Where results and prose go (errors go to `errorOutput`).
     public var output: (String) -> Void
     public var errorOutput: (String) -> Void
+    /// Where rich output goes (charts, pictures, tables, progress bars): a notebook page or report.
+    /// Nil on a terminal, where builtins print their text form and write their files.
+    public var display: ((Display) -> Void)? {
+        get { interp.display }
+        set { interp.display = newValue }
+    }
+
+    /// How an evaluation ended. An error's place is the line and column within the evaluated text
+    /// (nil when the error is in an imported module or has no place).
+    public enum Outcome: Equatable { case ok, error(line: Int?, column: Int?), interrupted }
+    public private(set) var lastOutcome: Outcome = .ok
+
+    /// The state a notebook's "undo" puts back, with the bytes it holds. The REPL knows nothing of
+    /// models: the host that made the session (the bindings) says how to take one.
+    public struct Snapshot {
+        public let bytes: Int
+        public let restore: () throws -> Void
+        public init(bytes: Int, restore: @escaping () throws -> Void) {
+            self.bytes = bytes
+            self.restore = restore
+        }
+    }
+    public var takeSnapshot: (() -> Snapshot)?
 
     /// `setup` registers the host builtins (the bindings); `quick` and `seed` become globals.
     public init(stdlib: [String], quick: Bool, seed: Int, setup: (Interpreter) -> Void) {
@@ -29,12 +52,17 @@ public final class Session {
             if echo, let v {
                 if case .nil_ = v {} else { output(summarize(v)) }
             }
+            lastOutcome = .ok
             return true
         } catch let e as ScriptError {
+            let here = e.file?.name == name && e.file?.lineOffset == lineOffset
+            lastOutcome = .error(line: here ? e.pos?.line : nil, column: here ? e.pos?.column : nil)
             errorOutput(e.report)
         } catch let e as ScriptInterrupted {
+            lastOutcome = .interrupted
             errorOutput("interrupted: stopped \(e.description.replacingOccurrences(of: "interrupted ", with: "")); every variable keeps its value")
         } catch {
+            lastOutcome = .error(line: nil, column: nil)
             errorOutput("error: \(error)")
         }
         return false

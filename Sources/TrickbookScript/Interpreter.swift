@@ -22,6 +22,8 @@ public final class Interpreter {
 
     /// Where `print` writes.
     public var output: (String) -> Void = { Swift.print($0) }
+    /// Where rich output goes (charts, pictures, tables, progress bars): nil on a terminal.
+    public var display: ((Display) -> Void)?
     /// Set from any thread to stop the running script at its next loop iteration or call.
     public let interrupt = InterruptFlag()
     /// The deepest chain of script calls before "recursion depth exceeded".
@@ -30,6 +32,9 @@ public final class Interpreter {
     public var stepLimit: Int?
     /// Folders searched by `import` before the importing script's folder and TRICKBOOK_PATH.
     public var searchPath: [String]
+    /// Modules built into the host ("train.tb" → source), found after `searchPath`: a folder given
+    /// there (TRICKBOOK_STDLIB) takes precedence.
+    public var builtinModules: [String: String] = [:]
     /// This session's number for the cycle collector.
     let gcOwner: Int32 = Interpreter.nextOwner()
     private var nextCollection = 10_000
@@ -399,24 +404,34 @@ public final class Interpreter {
             dirs += extra.split(separator: ":").map(String.init)
         }
         let fileName = name.hasSuffix(".tb") ? name : name + ".tb"
-        for dir in dirs {
+        for (k, dir) in dirs.enumerated() {
+            // The built-in modules come right after the search path's folders.
+            if k == searchPath.count, let text = builtinModules[fileName] {
+                return try load(text, path: "<stdlib>/" + fileName)
+            }
             let path = ((dir.isEmpty ? "." : dir) as NSString).appendingPathComponent(fileName)
             guard fm.fileExists(atPath: path) else { continue }
-            let key = (path as NSString).standardizingPath
-            guard !modules.contains(key) else { return }
-            modules.insert(key)
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ScriptError("cannot read module '\(path)'") }
-            let savedDepth = depth, savedLast = lastValue
-            defer { depth = savedDepth; lastValue = savedLast }
-            let file = SourceFile(name: path, text: text)
-            var compiler = try Compiler(ctx: self, file: file)
-            let (body, slots) = try compiler.compileChunk()
-            for (index, isConst) in compiler.declaredGlobals { globalConst[index] = isConst }
-            let frame = Frame.make(count: slots, parent: nil)
-            for s in body { _ = try s.exec(frame) }
-            return
+            return try load(text, path: path)
         }
-        throw ScriptError("module '\(name)' not found (searched: \(dirs.map { $0.isEmpty ? "." : $0 }.joined(separator: ", ")))")
+        var searched = dirs.map { $0.isEmpty ? "." : $0 }
+        if !builtinModules.isEmpty { searched.insert("the built-in stdlib", at: searchPath.count) }
+        throw ScriptError("module '\(name)' not found (searched: \(searched.joined(separator: ", ")))")
+    }
+
+    /// Runs a module's text once per session (`path` names it, in errors and for "once").
+    private func load(_ text: String, path: String) throws {
+        let key = (path as NSString).standardizingPath
+        guard !modules.contains(key) else { return }
+        modules.insert(key)
+        let savedDepth = depth, savedLast = lastValue
+        defer { depth = savedDepth; lastValue = savedLast }
+        let file = SourceFile(name: path, text: text)
+        var compiler = try Compiler(ctx: self, file: file)
+        let (body, slots) = try compiler.compileChunk()
+        for (index, isConst) in compiler.declaredGlobals { globalConst[index] = isConst }
+        let frame = Frame.make(count: slots, parent: nil)
+        for s in body { _ = try s.exec(frame) }
     }
 
     // MARK: Help

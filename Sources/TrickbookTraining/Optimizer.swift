@@ -66,6 +66,8 @@ public final class SGD {
 
     /// Restores momentum buffers (from a checkpoint).
     public func setBuffer(_ name: String, _ t: Tensor) { buffers[name] = t }
+    /// Every momentum buffer at once (a snapshot's): the ones it does not name are dropped.
+    public func replaceBuffers(_ all: [String: Tensor]) { buffers = all }
 
     /// Which tensors are in which group, for `opt.groups()`.
     public func report() -> String {

@@ -320,3 +320,40 @@ public final class Trainer {
         loader?.epoch = e
     }
 }
+
+// MARK: Snapshots in memory (a notebook's undo)
+
+extension Trainer {
+    /// The optimizer's state as `save` writes it, kept in memory. Momentum buffers are replaced at
+    /// each step, never written in place, so the snapshot holds the buffers themselves; the
+    /// averaged weights are updated in place and are copied.
+    public struct Snapshot {
+        let buffers: [String: Tensor]
+        let averages: [Tensor]
+        let step: Int, epoch: Int, lr: Float
+        let scaler: (scale: Float, clean: Int, skipped: Int)?
+        let generators: [String: [UInt64]]
+        /// Bytes it keeps alive once training goes on.
+        public let bytes: Int
+    }
+
+    public func snapshot() -> Snapshot {
+        let averages = ema?.shadows.map { $0.2.copy() } ?? []
+        let bytes = (optimizer.buffers.values.reduce(0) { $0 + $1.count } + averages.reduce(0) { $0 + $1.count }) * 4
+        return Snapshot(
+            buffers: optimizer.buffers, averages: averages, step: step, epoch: epoch, lr: optimizer.lr,
+            scaler: scaler.map { ($0.scale, $0.cleanSteps, $0.skippedSteps) }, generators: generators.mapValues(\.state),
+            bytes: bytes)
+    }
+
+    /// Puts the optimizer back as the snapshot found it (the model is the caller's to restore).
+    public func restore(_ s: Snapshot) throws {
+        for (name, g) in generators { if let state = s.generators[name] { try g.restore(state) } }
+        optimizer.replaceBuffers(s.buffers)
+        if let ema { for ((_, _, shadow), saved) in zip(ema.shadows, s.averages) { copy(saved, into: shadow) } }
+        if let scaler, let sc = s.scaler { scaler.restore(scale: sc.scale, clean: sc.clean, skipped: sc.skipped) }
+        optimizer.lr = s.lr
+        step = s.step
+        epoch = s.epoch
+    }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TrickbookAssets
 import TrickbookBindings
 import TrickbookData
 import TrickbookModels
@@ -275,6 +276,7 @@ struct LoopBench: ParsableCommand {
         let step = try measure(seconds: 5, minRuns: 5) { _ = try trainer.trainStep(x, .labels(labels)) }
         // The stdlib loop with a stub step.
         let interp = Interpreter(searchPath: stdlibPaths())
+        interp.builtinModules = Assets.stdlib
         interp.output = { _ in }
         Bindings.register(into: interp)
         interp.register(try Builtin("train_step(model, batch, opt, loss, targets = nil)", doc: "A stub that does no work.") { _ in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TrickbookAssets
 import TrickbookBindings
 import TrickbookScript
 
@@ -87,6 +88,7 @@ struct TransformBench: ParsableCommand {
 /// A session with the bindings and the stdlib, printing nothing.
 func benchSession() -> Interpreter {
     let i = Interpreter(searchPath: stdlibPaths())
+    i.builtinModules = Assets.stdlib
     i.output = { _ in }
     i.define("quick", .bool(false))
     Bindings.register(into: i)

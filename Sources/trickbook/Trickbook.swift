@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import TrickbookAssets
 import TrickbookBindings
+import TrickbookNotebook
 import TrickbookREPL
 import TrickbookScript
 import TrickbookTensor
@@ -11,7 +13,8 @@ struct Trickbook: ParsableCommand {
         commandName: "trickbook",
         abstract: "A notebook-style environment for the \"Bag of Tricks for Image Classification with CNNs\".",
         discussion: "Without a subcommand: the REPL on a terminal, or the script read from a pipe (echo 'print(1 + 2)' | trickbook).",
-        subcommands: [Run.self, Check.self, Demo.self, Bench.self, Doctor.self])
+        version: trickbookVersion,
+        subcommands: [Run.self, NotebookCommand.self, Check.self, Demo.self, Bench.self, Doctor.self])
 
     func run() throws {
         let repl = REPL { makeSession(quick: false, seed: 0) }
@@ -24,23 +27,23 @@ struct Trickbook: ParsableCommand {
     }
 }
 
-/// A session with the project's stdlib on the import path, `quick` and `seed` defined, and the
-/// random generator seeded.
+/// A session with the stdlib importable, `quick` and `seed` defined, and the random generator seeded.
 func makeSession(quick: Bool, seed: Int) -> Session {
     Random.seed(UInt64(truncatingIfNeeded: seed))
-    return Session(stdlib: stdlibPaths(), quick: quick, seed: seed) { Bindings.register(into: $0, seed: UInt64(truncatingIfNeeded: seed)) }
+    let session = Session(stdlib: stdlibPaths(), quick: quick, seed: seed) {
+        $0.builtinModules = Assets.stdlib
+        Bindings.register(into: $0, seed: UInt64(truncatingIfNeeded: seed))
+    }
+    session.takeSnapshot = { [unowned session] in
+        let s = Bindings.snapshot(of: session.interp)
+        return Session.Snapshot(bytes: s.bytes, restore: s.restore)
+    }
+    return session
 }
 
-/// The project's stdlib/: TRICKBOOK_STDLIB, or found by walking up from the executable.
+/// A folder that takes precedence over the stdlib built into the binary: TRICKBOOK_STDLIB.
 func stdlibPaths() -> [String] {
-    if let s = ProcessInfo.processInfo.environment["TRICKBOOK_STDLIB"] { return [s] }
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-    for _ in 0..<6 {
-        let candidate = dir.appendingPathComponent("stdlib")
-        if FileManager.default.fileExists(atPath: candidate.path) { return [candidate.path] }
-        dir = dir.deletingLastPathComponent()
-    }
-    return []
+    ProcessInfo.processInfo.environment["TRICKBOOK_STDLIB"].map { [$0] } ?? []
 }
 
 /// `trickbook run FILE`: runs a notebook's cells in order.
@@ -51,6 +54,7 @@ struct Run: ParsableCommand {
     @Option(help: "Which cells: N, A-B, a comma list, or all.") var cells: String = "all"
     @Flag(help: "Set the global 'quick' so that notebooks shrink their work.") var quick = false
     @Option(help: "Random seed (also the global 'seed').") var seed: Int = 0
+    @Option(help: "Also write the run as one self-contained HTML page: every cell with its output.") var html: String?
 
     func run() throws {
         let notebook: Notebook, selection: [Int]
@@ -62,11 +66,80 @@ struct Run: ParsableCommand {
             throw ExitCode(2)
         }
         let session = makeSession(quick: quick, seed: seed)
-        for n in selection where !session.runCell(notebook.cells[n - 1], of: notebook) {
-            throw ExitCode(1)
+        guard let html else {
+            for n in selection where !session.runCell(notebook.cells[n - 1], of: notebook) {
+                throw ExitCode(1)
+            }
+            return
         }
+        let report = Report(notebook: notebook, session: session)
+        var failed = false
+        for n in selection {
+            if failed { report.skipped(notebook.cells[n - 1]) } else if !report.run(notebook.cells[n - 1]) { failed = true }
+        }
+        do {
+            try report.write(to: html, command: "trickbook " + CommandLine.arguments.dropFirst().joined(separator: " "), seed: seed)
+        } catch {
+            FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
+            throw ExitCode(2)
+        }
+        if failed { throw ExitCode(1) }
     }
 }
+
+/// `trickbook notebook [FILE]`: the notebook in the browser.
+struct NotebookCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notebook",
+        abstract: "Open a notebook in the browser: cells with their outputs below them, run by this process.",
+        discussion: """
+            Serves the page on 127.0.0.1 and prints its URL, with the random token every request needs. \
+            Anyone who can reach the server can run code: --host binds elsewhere, the token is still required.
+            """)
+
+    @Argument(help: "The notebook file (created when first saved); none: a new untitled.tb here.") var file: String?
+    @Option(help: "The port (0: a free one).") var port: Int = 0
+    @Option(help: "The address to bind (an IP address).") var host: String = "127.0.0.1"
+    @Flag(help: "Set the global 'quick' so that notebooks shrink their work.") var quick = false
+    @Option(help: "Random seed (also the global 'seed').") var seed: Int = 0
+
+    func run() throws {
+        guard let p = UInt16(exactly: port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
+        let path = file ?? Self.untitled()
+        let bind = host == "localhost" ? "127.0.0.1" : host
+        let server = NotebookServer(path: path, bindHost: bind, port: p) { makeSession(quick: quick, seed: seed) }
+        let done = DispatchSemaphore(value: 0)
+        let outcome = Box<Result<String, Error>>()
+        Task {
+            do { outcome.value = .success(try await server.start()) } catch { outcome.value = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        switch outcome.value {
+        case .success(let url)?:
+            print("trickbook notebook: \(path)\n    \(url)\nCtrl-C stops the server.")
+            fflush(stdout)
+        case .failure(let error)?:
+            FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
+            throw ExitCode(2)
+        case nil:
+            throw ExitCode(2)
+        }
+        while true { sleep(3600) }
+    }
+
+    /// untitled.tb, or untitled-2.tb and on when it exists.
+    static func untitled() -> String {
+        var name = "untitled.tb", k = 2
+        while FileManager.default.fileExists(atPath: name) {
+            name = "untitled-\(k).tb"
+            k += 1
+        }
+        return name
+    }
+}
+
+final class Box<T>: @unchecked Sendable { var value: T? }
 
 /// `trickbook check FILE`: parses every cell without running anything.
 struct Check: ParsableCommand {

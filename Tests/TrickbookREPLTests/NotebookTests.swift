@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking  // a URL read over HTTP
+#endif
 import Testing
 @testable import TrickbookREPL
 
@@ -91,5 +94,53 @@ enum Binary {
         #expect(s2 == 0 && out2.contains("from stdin"))
         let (s3, _, err3) = try Binary.run([], stdin: "print(1)\nprint(oops)\n")
         #expect(s3 == 1 && err3.contains("<stdin>:2:7: error: unknown name 'oops'"))
+    }
+}
+
+/// The binary copied alone into an empty folder: the stdlib and the page are inside it.
+@Suite struct InstalledBinaryTests {
+    @Test func aCopiedBinaryRunsTheTourAndServesThePage() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tb-alone-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: dir)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: Binary.path, toPath: dir + "/trickbook")
+        let tour = Binary.root.appendingPathComponent("notebooks/00-tour.tb").path
+
+        let run = Process()
+        run.executableURL = URL(fileURLWithPath: dir + "/trickbook")
+        run.arguments = ["run", tour, "--quick"]
+        run.currentDirectoryURL = URL(fileURLWithPath: dir)
+        var env = ProcessInfo.processInfo.environment
+        env["TRICKBOOK_STDLIB"] = nil
+        env["TRICKBOOK_PATH"] = nil
+        run.environment = env
+        let out = Pipe()
+        run.standardOutput = out
+        run.standardError = out
+        try run.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        run.waitUntilExit()
+        #expect(run.terminationStatus == 0, "\(text.suffix(2000))")
+        #expect(text.contains("of 24 test images right"))
+
+        let serve = Process()
+        serve.executableURL = URL(fileURLWithPath: dir + "/trickbook")
+        serve.arguments = ["notebook", dir + "/new.tb"]
+        serve.currentDirectoryURL = URL(fileURLWithPath: dir)
+        serve.environment = env
+        let printed = Pipe()
+        serve.standardOutput = printed
+        try serve.run()
+        defer { kill(serve.processIdentifier, SIGKILL); serve.waitUntilExit() }  // SIGTERM may be blocked here
+        var shown = ""
+        while !shown.contains("token=") || !shown.contains("\n    http") {
+            let data = printed.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            shown += String(decoding: data, as: UTF8.self)
+        }
+        let url = try #require(shown.split(separator: "\n").first { $0.contains("token=") }.map { $0.trimmingCharacters(in: .whitespaces) })
+        let page = try String(contentsOf: try #require(URL(string: url)), encoding: .utf8)
+        #expect(page.contains("id=\"tb-data\"") && page.contains("function appendOutput"), "the page and its script come from the binary")
     }
 }

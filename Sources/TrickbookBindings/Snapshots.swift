@@ -1,0 +1,72 @@
+import Foundation
+import TrickbookModels
+import TrickbookScript
+import TrickbookTensor
+import TrickbookTraining
+
+/// What a notebook's "undo" puts back: every model's parameters and buffers, every optimizer's
+/// state (momentum, averaged weights, step, rate, loss scale) and the random generators, as they
+/// were when the snapshot was taken. Variables keep whatever they name now.
+public final class SessionSnapshot {
+    /// The memory it holds: the copies, and the momentum buffers it keeps alive.
+    public let bytes: Int
+    private let actions: [() throws -> Void]
+
+    init(bytes: Int, actions: [() throws -> Void]) {
+        self.bytes = bytes
+        self.actions = actions
+    }
+
+    public func restore() throws {
+        for a in actions { try a() }
+    }
+}
+
+extension Bindings {
+    /// A snapshot of the session's models, optimizers and generators: those its variables name,
+    /// directly or inside a list or map (one level, the first 10,000 items).
+    public static func snapshot(of interp: Interpreter) -> SessionSnapshot {
+        var models: [ObjectIdentifier: Module] = [:], trainers: [ObjectIdentifier: Trainer] = [:]
+        var generators: [ObjectIdentifier: Generator] = [:]
+        func note(_ v: Value) {
+            guard case .host(let o) = v else { return }
+            switch o {
+            case let m as ModelBox: models[ObjectIdentifier(m.model)] = m.model
+            case let b as OptimizerBox:
+                trainers[ObjectIdentifier(b.trainer)] = b.trainer
+                models[ObjectIdentifier(b.trainer.model)] = b.trainer.model
+            case let g as GeneratorBox: generators[ObjectIdentifier(g.generator)] = g.generator
+            default: break
+            }
+        }
+        for (_, v) in interp.userGlobals {
+            note(v)
+            switch v {
+            case .list(let l): l.items.prefix(10_000).forEach(note)
+            case .map(let m): m.values.prefix(10_000).forEach(note)
+            default: break
+            }
+        }
+        if let run = interp.hostState as? RunState { generators[ObjectIdentifier(run.generator)] = run.generator }
+
+        var bytes = 0
+        var actions: [() throws -> Void] = []
+        for model in models.values {
+            // Parameters and BN's running statistics are written in place: copied.
+            let saved = model.stateDict().map { ($0.0, $0.1.copy()) }
+            bytes += saved.reduce(0) { $0 + $1.1.count * 4 }
+            let byName = Dictionary(saved, uniquingKeysWith: { a, _ in a })
+            actions.append { try model.load(byName, source: "the undo snapshot", strict: false) }
+        }
+        for trainer in trainers.values {
+            let s = trainer.snapshot()
+            bytes += s.bytes
+            actions.append { try trainer.restore(s) }
+        }
+        for g in generators.values {
+            let state = g.state
+            actions.append { try g.restore(state) }
+        }
+        return SessionSnapshot(bytes: bytes, actions: actions)
+    }
+}

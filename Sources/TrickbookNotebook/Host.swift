@@ -1,0 +1,306 @@
+import Foundation
+import TrickbookFiles
+import TrickbookREPL
+
+/// The notebook behind the page: the document, each cell's outputs and state, the kernel that runs
+/// cells, and the pages connected to it. Requests come from the WebSocket as JSON; events go back
+/// to every connected page, batched every 10 ms (a cell that prints 100,000 lines sends a few
+/// hundred messages, not 100,000), and a progress bar at most 10 times a second.
+final class NotebookHost: @unchecked Sendable {
+    let path: String
+    let name: String
+    private let lock = NSLock()
+    private var document: Document
+    /// The file's bytes as loaded or last saved (nil: not on disk yet), to notice edits made
+    /// meanwhile by something else.
+    private var onDisk: Data?
+    private var outputs: [Int: CellOutputs] = [:]
+    private var status: [Int: String] = [:]
+    private var seconds: [Int: Double] = [:]
+    private var clients: [Int: (String) -> Void] = [:]
+    private var nextClient = 1
+    private var outbox: [Event] = []
+    private var progressSent: [Int: Date] = [:]
+    private var progressHeld: [Int: (cell: Int, output: Output)] = [:]
+    private var lastFlush = Date.distantPast
+    private var kernel: Kernel?
+    /// The state before each cell last ran, for undo; the oldest go first beyond `snapshotLimit`.
+    private var snapshots: [Int: Session.Snapshot] = [:]
+    private var snapshotOrder: [Int] = []
+    let snapshotLimit = Int(min(UInt64(1) << 30, ProcessInfo.processInfo.physicalMemory / 8))
+    private var snapshotBytes: Int { snapshots.values.reduce(0) { $0 + $1.bytes } }
+
+    init(path: String, makeSession: @escaping () -> Session) {
+        self.path = path
+        name = (path as NSString).lastPathComponent
+        let data = FileManager.default.contents(atPath: path)
+        onDisk = data
+        document = Document(text: data.map { String(decoding: $0, as: UTF8.self) } ?? "# %%\n")
+        kernel = Kernel(makeSession: makeSession) { [unowned self] in kernelEvent($0) }
+    }
+
+    // MARK: Messages to the page
+
+    struct Event: Encodable {
+        var ev: String
+        var id: Int?
+        var output: Output?
+        var status: String?
+        var seconds: Double?
+        var cells: [CellRecord]?
+        var meta: Page.Meta?
+        var html: String?
+        var text: String?
+        /// Bytes the undo snapshots hold, and their limit.
+        var snapshots: Int?
+        var snapshotLimit: Int?
+    }
+
+    /// Adds a page; `send` is called with each message's JSON. Returns its number for `disconnect`.
+    func connect(_ send: @escaping (String) -> Void) -> Int {
+        flush()  // what is waiting goes to the pages already here; the new one gets the state with it
+        lock.lock()
+        defer { lock.unlock() }
+        let k = nextClient
+        nextClient += 1
+        clients[k] = send
+        send(Page.json(Event(ev: "notebook", cells: records(), meta: meta)))
+        return k
+    }
+
+    func disconnect(_ k: Int) {
+        lock.lock()
+        clients[k] = nil
+        lock.unlock()
+    }
+
+    var meta: Page.Meta { Page.Meta(name: name, command: nil, seed: nil, version: "trickbook \(trickbookVersion)", started: nil) }
+
+    /// Every cell as the page draws it (call with the lock held).
+    private func records() -> [CellRecord] {
+        document.cells.enumerated().map { k, c in
+            CellRecord(
+                id: c.id, number: k + 1, kind: c.isMarkdown ? "markdown" : "code", title: c.title, source: c.source,
+                html: c.isMarkdown ? Page.markdown(c.prose) : nil, outputs: outputs[c.id]?.all ?? [], status: status[c.id],
+                seconds: seconds[c.id])
+        }
+    }
+
+    /// Sends what is waiting (every 10 ms from the server's flusher, and at the end of a cell).
+    func flush() {
+        lock.lock()
+        let now = Date()
+        lastFlush = now
+        for (pid, held) in progressHeld where now.timeIntervalSince(progressSent[pid] ?? .distantPast) >= 0.1 {
+            outbox.append(Event(ev: "out", id: held.cell, output: held.output))
+            progressSent[pid] = now
+            progressHeld[pid] = nil
+        }
+        let events = outbox, targets = Array(clients.values)
+        outbox = []
+        lock.unlock()
+        for e in events {
+            let json = Page.json(e)
+            for send in targets { send(json) }
+        }
+    }
+
+    private func broadcast(_ e: Event) {
+        lock.lock()
+        outbox.append(e)
+        lock.unlock()
+    }
+
+    // MARK: From the kernel (its thread)
+
+    private func kernelEvent(_ e: Kernel.Event) {
+        switch e {
+        case .start(let id):
+            lock.lock()
+            outputs[id] = CellOutputs(limit: 32 << 20)
+            status[id] = "running"
+            seconds[id] = nil
+            outbox.append(Event(ev: "start", id: id))
+            lock.unlock()
+        case .output(let id, let o):
+            // A lone line goes out at once; lines that come faster wait for the next flush (10 ms),
+            // which sends them together.
+            var due = false
+            defer { if due { flush() } }
+            lock.lock()
+            defer { lock.unlock() }
+            due = Date().timeIntervalSince(lastFlush) > 0.01
+            guard outputs[id, default: CellOutputs(limit: 32 << 20)].add(o) else { return }
+            if case .progress(let pid, _, _) = o, Date().timeIntervalSince(progressSent[pid] ?? .distantPast) < 0.1 {
+                progressHeld[pid] = (id, o)
+                return
+            }
+            if case .progress(let pid, _, _) = o { progressSent[pid] = Date() }
+            // Printed lines that follow each other in one cell go out as one message.
+            if case .text(let t) = o, var last = outbox.last, last.ev == "out", last.id == id, case .text(let before)? = last.output {
+                last.output = .text(before + "\n" + t)
+                outbox[outbox.count - 1] = last
+            } else {
+                outbox.append(Event(ev: "out", id: id, output: o))
+            }
+        case .done(let id, let st, let s):
+            lock.lock()
+            for (pid, held) in progressHeld where held.cell == id {
+                outbox.append(Event(ev: "out", id: id, output: held.output))
+                progressHeld[pid] = nil
+            }
+            if let dropped = outputs[id]?.dropped, dropped > 0, let last = outputs[id]?.all.last {
+                outbox.append(Event(ev: "out", id: id, output: last))
+            }
+            status[id] = st
+            seconds[id] = s
+            outbox.append(Event(ev: "done", id: id, status: st, seconds: s, snapshots: snapshotBytes, snapshotLimit: snapshotLimit))
+            lock.unlock()
+            flush()
+        case .snapshot(let id, let snapshot):
+            lock.lock()
+            snapshots[id] = snapshot
+            snapshotOrder.removeAll { $0 == id }
+            snapshotOrder.append(id)
+            while snapshotBytes > snapshotLimit, let oldest = snapshotOrder.first {
+                snapshotOrder.removeFirst()
+                snapshots[oldest] = nil
+            }
+            lock.unlock()
+        case .undone(let id, let error):
+            lock.lock()
+            if let error {
+                outbox.append(Event(ev: "notice", text: "undo failed: \(error)"))
+            } else {
+                // The cell's effects are gone, and what ran after it ran on them: all stale.
+                if let k = document.index(of: id) {
+                    for c in document.cells[k...] where status[c.id] != nil && status[c.id] != "queued" { status[c.id] = "stale" }
+                }
+                outbox.append(Event(ev: "cells", cells: records()))
+                let number = (document.index(of: id) ?? 0) + 1
+                outbox.append(Event(ev: "notice", text: "undid cell [\(number)]: models, optimizers and generators as before it ran"))
+            }
+            lock.unlock()
+        case .restarted:
+            lock.lock()
+            status = [:]
+            seconds = [:]
+            snapshots = [:]
+            snapshotOrder = []
+            outbox.append(Event(ev: "cells", cells: records()))
+            outbox.append(Event(ev: "notice", text: "restarted: a fresh session"))
+            lock.unlock()
+        }
+    }
+
+    // MARK: From the page
+
+    /// Handles one request from a page (JSON text). Bad requests are answered with a notice.
+    func handle(_ text: String) {
+        guard let data = text.data(using: .utf8), let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let op = m["op"] as? String
+        else { return broadcast(Event(ev: "notice", text: "a request that is not JSON with an 'op' was ignored")) }
+        let id = (m["id"] as? NSNumber)?.intValue
+        switch op {
+        case "run":
+            let ids = (m["ids"] as? [NSNumber])?.map(\.intValue) ?? []
+            run(ids)
+        case "interrupt":
+            let dropped = kernel?.interrupt() ?? []
+            lock.lock()
+            for d in dropped { status[d] = nil }
+            outbox.append(Event(ev: "cells", cells: records()))
+            lock.unlock()
+        case "restart":
+            kernel?.interrupt()
+            kernel?.submit(.restart)
+        case "undo":
+            guard let id else { return }
+            lock.lock()
+            let snapshot = snapshots[id]
+            lock.unlock()
+            guard let snapshot else {
+                return broadcast(Event(ev: "notice", text: "nothing to undo for this cell: it has not run in this session, or its snapshot was dropped to stay under \(snapshotLimit >> 20) MB"))
+            }
+            kernel?.submit(.undo(id: id, snapshot))
+        case "edit":
+            guard let id, let source = m["source"] as? String else { return }
+            lock.lock()
+            document.edit(id, source: source)
+            markStale(from: id)
+            lock.unlock()
+        case "render":
+            guard let id else { return }
+            lock.lock()
+            let html = document.cell(id).map { Page.markdown($0.prose) }
+            outbox.append(Event(ev: "rendered", id: id, html: html))
+            lock.unlock()
+        case "add":
+            lock.lock()
+            document.add(after: id, markdown: (m["kind"] as? String) == "markdown")
+            outbox.append(Event(ev: "cells", cells: records()))
+            lock.unlock()
+        case "delete":
+            guard let id else { return }
+            lock.lock()
+            document.delete(id)
+            outbox.append(Event(ev: "cells", cells: records()))
+            lock.unlock()
+        case "move":
+            guard let id, let by = (m["by"] as? NSNumber)?.intValue else { return }
+            lock.lock()
+            document.move(id, by: max(-1_000_000, min(1_000_000, by)))
+            markStale(from: id)
+            outbox.append(Event(ev: "cells", cells: records()))
+            lock.unlock()
+        case "save":
+            broadcast(save(force: (m["force"] as? Bool) ?? false))
+        default:
+            broadcast(Event(ev: "notice", text: "unknown request '\(op)'"))
+        }
+    }
+
+    private func run(_ ids: [Int]) {
+        lock.lock()
+        var jobs: [Kernel.Job] = []
+        for id in ids {
+            guard let c = document.cell(id), !c.isMarkdown, let first = document.firstLine(of: id) else { continue }
+            jobs.append(.run(id: id, source: c.source, name: path, lineOffset: first - 1))
+            status[id] = "queued"
+        }
+        lock.unlock()
+        for j in jobs { kernel?.submit(j) }
+    }
+
+    /// A cell that ran is stale once it or a cell above it changed (call with the lock held).
+    private func markStale(from id: Int) {
+        guard let k = document.index(of: id), !document.cells[k].isMarkdown else { return }
+        for c in document.cells[k...] where ["ok", "error", "interrupted"].contains(status[c.id] ?? "") { status[c.id] = "stale" }
+    }
+
+    /// Writes the notebook back to its file (a temporary name, then a rename). A file changed on
+    /// disk since it was loaded or saved is not overwritten unless `force`.
+    func save(force: Bool) -> Event {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = FileManager.default.contents(atPath: path)
+        if !force, now != onDisk {
+            return Event(ev: "conflict", text: "\(name) changed on disk since it was opened here: not saved. Overwrite it?")
+        }
+        let text = document.text
+        do {
+            try writeAtomically(text, to: path)
+        } catch {
+            return Event(ev: "notice", text: "not saved: \(error)")
+        }
+        onDisk = Data(text.utf8)
+        return Event(ev: "notice", text: "saved \(name)")
+    }
+
+    /// The document's text (for tests).
+    var text: String {
+        lock.lock()
+        defer { lock.unlock() }
+        return document.text
+    }
+}

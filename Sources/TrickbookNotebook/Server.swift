@@ -1,0 +1,196 @@
+import FlyingFox
+import FlyingSocks
+import Foundation
+import TrickbookREPL
+
+/// `trickbook notebook [FILE.tb]`: the notebook page, served by FlyingFox on 127.0.0.1 unless
+/// `--host` says otherwise. Anyone who can reach it can run code, so every request carries the
+/// random token of the printed URL, the WebSocket checks its Origin, and files are served from the
+/// notebook's folder only.
+public final class NotebookServer: @unchecked Sendable {
+    let host: NotebookHost
+    let token: String
+    let bindHost: String
+    let requestedPort: UInt16
+    let folder: String
+    private var server: HTTPServer?
+
+    public init(path: String, bindHost: String = "127.0.0.1", port: UInt16 = 0, token: String? = nil,
+                makeSession: @escaping () -> Session) {
+        host = NotebookHost(path: path, makeSession: makeSession)
+        self.token = token ?? NotebookServer.randomToken()
+        self.bindHost = bindHost
+        requestedPort = port
+        folder = ((path as NSString).deletingLastPathComponent as String).isEmpty ? "." : (path as NSString).deletingLastPathComponent
+    }
+
+    static func randomToken() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<4).map { _ in String(format: "%016llx", g.next() as UInt64) }.joined()
+    }
+
+    /// Starts listening and returns the page's URL (with the token); `run` serves until stopped.
+    public func start() async throws -> String {
+        let server: HTTPServer
+        do {
+            server = bindHost.contains(":")
+                ? HTTPServer(address: try .inet6(ip6: bindHost, port: requestedPort), timeout: 3600, logger: .disabled, handler: Router(owner: self))
+                : HTTPServer(address: try .inet(ip4: bindHost, port: requestedPort), timeout: 3600, logger: .disabled, handler: Router(owner: self))
+        } catch {
+            throw NotebookError("--host \(bindHost) is not an IPv4 or IPv6 address")
+        }
+        self.server = server
+        let failure = FailureBox()
+        Task {
+            do { try await server.run() } catch { failure.error = error }
+        }
+        do { try await server.waitUntilListening(timeout: 10) } catch {
+            throw NotebookError("cannot listen on \(bindHost):\(requestedPort): \(failure.error.map { "\($0)" } ?? "\(error)")")
+        }
+        let flusher = host
+        Task.detached {
+            while true {
+                try await Task.sleep(nanoseconds: 10_000_000)
+                flusher.flush()
+            }
+        }
+        guard let bound = await server.listeningAddress else { throw NotebookError("the server did not start listening") }
+        port = Self.port(of: bound) ?? requestedPort
+        let shown = bindHost.contains(":") ? "[\(bindHost)]" : bindHost
+        return "http://\(shown):\(port)/?token=\(token)"
+    }
+
+    /// The port it listens on (known once started).
+    public private(set) var port: UInt16 = 0
+
+    public func stop() async {
+        await server?.stop()
+    }
+
+    static func port(of address: Socket.Address) -> UInt16? {
+        switch address {
+        case .ip4(_, let port), .ip6(_, let port): return port
+        case .unix: return nil
+        }
+    }
+
+    /// Whether a request carries the token (a query item or an `Authorization: token …` header),
+    /// compared in constant time.
+    func authorized(_ request: HTTPRequest) -> Bool {
+        let given = request.query["token"]
+            ?? request.headers[HTTPHeader("Authorization")].flatMap { $0.hasPrefix("token ") ? String($0.dropFirst(6)) : nil }
+        guard let given else { return false }
+        return constantTimeEqual(Array(given.utf8), Array(token.utf8))
+    }
+
+    /// Origins the page may open the WebSocket from: this server's own addresses.
+    func allowedOrigin(_ origin: String?) -> Bool {
+        guard let origin else { return true }  // not a browser (a browser always sends one)
+        var hosts = ["127.0.0.1", "localhost", "[::1]"]
+        hosts.append(bindHost.contains(":") ? "[\(bindHost)]" : bindHost)
+        return hosts.contains { origin == "http://\($0):\(port)" }
+    }
+
+    /// The file a `/files/…` path names inside the notebook's folder, or nil when it is outside it
+    /// (`..`, an absolute path, a symbolic link that leads out) or is not a regular file.
+    func servedFile(_ relative: String) -> String? {
+        guard !relative.isEmpty, !relative.hasPrefix("/"), !relative.contains("\0"),
+            !relative.split(separator: "/").contains("..")
+        else { return nil }
+        guard let root = realpath(folder, nil) else { return nil }
+        defer { free(root) }
+        let candidate = String(cString: root) + "/" + relative
+        guard let resolved = realpath(candidate, nil) else { return nil }
+        defer { free(resolved) }
+        let r = String(cString: resolved), base = String(cString: root)
+        guard r.hasPrefix(base.hasSuffix("/") ? base : base + "/") else { return nil }
+        var st = stat()
+        guard stat(r, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return r
+    }
+}
+
+func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    var diff = UInt8(a.count == b.count ? 0 : 1)
+    for k in 0..<max(a.count, b.count) { diff |= (k < a.count ? a[k] : 0) ^ (k < b.count ? b[k] : 0) }
+    return diff == 0
+}
+
+/// Every request goes through here: the token first, then the page, the socket or a file.
+struct Router: HTTPHandler {
+    let owner: NotebookServer
+
+    func handleRequest(_ request: HTTPRequest) async throws -> HTTPResponse {
+        guard owner.authorized(request) else {
+            return Self.plain(.forbidden, "403: this notebook needs the token of the URL trickbook printed\n")
+        }
+        let path = request.path
+        if request.method == .GET && (path == "/" || path.isEmpty) {
+            let html = Page.html(meta: owner.host.meta, cells: [], live: Page.Live(token: owner.token))
+            return HTTPResponse(
+                statusCode: .ok,
+                headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store", HTTPHeader("X-Content-Type-Options"): "nosniff"],
+                body: Data(html.utf8))
+        }
+        if path == "/ws" {
+            guard owner.allowedOrigin(request.headers[HTTPHeader("Origin")]) else {
+                return Self.plain(.forbidden, "403: a WebSocket from another origin\n")
+            }
+            return try await WebSocketHTTPHandler(handler: MessageFrameWSHandler(handler: PageSocket(host: owner.host)))
+                .handleRequest(request)
+        }
+        if request.method == .GET, path.hasPrefix("/files/") {
+            guard let file = owner.servedFile(String(path.dropFirst("/files/".count))),
+                let data = FileManager.default.contents(atPath: file)
+            else { return Self.plain(.notFound, "404: no such file in the notebook's folder\n") }
+            return HTTPResponse(
+                statusCode: .ok,
+                headers: [
+                    .contentType: Self.type(of: file), HTTPHeader("X-Content-Type-Options"): "nosniff",
+                    // A served file never runs script in the page's origin.
+                    HTTPHeader("Content-Security-Policy"): "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
+                ],
+                body: data)
+        }
+        return Self.plain(.notFound, "404\n")
+    }
+
+    static func plain(_ code: HTTPStatusCode, _ text: String) -> HTTPResponse {
+        HTTPResponse(statusCode: code, headers: [.contentType: "text/plain; charset=utf-8"], body: Data(text.utf8))
+    }
+
+    static func type(of file: String) -> String {
+        switch (file as NSString).pathExtension.lowercased() {
+        case "png": return "image/png"
+        case "svg": return "image/svg+xml"
+        case "jpg", "jpeg": return "image/jpeg"
+        default: return "text/plain; charset=utf-8"
+        }
+    }
+}
+
+/// One page's WebSocket: its messages go to the host; the host's events come back.
+struct PageSocket: WSMessageHandler {
+    let host: NotebookHost
+
+    func makeMessages(for client: AsyncStream<WSMessage>) async throws -> AsyncStream<WSMessage> {
+        let (stream, continuation) = AsyncStream<WSMessage>.makeStream()
+        let k = host.connect { continuation.yield(.text($0)) }
+        let host = self.host
+        Task {
+            for await message in client {
+                if case .text(let t) = message { host.handle(t) }
+            }
+            host.disconnect(k)
+            continuation.finish()
+        }
+        return stream
+    }
+}
+
+final class FailureBox: @unchecked Sendable { var error: Error? }
+
+struct NotebookError: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+@testable import TrickbookNotebook
+
+/// Headless Chromium, driven over the DevTools protocol with the test's own WebSocket client.
+final class Browser {
+    let process = Process()
+    let devtools: WireClient
+    private var nextID = 1
+    let profile: String
+
+    init() throws {
+        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let chromium else { throw WireError("headless Chromium is needed: apt-get install chromium (scripts/setup.sh --tests)") }
+        profile = try scratch("chromium-profile")
+        process.executableURL = URL(fileURLWithPath: chromium)
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0",
+                             "--user-data-dir=\(profile)", "--window-size=1100,1400", "about:blank"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        // "DevTools listening on ws://127.0.0.1:PORT/devtools/browser/ID"
+        var seen = ""
+        let deadline = Date().addingTimeInterval(30)
+        var port: UInt16?
+        while port == nil, Date() < deadline {
+            let data = err.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            seen += String(decoding: data, as: UTF8.self)
+            if let r = seen.range(of: #"ws://127\.0\.0\.1:(\d+)/"#, options: .regularExpression) {
+                port = UInt16(seen[r].dropFirst("ws://127.0.0.1:".count).dropLast())
+            }
+        }
+        guard let port else { throw WireError("Chromium did not open its DevTools port: \(seen.suffix(500))") }
+        // The page target of about:blank.
+        var target: String?
+        for _ in 0..<50 where target == nil {
+            let (_, list) = try WireClient.get(port: port, "/json/list")
+            if let items = try? JSONSerialization.jsonObject(with: Data(list.utf8)) as? [[String: Any]],
+               let page = items.first(where: { $0["type"] as? String == "page" }), let ws = page["webSocketDebuggerUrl"] as? String,
+               let r = ws.range(of: "/devtools/") {
+                target = String(ws[r.lowerBound...])
+            } else { usleep(100_000) }
+        }
+        guard let target, let client = try WireClient.webSocket(port: port, path: target).0 else {
+            throw WireError("no page target in Chromium")
+        }
+        devtools = client
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)  // SIGTERM may be blocked: see ServerProcess
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: profile)
+    }
+
+    /// Sends a DevTools command and returns its result (events in between are skipped).
+    @discardableResult
+    func call(_ method: String, _ params: [String: Any] = [:]) throws -> [String: Any] {
+        let id = nextID
+        nextID += 1
+        let body = try JSONSerialization.data(withJSONObject: ["id": id, "method": method, "params": params])
+        devtools.send(String(decoding: body, as: UTF8.self))
+        while true {
+            let m = try devtools.event()
+            if m["id"] as? Int == id {
+                if let e = m["error"] { throw WireError("\(method): \(e)") }
+                return m["result"] as? [String: Any] ?? [:]
+            }
+        }
+    }
+
+    /// The value of a JavaScript expression in the page.
+    @discardableResult
+    func evaluate(_ js: String) throws -> Any? {
+        let r = try call("Runtime.evaluate", ["expression": js, "returnByValue": true])
+        return (r["result"] as? [String: Any])?["value"]
+    }
+
+    /// Waits until a JavaScript condition holds.
+    func wait(_ js: String, seconds: Double = 60) throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if try evaluate(js) as? Bool == true { return }
+            usleep(100_000)
+        }
+        throw WireError("timed out waiting for \(js)")
+    }
+}
+
+@Suite(.serialized) struct BrowserTests {
+    /// The page itself, in a real browser: it loads, "Run all" runs every cell through the page,
+    /// and the rendered page holds the printed text, an inline SVG chart and an inline picture.
+    @Test func thePageRunsAllCellsInABrowser() throws {
+        let dir = try scratch("browser-pictures")
+        let server = try ServerProcess(
+            "browser",
+            text: """
+                # %% [markdown] Intro
+                # # A page *test*
+                # %% Print
+                print("printed by the page's cell")
+                # %% Chart
+                plot([3, 2, 1.5], title: "falling")
+                # %% Picture
+                show_images(ones([2, 1, 6, 6]), to: "\(dir)/ones.png")
+                """)
+        let browser = try Browser()
+        try browser.call("Page.enable")
+        try browser.call("Page.navigate", ["url": "http://127.0.0.1:\(server.port)/?token=\(server.token)"])
+        try browser.wait("document.querySelectorAll('.cell').length === 4")
+        #expect(try browser.evaluate("document.querySelector('.prose h1').textContent") as? String == "A page test")
+        try browser.evaluate("[...document.querySelectorAll('header.bar button')].find(b => b.textContent === 'Run all').click()")
+        try browser.wait("document.querySelectorAll('.cell.ok').length === 3")
+        let text = try browser.evaluate("document.querySelector('.outputs pre').textContent") as? String
+        #expect(text?.contains("printed by the page's cell") == true)
+        #expect(try browser.evaluate("document.querySelectorAll('.outputs svg polyline, .outputs svg path').length > 0") as? Bool == true)
+        #expect(try browser.evaluate("(() => { const i = document.querySelector('.outputs img'); return i !== null && i.complete && i.naturalWidth > 0 })()") as? Bool == true)
+        #expect(FileManager.default.fileExists(atPath: dir + "/ones.png"), "what a builtin writes to a file is still written")
+        // The time each cell took is shown.
+        #expect((try browser.evaluate("document.querySelector('.cell.ok .status').textContent") as? String)?.hasPrefix("ran in") == true)
+        // A picture of the page, for the README (out/ is not committed).
+        let shot = try browser.call("Page.captureScreenshot", ["format": "png"])
+        let png = try #require(Data(base64Encoded: shot["data"] as? String ?? ""))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        try? FileManager.default.createDirectory(at: repository.appendingPathComponent("out"), withIntermediateDirectories: true)
+        try png.write(to: repository.appendingPathComponent("out/notebook-page.png"))
+    }
+}

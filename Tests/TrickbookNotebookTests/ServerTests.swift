@@ -1,0 +1,228 @@
+import Foundation
+import Testing
+@testable import TrickbookNotebook
+
+/// `trickbook notebook` on a free port, as a user starts it (the debug build), over a notebook
+/// file in a folder of its own. Its own process: the tests' blocking sockets cannot starve it.
+final class ServerProcess {
+    let process = Process()
+    let port: UInt16
+    let token: String
+    let dir: String
+
+    init(_ name: String, text: String) throws {
+        dir = try scratch(name)
+        let path = dir + "/notebook.tb"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        process.executableURL = repository.appendingPathComponent(".build/debug/trickbook")
+        process.arguments = ["notebook", path, "--seed", "1"]
+        process.currentDirectoryURL = URL(fileURLWithPath: dir)
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.standardError
+        let started = Date()
+        try process.run()
+        var shown = ""
+        while !shown.contains("Ctrl-C") {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            shown += String(decoding: data, as: UTF8.self)
+        }
+        print("notebook server: URL printed \(Int(Date().timeIntervalSince(started) * 1000)) ms after the process started")
+        guard let r = shown.range(of: #"http://127\.0\.0\.1:(\d+)/\?token=([0-9a-f]+)"#, options: .regularExpression) else {
+            throw WireError("no URL in what trickbook printed: \(shown)")
+        }
+        let url = String(shown[r])
+        let afterHost = url.dropFirst("http://127.0.0.1:".count)
+        port = UInt16(afterHost.prefix { $0.isNumber }) ?? 0
+        token = String(url[url.range(of: "token=")!.upperBound...])
+        #expect(token.count == 64, "a 256-bit token")
+    }
+
+    /// SIGKILL: a child started from a test thread inherits its blocked signals, SIGTERM among them.
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+func ids(_ notebook: [String: Any]) -> [Int] {
+    (notebook["cells"] as? [[String: Any]])?.compactMap { $0["id"] as? Int } ?? []
+}
+
+@Suite(.serialized) struct ServerTests {
+    static let text = """
+        # %% Print
+        print("one")
+        print("two")
+        plot([3, 2, 1])
+        # %% Stream
+        print(clock())
+        let t0 = clock()
+        while clock() - t0 < 1.0 {}
+        # %% Counter
+        var n = 0
+        # %% Forever
+        while true { n += 1 }
+        # %% After
+        print(n > 0)
+        # %% Fails
+        let y = 2
+        y.nope
+        """
+
+    /// A cell's outputs arrive in order, under its id, between its start and its end; a line
+    /// printed while the cell still runs arrives before the cell ends.
+    @Test func aCellsOutputsStreamInOrder() throws {
+        let server = try ServerProcess("stream", text: Self.text)
+        let ws = try #require(try WireClient.webSocket(port: server.port, token: server.token).0)
+        let notebook = try ws.event()
+        #expect(notebook["ev"] as? String == "notebook")
+        let cells = ids(notebook)
+        #expect(cells.count == 6)
+        ws.send("{\"op\": \"run\", \"ids\": [\(cells[0])]}")
+        let first = try ws.events { $0["ev"] as? String == "done" }
+        #expect(first.map { $0["ev"] as? String } == ["start", "out", "out", "done"])
+        #expect(first.allSatisfy { $0["id"] as? Int == cells[0] })
+        let text = (first[1]["output"] as? [String: Any])?["text"] as? String
+        #expect(text == "one\ntwo")
+        #expect((first[2]["output"] as? [String: Any])?["kind"] as? String == "svg")
+        #expect(first[3]["status"] as? String == "ok")
+
+        ws.send("{\"op\": \"run\", \"ids\": [\(cells[1])]}")
+        let stream = try ws.events { $0["ev"] as? String == "out" }
+        let arrived = Double(DispatchTime.now().uptimeNanoseconds) / 1e9
+        let printed = try #require(Double((stream.last?["output"] as? [String: Any])?["text"] as? String ?? ""))
+        let rest = try ws.events { $0["ev"] as? String == "done" }
+        #expect(rest.count == 1, "the line came while the cell was still running")
+        print("notebook server: a printed line reached the page's socket after \(String(format: "%.1f", (arrived - printed) * 1000)) ms")
+        #expect(arrived - printed < 0.9)
+
+        // An error carries its place within the cell.
+        ws.send("{\"op\": \"run\", \"ids\": [\(cells[5])]}")
+        let failed = try ws.events { $0["ev"] as? String == "done" }
+        let error = try #require(failed.first { $0["ev"] as? String == "out" }?["output"] as? [String: Any])
+        #expect(error["kind"] as? String == "error")
+        #expect(error["line"] as? Int == 2)
+        #expect(failed.last?["status"] as? String == "error")
+    }
+
+    /// Interrupt stops a `while true` cell as Ctrl-C does in the REPL; the variable keeps its value
+    /// and the next cell runs.
+    @Test func interruptKeepsTheVariables() throws {
+        let server = try ServerProcess("interrupt", text: Self.text)
+        let ws = try #require(try WireClient.webSocket(port: server.port, token: server.token).0)
+        let cells = ids(try ws.event())
+        ws.send("{\"op\": \"run\", \"ids\": [\(cells[2]), \(cells[3])]}")
+        _ = try ws.events { $0["ev"] as? String == "start" && $0["id"] as? Int == cells[3] }
+        usleep(300_000)
+        ws.send("{\"op\": \"interrupt\"}")
+        let stopped = try ws.events { $0["ev"] as? String == "done" }
+        #expect(stopped.last?["id"] as? Int == cells[3])
+        #expect(stopped.last?["status"] as? String == "interrupted")
+        ws.send("{\"op\": \"run\", \"ids\": [\(cells[4])]}")
+        let after = try ws.events { $0["ev"] as? String == "done" }
+        let out = after.first { $0["ev"] as? String == "out" }?["output"] as? [String: Any]
+        #expect(out?["text"] as? String == "true")
+    }
+
+    /// Undo puts back the model's weights, the optimizer's state and the random generator as they
+    /// were before the cell ran: the same steps after an undo give the same numbers.
+    @Test func undoPutsBackModelsOptimizersAndGenerators() throws {
+        let server = try ServerProcess(
+            "undo",
+            text: """
+                # %% Setup
+                let m = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 4)
+                let o = sgd(m, 0.1)
+                let batches = loader(fashion_mnist("train", limit: 48), 16)
+                # %% Train
+                let losses = []
+                for b in batches { losses.append(train_step(m, b, o, cross_entropy()).loss) }
+                print("{losses[0]:.6f} {losses[2]:.6f} {randn([1]).item:.6f} {o.step_count}")
+                """)
+        let ws = try #require(try WireClient.webSocket(port: server.port, token: server.token).0)
+        let cells = ids(try ws.event())
+        func printed(_ id: Int) throws -> String? {
+            ws.send("{\"op\": \"run\", \"ids\": [\(id)]}")
+            let events = try ws.events { $0["ev"] as? String == "done" }
+            #expect(events.last?["status"] as? String == "ok", "\(events)")
+            // The snapshot before the cell holds the model (and, once it trained, the momentum).
+            #expect(id == cells[0] || (events.last?["snapshots"] as? Int ?? 0) > 4 * 10_000, "the snapshots' size is reported")
+            return events.compactMap { ($0["output"] as? [String: Any])?["text"] as? String }.first
+        }
+        _ = try printed(cells[0])
+        let first = try printed(cells[1])
+        let second = try printed(cells[1])
+        #expect(first != second, "training went on: other losses, another draw, more steps")
+        ws.send("{\"op\": \"undo\", \"id\": \(cells[1])}")
+        let undone = try ws.events { $0["ev"] as? String == "notice" }
+        #expect((undone.last?["text"] as? String)?.hasPrefix("undid cell [2]") == true)
+        let cellsEvent = try #require(undone.first { $0["ev"] as? String == "cells" }?["cells"] as? [[String: Any]])
+        #expect(cellsEvent[1]["status"] as? String == "stale")
+        #expect(try printed(cells[1]) == second, "after undo the cell runs from the state before its last run")
+    }
+
+    /// No token, a wrong token or another origin: refused, for the page, its files and its socket.
+    @Test func theTokenIsRequiredEverywhere() throws {
+        let server = try ServerProcess("token", text: "# %%\nprint(1)\n")
+        try "hello".write(toFile: server.dir + "/note.txt", atomically: true, encoding: .utf8)
+        let port = server.port, token = server.token
+        #expect(try WireClient.get(port: port, "/").0 == 403)
+        #expect(try WireClient.get(port: port, "/?token=wrong").0 == 403)
+        #expect(try WireClient.get(port: port, "/?token=" + String(token.dropLast()) + "0").0 == 403)
+        #expect(try WireClient.get(port: port, "/files/note.txt").0 == 403)
+        let page = try WireClient.get(port: port, "/?token=" + token)
+        #expect(page.0 == 200 && page.1.contains("id=\"tb-data\""))
+        #expect(try WireClient.get(port: port, "/files/note.txt", headers: ["Authorization": "token " + token]) == (200, "hello"))
+        #expect(try WireClient.webSocket(port: port, token: nil).1 == 403)
+        #expect(try WireClient.webSocket(port: port, token: "wrong").1 == 403)
+        #expect(try WireClient.webSocket(port: port, token: token, origin: "http://evil.example").1 == 403)
+        #expect(try WireClient.webSocket(port: port, token: token, origin: "http://127.0.0.1:\(port + 1)").1 == 403)
+        #expect(try WireClient.webSocket(port: port, token: token, origin: "http://127.0.0.1:\(port)").1 == 101)
+        #expect(try WireClient.webSocket(port: port, token: token, origin: "http://localhost:\(port)").1 == 101)
+    }
+
+    /// Files are served from the notebook's folder only: `..`, absolute paths, encoded dots and
+    /// symbolic links that lead out are refused.
+    @Test func pathTraversalIsRefused() throws {
+        let server = try ServerProcess("files", text: "# %%\n")
+        try FileManager.default.createDirectory(atPath: server.dir + "/out", withIntermediateDirectories: true)
+        try "inside".write(toFile: server.dir + "/out/a.txt", atomically: true, encoding: .utf8)
+        let outside = try scratch("files-outside")
+        try "secret".write(toFile: outside + "/secret.txt", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: server.dir + "/out/link.txt", withDestinationPath: outside + "/secret.txt")
+        try FileManager.default.createSymbolicLink(atPath: server.dir + "/up", withDestinationPath: outside)
+        let t = "?token=" + server.token
+        #expect(try WireClient.get(port: server.port, "/files/out/a.txt" + t) == (200, "inside"))
+        for bad in ["/files/../files-outside/secret.txt", "/files/out/../../tb-files-outside-\(getpid())/secret.txt",
+                    "/files/%2e%2e/tb-files-outside-\(getpid())/secret.txt", "/files/" + outside + "/secret.txt",
+                    "/files//etc/passwd", "/files/out/link.txt", "/files/up/secret.txt", "/files/out", "/files/"] {
+            let (status, body) = try WireClient.get(port: server.port, bad + t)
+            #expect(status == 404, "\(bad) gave \(status)")
+            #expect(!body.contains("secret"))
+        }
+    }
+
+    /// Save writes the file back byte for byte; a file changed on disk meanwhile is not overwritten
+    /// until the page says so.
+    @Test func saveRoundTripsAndNoticesChangesOnDisk() throws {
+        let original = "print(0)\n# %% [markdown] Notes\n# Some *prose*\n\n# %%   Odd   spacing\nlet a = 1\r\n\n"
+        let server = try ServerProcess("save", text: original)
+        let ws = try #require(try WireClient.webSocket(port: server.port, token: server.token).0)
+        let cells = ids(try ws.event())
+        ws.send("{\"op\": \"save\"}")
+        #expect(try ws.event()["text"] as? String == "saved notebook.tb")
+        #expect(try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8) == original)
+
+        try "changed elsewhere\n".write(toFile: server.dir + "/notebook.tb", atomically: true, encoding: .utf8)
+        ws.send("{\"op\": \"edit\", \"id\": \(cells[2]), \"source\": \"let a = 2\"}")
+        ws.send("{\"op\": \"save\"}")
+        #expect(try ws.event()["ev"] as? String == "conflict")
+        #expect(try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8) == "changed elsewhere\n")
+        ws.send("{\"op\": \"save\", \"force\": true}")
+        #expect(try ws.event()["ev"] as? String == "notice")
+        let saved = try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8)
+        #expect(saved == original.replacingOccurrences(of: "let a = 1\r\n\n", with: "let a = 2"))
+    }
+}
