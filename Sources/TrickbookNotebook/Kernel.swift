@@ -109,8 +109,11 @@ final class Kernel: @unchecked Sendable {
                 }
                 events(.done(id: id, status: status, seconds: Date().timeIntervalSince(start)))
             case .restart:
-                session = makeSession()
-                connect(session)
+                let fresh = makeSession()
+                connect(fresh)
+                condition.lock()  // interrupt() reads it from the page's thread
+                session = fresh
+                condition.unlock()
                 events(.restarted)
             case .undo(let id, let snapshot):
                 do {

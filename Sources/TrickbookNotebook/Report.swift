@@ -15,6 +15,7 @@ public final class Report {
     private var current = CellOutputs()
     private let started = Date()
     private var lastProgressLine = Date.distantPast
+    private var finishedBars: Set<Int> = []
     /// Where the session printed before the report took over (the terminal).
     private let terminal: (String) -> Void
 
@@ -29,7 +30,7 @@ public final class Report {
             current.add(.text(text))
             print(text)
         }
-        session.errorOutput = { [unowned self] text in
+        session.errorOutput = { [unowned self, unowned session] text in
             if case .error(let line, let column) = session.lastOutcome {
                 current.add(.error(text, line: line, column: column))
             } else {
@@ -39,8 +40,10 @@ public final class Report {
         }
         session.display = { [unowned self] d in
             current.add(Output(d))
-            // A terminal still sees a training run move: a progress line every few seconds.
-            if case .progress(_, let text, let fraction) = d, fraction >= 1 || Date().timeIntervalSince(lastProgressLine) > 5 {
+            // A terminal still sees a training run move: a progress line every few seconds, and one
+            // when a bar is full.
+            if case .progress(let id, let text, let fraction) = d,
+                fraction >= 1 ? finishedBars.insert(id).inserted : Date().timeIntervalSince(lastProgressLine) > 5 {
                 lastProgressLine = Date()
                 print(text)
             }

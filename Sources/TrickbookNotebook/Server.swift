@@ -56,8 +56,34 @@ public final class NotebookServer: @unchecked Sendable {
         }
         guard let bound = await server.listeningAddress else { throw NotebookError("the server did not start listening") }
         port = Self.port(of: bound) ?? requestedPort
+        Self.sendWithoutDelay(listeningOn: port)
         let shown = bindHost.contains(":") ? "[\(bindHost)]" : bindHost
         return "http://\(shown):\(port)/?token=\(token)"
+    }
+
+    /// Sets TCP_NODELAY on the listening socket, which the connections it accepts inherit (Linux
+    /// clones the listener's options). Without it a small message written right after another
+    /// waits for the page's delayed ACK: a printed line arrived 43-51 ms late, where it now takes
+    /// about a millisecond. FlyingFox makes the socket itself, so it is found by its port.
+    static func sendWithoutDelay(listeningOn port: UInt16) {
+        for fd in Int32(3)..<Int32(1024) {
+            var listening: Int32 = 0, length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0, listening == 1 else { continue }
+            var address = sockaddr_storage(), size = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let named = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &size) }
+            }
+            guard named == 0 else { continue }
+            let bound: UInt16
+            switch Int32(address.ss_family) {
+            case AF_INET: bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin_port) } }
+            case AF_INET6: bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { UInt16(bigEndian: $0.pointee.sin6_port) } }
+            default: continue
+            }
+            guard bound == port else { continue }
+            var on: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
     }
 
     /// The port it listens on (known once started).
