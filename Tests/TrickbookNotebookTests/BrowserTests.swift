@@ -127,4 +127,68 @@ final class Browser {
         try? FileManager.default.createDirectory(at: repository.appendingPathComponent("out"), withIntermediateDirectories: true)
         try png.write(to: repository.appendingPathComponent("out/notebook-page.png"))
     }
+
+    /// What a page must survive and show: a cell printing 100,000 lines (2,000 shown, the rest behind
+    /// a button), a progress bar drawn again in place (one bar, full at the end), and an error
+    /// whose place, clicked, puts the cursor on its line.
+    @Test func longOutputsProgressAndErrorsInABrowser() throws {
+        let server = try ServerProcess(
+            "browser-long",
+            text: """
+                # %% Lines
+                for i in 0..<100000 { print("line {i}") }
+                # %% Bar
+                let p = progress(50, "steps")
+                for i in 0..<50 { p.update(1, images: 10) }
+                p.close()
+                # %% Error
+                let a = 1
+                let b = a.nope
+                """)
+        let browser = try Browser()
+        try browser.call("Page.navigate", ["url": "http://127.0.0.1:\(server.port)/?token=\(server.token)"])
+        try browser.wait("document.querySelectorAll('.cell').length === 3")
+        try browser.evaluate("[...document.querySelectorAll('header.bar button')].find(b => b.textContent === 'Run all').click()")
+        try browser.wait("document.querySelectorAll('.cell.ok, .cell.error').length === 3", seconds: 120)
+        let start = Date()
+        #expect(try browser.evaluate("document.querySelector('#cell-1 .outputs pre').textContent.split('\\n').length - 1") as? Int == 2000)
+        #expect(try browser.evaluate("document.querySelector('#cell-1 .more').textContent") as? String == "show 98000 more lines")
+        #expect(Date().timeIntervalSince(start) < 5, "the page answers at once")
+        try browser.evaluate("document.querySelector('#cell-1 .more').click()")
+        #expect(try browser.evaluate("document.querySelector('#cell-1 .outputs pre').textContent.split('\\n').length - 1") as? Int == 100_000)
+        #expect(try browser.evaluate("document.querySelectorAll('#cell-2 .progress').length") as? Int == 1)
+        #expect(try browser.evaluate("parseFloat(document.querySelector('#cell-2 .progress .fill').style.width)") as? Int == 100)
+        #expect(try browser.evaluate("document.querySelector('#cell-3').className") as? String == "cell error")
+        try browser.evaluate("document.querySelector('#cell-3 .loc').click()")
+        // Line 2 of the cell, column 11: after "let a = 1\n" (10 characters) and 10 more.
+        #expect(try browser.evaluate("document.querySelector('#cell-3 textarea').selectionStart") as? Int == 20)
+        #expect(try browser.evaluate("document.activeElement === document.querySelector('#cell-3 textarea')") as? Bool == true)
+    }
+
+    /// The tour's quick version run through its page: every cell runs, and the page is pictured
+    /// for the README (out/tour-page.png; docs/notebook-page.png is a copy of one).
+    @Test func theToursPageRunsEveryCell() throws {
+        let tour = try String(contentsOf: repository.appendingPathComponent("notebooks/00-tour.tb"), encoding: .utf8)
+        let server = try ServerProcess("browser-tour", text: tour, quick: true)
+        let browser = try Browser()
+        try browser.call("Page.navigate", ["url": "http://127.0.0.1:\(server.port)/?token=\(server.token)"])
+        let cells = tour.split(separator: "\n").filter { $0.hasPrefix("# %%") }.count
+        try browser.wait("document.querySelectorAll('.cell').length === \(cells)")
+        let code = try #require(try browser.evaluate("document.querySelectorAll('.cell .editor').length") as? Int)
+        try browser.evaluate("[...document.querySelectorAll('header.bar button')].find(b => b.textContent === 'Run all').click()")
+        try browser.wait("document.querySelectorAll('.cell.ok').length === \(code) || document.querySelector('.cell.error') !== null", seconds: 300)
+        #expect(try browser.evaluate("document.querySelector('.cell.error') === null") as? Bool == true)
+        #expect(try browser.evaluate("document.querySelectorAll('.outputs img').length") as? Int == 2)
+        #expect(try browser.evaluate("document.querySelectorAll('.outputs svg').length") as? Int == 2)
+        // From the schedule to the predictions: the part of the page that shows what ran.
+        let height = try #require(try browser.evaluate("document.documentElement.scrollHeight") as? Int)
+        let top = try #require(try browser.evaluate("document.querySelector('#cell-6').getBoundingClientRect().top + scrollY") as? Double)
+        let shot = try browser.call("Page.captureScreenshot", [
+            "format": "png", "captureBeyondViewport": true,
+            "clip": ["x": 0, "y": top - 8, "width": 1100, "height": min(Double(height) - top + 8, 2600), "scale": 1],
+        ])
+        let png = try #require(Data(base64Encoded: shot["data"] as? String ?? ""))
+        try? FileManager.default.createDirectory(at: repository.appendingPathComponent("out"), withIntermediateDirectories: true)
+        try png.write(to: repository.appendingPathComponent("out/tour-page.png"))
+    }
 }

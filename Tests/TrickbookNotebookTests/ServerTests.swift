@@ -10,12 +10,12 @@ final class ServerProcess {
     let token: String
     let dir: String
 
-    init(_ name: String, text: String) throws {
+    init(_ name: String, text: String, quick: Bool = false) throws {
         dir = try scratch(name)
         let path = dir + "/notebook.tb"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         process.executableURL = repository.appendingPathComponent(".build/debug/trickbook")
-        process.arguments = ["notebook", path, "--seed", "1"]
+        process.arguments = ["notebook", path, "--seed", "1"] + (quick ? ["--quick"] : [])
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
         let out = Pipe()
         process.standardOutput = out
