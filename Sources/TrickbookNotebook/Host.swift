@@ -237,7 +237,7 @@ final class NotebookHost: @unchecked Sendable {
             lock.unlock()
         case "add":
             lock.lock()
-            document.add(after: id, markdown: (m["kind"] as? String) == "markdown")
+            document.add(after: (m["after"] as? NSNumber)?.intValue, markdown: (m["kind"] as? String) == "markdown")
             outbox.append(Event(ev: "cells", cells: records()))
             lock.unlock()
         case "delete":

@@ -144,12 +144,14 @@ final class Browser {
                 # %% Error
                 let a = 1
                 let b = a.nope
+                # %% Picture
+                show_images(randn([1024, 3, 64, 64]), columns: 32, to: "\(try scratch("browser-big"))/big.png")
                 """)
         let browser = try Browser()
         try browser.call("Page.navigate", ["url": "http://127.0.0.1:\(server.port)/?token=\(server.token)"])
-        try browser.wait("document.querySelectorAll('.cell').length === 3")
+        try browser.wait("document.querySelectorAll('.cell').length === 4")
         try browser.evaluate("[...document.querySelectorAll('header.bar button')].find(b => b.textContent === 'Run all').click()")
-        try browser.wait("document.querySelectorAll('.cell.ok, .cell.error').length === 3", seconds: 120)
+        try browser.wait("document.querySelectorAll('.cell.ok, .cell.error').length === 4", seconds: 120)
         let start = Date()
         #expect(try browser.evaluate("document.querySelector('#cell-1 .outputs pre').textContent.split('\\n').length - 1") as? Int == 2000)
         #expect(try browser.evaluate("document.querySelector('#cell-1 .more').textContent") as? String == "show 98000 more lines")
@@ -163,6 +165,13 @@ final class Browser {
         // Line 2 of the cell, column 11: after "let a = 1\n" (10 characters) and 10 more.
         #expect(try browser.evaluate("document.querySelector('#cell-3 textarea').selectionStart") as? Int == 20)
         #expect(try browser.evaluate("document.activeElement === document.querySelector('#cell-3 textarea')") as? Bool == true)
+        // A picture of over 10 MB (random pixels do not compress) is shown, and the page still answers.
+        try browser.wait("(() => { const i = document.querySelector('#cell-4 img'); return i !== null && i.complete && i.naturalWidth > 2000 })()")
+        let bytes = try #require(try browser.evaluate("document.querySelector('#cell-4 img').src.length * 3 / 4") as? Double)
+        #expect(bytes > 10e6, "the picture is \(bytes) bytes")
+        let asked = Date()
+        #expect(try browser.evaluate("1 + 1") as? Int == 2)
+        #expect(Date().timeIntervalSince(asked) < 2)
     }
 
     /// The tour's quick version run through its page: every cell runs, and the page is pictured

@@ -225,4 +225,25 @@ func ids(_ notebook: [String: Any]) -> [Int] {
         let saved = try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8)
         #expect(saved == original.replacingOccurrences(of: "let a = 1\r\n\n", with: "let a = 2"))
     }
+
+    /// Adding, moving and deleting cells from the page: every page sees the new order, and save
+    /// writes it.
+    @Test func addMoveDeleteAndSave() throws {
+        let server = try ServerProcess("cells", text: "# %% A\na()\n# %% B\nb()\n# %% C\nc()")
+        let ws = try #require(try WireClient.webSocket(port: server.port, token: server.token).0)
+        let cells = ids(try ws.event())
+        ws.send("{\"op\": \"add\", \"after\": \(cells[0]), \"kind\": \"markdown\"}")
+        let added = try #require(try ws.event()["cells"] as? [[String: Any]])
+        #expect(added.map { $0["kind"] as? String } == ["code", "markdown", "code", "code"])
+        let new = try #require(added[1]["id"] as? Int)
+        ws.send("{\"op\": \"edit\", \"id\": \(new), \"source\": \"# Some prose\"}")
+        ws.send("{\"op\": \"move\", \"id\": \(cells[2]), \"by\": -3}")
+        #expect(ids(try ws.event()) == [cells[2], cells[0], new, cells[1]])
+        ws.send("{\"op\": \"delete\", \"id\": \(cells[1])}")
+        #expect(ids(try ws.event()) == [cells[2], cells[0], new])
+        ws.send("{\"op\": \"save\"}")
+        #expect(try ws.event()["text"] as? String == "saved notebook.tb")
+        let saved = try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8)
+        #expect(saved == "# %% C\nc()\n# %% A\na()\n# %% [markdown]\n# Some prose")
+    }
 }
