@@ -30,12 +30,24 @@ final class NotebookHost: @unchecked Sendable {
     let snapshotLimit = Int(min(UInt64(1) << 30, ProcessInfo.processInfo.physicalMemory / 8))
     private var snapshotBytes: Int { snapshots.values.reduce(0) { $0 + $1.bytes } }
 
-    init(path: String, makeSession: @escaping () -> Session) {
+    /// Opens `path`, or a new notebook when no file is there yet. A folder, or a file that is not
+    /// UTF-8 text (which a save could not give back byte for byte), is refused.
+    init(path: String, makeSession: @escaping () -> Session) throws {
         self.path = path
         name = (path as NSString).lastPathComponent
-        let data = FileManager.default.contents(atPath: path)
-        onDisk = data
-        document = Document(text: data.map { String(decoding: $0, as: UTF8.self) } ?? "# %%\n")
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
+            guard !isFolder.boolValue else { throw NotebookError("\(path) is a folder, not a notebook file") }
+            guard let data = FileManager.default.contents(atPath: path) else { throw NotebookError("cannot read \(path)") }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw NotebookError("\(path) is not UTF-8 text: it is not opened, so that a save cannot change its bytes")
+            }
+            onDisk = data
+            document = Document(text: text)
+        } else {
+            onDisk = nil
+            document = Document(text: "# %%\n")
+        }
         kernel = Kernel(makeSession: makeSession) { [unowned self] in kernelEvent($0) }
     }
 

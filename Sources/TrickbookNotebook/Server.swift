@@ -16,8 +16,8 @@ public final class NotebookServer: @unchecked Sendable {
     private var server: HTTPServer?
 
     public init(path: String, bindHost: String = "127.0.0.1", port: UInt16 = 0, token: String? = nil,
-                makeSession: @escaping () -> Session) {
-        host = NotebookHost(path: path, makeSession: makeSession)
+                makeSession: @escaping () -> Session) throws {
+        host = try NotebookHost(path: path, makeSession: makeSession)
         self.token = token ?? NotebookServer.randomToken()
         self.bindHost = bindHost
         requestedPort = port

@@ -107,7 +107,13 @@ struct NotebookCommand: ParsableCommand {
         guard let p = UInt16(exactly: port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
         let path = file ?? Self.untitled()
         let bind = host == "localhost" ? "127.0.0.1" : host
-        let server = NotebookServer(path: path, bindHost: bind, port: p) { makeSession(quick: quick, seed: seed) }
+        let server: NotebookServer
+        do {
+            server = try NotebookServer(path: path, bindHost: bind, port: p) { makeSession(quick: quick, seed: seed) }
+        } catch {
+            FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
+            throw ExitCode(2)
+        }
         let done = DispatchSemaphore(value: 0)
         let outcome = Box<Result<String, Error>>()
         Task {

@@ -246,4 +246,24 @@ func ids(_ notebook: [String: Any]) -> [Int] {
         let saved = try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8)
         #expect(saved == "# %% C\nc()\n# %% A\na()\n# %% [markdown]\n# Some prose")
     }
+
+    /// A folder, or a file that is not UTF-8 (a save could not give its bytes back), is refused
+    /// with a message; nothing is served.
+    @Test func aFolderOrNonTextIsRefused() throws {
+        let dir = try scratch("refused")
+        try Data([0x23, 0x20, 0xFF, 0xFE, 0x0A]).write(to: URL(fileURLWithPath: dir + "/binary.tb"))
+        for (target, message) in [(dir, "is a folder"), (dir + "/binary.tb", "is not UTF-8 text")] {
+            let p = Process()
+            p.executableURL = repository.appendingPathComponent(".build/debug/trickbook")
+            p.arguments = ["notebook", target]
+            let err = Pipe()
+            p.standardError = err
+            p.standardOutput = FileHandle.nullDevice
+            try p.run()
+            let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 2)
+            #expect(text.contains(message), "\(text)")
+        }
+    }
 }
