@@ -8,7 +8,7 @@ const KEYWORDS = new Set(["let", "var", "fn", "if", "else", "while", "for", "in"
 const MAX_TEXT_LINES = 2000;   // lines of printed text shown per cell before "show all"
 const MAX_TEXT_CHARS = 200000;
 
-const state = { cells: [], meta: {}, live: null, socket: null, running: null };
+const state = { cells: [], meta: {}, live: null, socket: null, lastCell: null };
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -55,6 +55,29 @@ function safeSVG(text) {
   return document.importNode(root, true);
 }
 
+// Markdown comes from the notebook, which may not be the reader's own: its HTML keeps only the
+// elements and attributes of prose, and links only to http(s) pages or anchors. (The page's content
+// security policy runs no inline script either.)
+const PROSE_ELEMENTS = new Set(["P", "H1", "H2", "H3", "H4", "H5", "H6", "UL", "OL", "LI", "EM", "STRONG", "B", "I",
+  "CODE", "PRE", "BLOCKQUOTE", "HR", "BR", "A", "TABLE", "THEAD", "TBODY", "TR", "TH", "TD", "DEL", "S", "IMG", "SPAN"]);
+const DROPPED_ELEMENTS = new Set(["SCRIPT", "STYLE", "IFRAME", "OBJECT", "EMBED", "TEMPLATE", "SVG", "MATH", "FORM",
+  "INPUT", "TEXTAREA", "SELECT", "BUTTON", "LINK", "META", "BASE", "NOSCRIPT", "FRAME", "FRAMESET"]);
+function safeProse(html) {
+  const doc = new DOMParser().parseFromString(html || "", "text/html");
+  for (const node of Array.from(doc.body.querySelectorAll("*")).reverse()) {
+    if (DROPPED_ELEMENTS.has(node.nodeName)) { node.remove(); continue; }
+    if (!PROSE_ELEMENTS.has(node.nodeName)) { node.replaceWith(...node.childNodes); continue; }
+    for (const a of Array.from(node.attributes)) {
+      const keep = (node.nodeName === "A" && a.name === "href" && /^(https?:|#)/i.test(a.value.trim())) ||
+        (node.nodeName === "IMG" && a.name === "src" && /^data:image\/(png|jpeg|gif|webp);/i.test(a.value.trim())) ||
+        (node.nodeName === "IMG" && a.name === "alt") || a.name === "title";
+      if (!keep) node.removeAttribute(a.name);
+    }
+    if (node.nodeName === "A") node.setAttribute("rel", "noopener noreferrer");
+  }
+  return Array.from(doc.body.childNodes).map(n => document.importNode(n, true));
+}
+
 function renderTable(o) {
   const t = el("table", {});
   t.append(el("tr", {}, ...o.columns.map(c => el("th", {}, c))));
@@ -73,9 +96,11 @@ function renderError(cell, o) {
   const pre = el("pre", { class: "error" });
   const text = o.text;
   // The headline names the place as file:line:col; clicking it puts the cursor there.
-  const m = o.line ? /^(.*?)(\S+:\d+:\d+)(.*)$/s.exec(text) : null;
-  if (m) {
-    pre.append(m[1], el("span", { class: "loc", title: "go to the line", onclick: () => focusLine(cell, o.line, o.column) }, m[2]), m[3]);
+  // Only the first line is searched: a huge message must not make the pattern backtrack for long.
+  const cut = text.indexOf("\n"), first = cut < 0 ? text : text.slice(0, cut), rest = cut < 0 ? "" : text.slice(cut);
+  const m = o.line ? /^(.{0,2000}?)(\S{1,2000}:\d+:\d+)(.*)$/.exec(first.slice(0, 5000)) : null;
+  if (m && first.length <= 5000) {
+    pre.append(m[1], el("span", { class: "loc", title: "go to the line", onclick: () => focusLine(cell, o.line, o.column) }, m[2]), m[3], rest);
   } else pre.append(text);
   return pre;
 }
@@ -180,8 +205,7 @@ function renderCell(cell) {
   const root = el("div", { class: "cell", id: "cell-" + cell.id }, head);
   let area = null;
   if (cell.kind === "markdown") {
-    const prose = el("div", { class: "prose" });
-    prose.innerHTML = cell.html || "";
+    const prose = el("div", { class: "prose" }, ...safeProse(cell.html));
     if (state.live) prose.addEventListener("dblclick", () => editMarkdown(cell));
     root.append(prose);
   } else {
@@ -192,11 +216,11 @@ function renderCell(cell) {
   if (state.live) {
     const b = (label, title, f) => tools.append(el("button", { title, onclick: f }, label));
     if (cell.kind === "code") b("▶", "run (Shift-Enter)", () => run([cell.id]));
-    if (cell.kind === "code") b("↶", "undo: the models, optimizers and random generators as before this cell last ran", () => send({ op: "undo", id: cell.id }));
-    b("↑", "move up", () => send({ op: "move", id: cell.id, by: -1 }));
-    b("↓", "move down", () => send({ op: "move", id: cell.id, by: 1 }));
-    b("+", "add a code cell below", () => send({ op: "add", after: cell.id, kind: "code" }));
-    b("✕", "delete", () => send({ op: "delete", id: cell.id }));
+    if (cell.kind === "code") b("↶", "undo: the models, optimizers and random generators as before this cell last ran", () => { flushEdits(); send({ op: "undo", id: cell.id }); });
+    b("↑", "move up", () => { flushEdits(); send({ op: "move", id: cell.id, by: -1 }); });
+    b("↓", "move down", () => { flushEdits(); send({ op: "move", id: cell.id, by: 1 }); });
+    b("+", "add a code cell below", () => { flushEdits(); send({ op: "add", after: cell.id, kind: "code" }); });
+    b("✕", "delete", () => { flushEdits(); send({ op: "delete", id: cell.id }); });
   }
   cell.dom = { root, outputs, status, area };
   for (const o of cell.outputs || []) appendOutput(cell, o, outputs);
@@ -208,7 +232,7 @@ function editMarkdown(cell) {
   const area = el("textarea", { class: "md-source" });
   area.value = cell.source;
   area.addEventListener("input", () => { cell.source = area.value; edited(cell); });
-  area.addEventListener("blur", () => send({ op: "render", id: cell.id }));
+  area.addEventListener("blur", () => { flushEdits(); send({ op: "render", id: cell.id }); });
   cell.dom.root.querySelector(".prose").replaceWith(area);
   area.focus();
 }
@@ -323,10 +347,9 @@ function toolbar() {
   const bar = document.querySelector("header.bar .actions");
   const b = (label, title, f) => bar.append(el("button", { title, onclick: f }, label));
   b("Run all", "run every code cell in order", () => run(state.cells.map(c => c.id)));
-  b("Run above", "run every cell above the one being edited", () => {
-    const active = document.activeElement && document.activeElement.closest(".cell");
-    const k = active ? state.cells.findIndex(c => "cell-" + c.id === active.id) : state.cells.length;
-    run(state.cells.slice(0, Math.max(0, k)).map(c => c.id));
+  b("Run above", "run every cell above the one last edited", () => {
+    const k = state.lastCell != null ? state.cells.findIndex(c => c.id === state.lastCell) : -1;
+    run(state.cells.slice(0, k < 0 ? state.cells.length : k).map(c => c.id));
   });
   b("Interrupt", "stop the running cell (variables keep their values)", () => send({ op: "interrupt" }));
   b("Restart", "a fresh session: every variable is gone", () => send({ op: "restart" }));
@@ -342,5 +365,10 @@ addEventListener("DOMContentLoaded", () => {
   state.cells = data.cells || [];
   state.live = data.live || null;
   if (state.live) { document.body.classList.add("live"); toolbar(); connect(); }
+  // The cell last worked in, for "Run above" (clicking the button moves the focus to it).
+  document.addEventListener("focusin", e => {
+    const c = e.target.closest && e.target.closest(".cell");
+    if (c) state.lastCell = Number(c.id.slice("cell-".length));
+  });
   render();
 });

@@ -211,7 +211,9 @@ static void fail(char *err, size_t len, const char *what, dnnl_status_t s) {
 static int slow_impl(const_dnnl_primitive_desc_t pd) {
     const char *impl = NULL;
     if (!pd || p_dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl) != dnnl_success || !impl) return 0;
-    return strstr(impl, "gemm") != NULL || strstr(impl, "ref") != NULL;
+    // "gemm:jit", "x64:gemm:jit", "ref:any"; not brgemm ("brg:..."), which is fast.
+    return strncmp(impl, "gemm:", 5) == 0 || strstr(impl, ":gemm:") != NULL || strncmp(impl, "ref:", 4) == 0 ||
+           strstr(impl, ":ref:") != NULL;
 }
 
 tb_dnnl_conv *tb_dnnl_conv_create(const tb_conv_shape *g, int low, int relu, char *err, size_t errlen) {

@@ -24,8 +24,10 @@ public final class SessionSnapshot {
 
 extension Bindings {
     /// A snapshot of the session's models, optimizers and generators: those its variables name,
-    /// directly or inside a list or map (one level, the first 10,000 items).
-    public static func snapshot(of interp: Interpreter) -> SessionSnapshot {
+    /// directly or inside a list or map (one level, the first 10,000 items). Nil when it would
+    /// hold more than `limit` bytes (nothing is copied then). It holds its objects weakly: an
+    /// object the session let go of is not kept alive for undo.
+    public static func snapshot(of interp: Interpreter, limit: Int) -> SessionSnapshot? {
         var models: [ObjectIdentifier: Module] = [:], trainers: [ObjectIdentifier: Trainer] = [:]
         var generators: [ObjectIdentifier: Generator] = [:]
         func note(_ v: Value) {
@@ -49,23 +51,25 @@ extension Bindings {
         }
         if let run = interp.hostState as? RunState { generators[ObjectIdentifier(run.generator)] = run.generator }
 
-        var bytes = 0
+        // The size first: a snapshot over the limit is never made.
+        let states = models.values.map { ($0, $0.stateDict()) }
+        var bytes = states.reduce(0) { $0 + $1.1.reduce(0) { $0 + $1.1.count * 4 } }
+        bytes += trainers.values.reduce(0) { $0 + $1.snapshotBytes }
+        guard bytes <= limit else { return nil }
+
         var actions: [() throws -> Void] = []
-        for model in models.values {
+        for (model, state) in states {
             // Parameters and BN's running statistics are written in place: copied.
-            let saved = model.stateDict().map { ($0.0, $0.1.copy()) }
-            bytes += saved.reduce(0) { $0 + $1.1.count * 4 }
-            let byName = Dictionary(saved, uniquingKeysWith: { a, _ in a })
-            actions.append { try model.load(byName, source: "the undo snapshot", strict: false) }
+            let byName = Dictionary(state.map { ($0.0, $0.1.copy()) }, uniquingKeysWith: { a, _ in a })
+            actions.append { [weak model] in try model?.load(byName, source: "the undo snapshot", strict: false) }
         }
         for trainer in trainers.values {
             let s = trainer.snapshot()
-            bytes += s.bytes
-            actions.append { try trainer.restore(s) }
+            actions.append { [weak trainer] in try trainer?.restore(s) }
         }
         for g in generators.values {
             let state = g.state
-            actions.append { try g.restore(state) }
+            actions.append { [weak g] in try g?.restore(state) }
         }
         return SessionSnapshot(bytes: bytes, actions: actions)
     }

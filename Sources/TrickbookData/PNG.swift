@@ -71,8 +71,13 @@ public enum PNG {
     public static func encodeRaw(_ samples: [UInt8], width: Int, height: Int, format: UInt32, name: String = "PNG") throws -> [UInt8] {
         var img = png_image()
         img.version = TB_PNG_IMAGE_VERSION
-        guard let w = UInt32(exactly: width), let h = UInt32(exactly: height), width * height <= maxPixels else {
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard let w = UInt32(exactly: width), let h = UInt32(exactly: height), !overflow, pixels <= maxPixels else {
             throw IDX.DataError(name, "cannot write \(width)x\(height) pixels")
+        }
+        let perPixel = format == TB_PNG_FORMAT_GRAY ? 1 : format == TB_PNG_FORMAT_GA ? 2 : format == TB_PNG_FORMAT_RGB ? 3 : 4
+        guard samples.count == pixels * perPixel else {
+            throw IDX.DataError(name, "\(samples.count) samples for \(width)x\(height) pixels of \(perPixel) channels")
         }
         img.width = w
         img.height = h

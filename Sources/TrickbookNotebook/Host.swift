@@ -10,6 +10,8 @@ final class NotebookHost: @unchecked Sendable {
     let path: String
     let name: String
     private let lock = NSLock()
+    /// Held from taking a batch of events to having sent it (always taken before `lock`).
+    private let sending = NSLock()
     private var document: Document
     /// The file's bytes as loaded or last saved (nil: not on disk yet), to notice edits made
     /// meanwhile by something else.
@@ -48,7 +50,7 @@ final class NotebookHost: @unchecked Sendable {
             onDisk = nil
             document = Document(text: "# %%\n")
         }
-        kernel = Kernel(makeSession: makeSession) { [unowned self] in kernelEvent($0) }
+        kernel = Kernel(makeSession: makeSession, snapshotLimit: snapshotLimit) { [unowned self] in kernelEvent($0) }
     }
 
     // MARK: Messages to the page
@@ -70,13 +72,16 @@ final class NotebookHost: @unchecked Sendable {
 
     /// Adds a page; `send` is called with each message's JSON. Returns its number for `disconnect`.
     func connect(_ send: @escaping (String) -> Void) -> Int {
-        flush()  // what is waiting goes to the pages already here; the new one gets the state with it
+        sending.lock()
+        defer { sending.unlock() }
+        deliver()  // what is waiting goes to the pages already here; the new one gets the state with it
         lock.lock()
-        defer { lock.unlock() }
         let k = nextClient
         nextClient += 1
         clients[k] = send
-        send(Page.json(Event(ev: "notebook", cells: records(), meta: meta)))
+        let state = Event(ev: "notebook", cells: records(), meta: meta)
+        lock.unlock()
+        send(Page.json(state))
         return k
     }
 
@@ -100,6 +105,14 @@ final class NotebookHost: @unchecked Sendable {
 
     /// Sends what is waiting (every 10 ms from the server's flusher, and at the end of a cell).
     func flush() {
+        sending.lock()
+        defer { sending.unlock() }
+        deliver()
+    }
+
+    /// Takes what is waiting and sends it, with `sending` held: one batch at a time, so that no
+    /// batch overtakes another (the kernel thread, the flusher and a new page all flush).
+    private func deliver() {
         lock.lock()
         let now = Date()
         lastFlush = now
@@ -161,6 +174,7 @@ final class NotebookHost: @unchecked Sendable {
                 outbox.append(Event(ev: "out", id: id, output: held.output))
                 progressHeld[pid] = nil
             }
+            for case .progress(let pid, _, _) in outputs[id]?.outputs ?? [] { progressSent[pid] = nil }
             if let dropped = outputs[id]?.dropped, dropped > 0, let last = outputs[id]?.all.last {
                 outbox.append(Event(ev: "out", id: id, output: last))
             }
@@ -171,9 +185,13 @@ final class NotebookHost: @unchecked Sendable {
             flush()
         case .snapshot(let id, let snapshot):
             lock.lock()
+            // Without a new one (over the limit), the older snapshot of this cell would undo to a
+            // state before its previous run: it goes too.
             snapshots[id] = snapshot
             snapshotOrder.removeAll { $0 == id }
-            snapshotOrder.append(id)
+            if snapshot != nil { snapshotOrder.append(id) } else {
+                outbox.append(Event(ev: "notice", text: "no undo for this run: its snapshot would hold more than \(snapshotLimit >> 20) MB"))
+            }
             while snapshotBytes > snapshotLimit, let oldest = snapshotOrder.first {
                 snapshotOrder.removeFirst()
                 snapshots[oldest] = nil
@@ -256,6 +274,11 @@ final class NotebookHost: @unchecked Sendable {
             guard let id else { return }
             lock.lock()
             document.delete(id)
+            outputs[id] = nil
+            status[id] = nil
+            seconds[id] = nil
+            snapshots[id] = nil
+            snapshotOrder.removeAll { $0 == id }
             outbox.append(Event(ev: "cells", cells: records()))
             lock.unlock()
         case "move":

@@ -18,8 +18,8 @@ final class Kernel: @unchecked Sendable {
         case output(id: Int, Output)
         case done(id: Int, status: String, seconds: Double)
         case restarted
-        /// Taken before cell `id` ran.
-        case snapshot(id: Int, Session.Snapshot)
+        /// Taken before cell `id` ran (nil: it would have held more than the limit).
+        case snapshot(id: Int, Session.Snapshot?)
         case undone(id: Int, error: String?)
     }
 
@@ -29,10 +29,13 @@ final class Kernel: @unchecked Sendable {
     private var jobs: [Job] = []
     private var running: Int?
     private let events: (Event) -> Void
+    /// The most one undo snapshot may hold.
+    let snapshotLimit: Int
 
     /// `events` is called on the kernel's thread.
-    init(makeSession: @escaping () -> Session, events: @escaping (Event) -> Void) {
+    init(makeSession: @escaping () -> Session, snapshotLimit: Int, events: @escaping (Event) -> Void) {
         self.makeSession = makeSession
+        self.snapshotLimit = snapshotLimit
         self.events = events
         session = makeSession()
         connect(session)
@@ -97,7 +100,7 @@ final class Kernel: @unchecked Sendable {
             condition.unlock()
             switch job {
             case .run(let id, let source, let name, let lineOffset):
-                if let take = session.takeSnapshot { events(.snapshot(id: id, take())) }
+                if let take = session.takeSnapshot { events(.snapshot(id: id, take(snapshotLimit))) }
                 events(.start(id: id))
                 let start = Date()
                 session.evaluate(source, name: name, lineOffset: lineOffset)

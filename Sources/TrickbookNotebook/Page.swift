@@ -28,6 +28,10 @@ enum Page {
         let data = json(Data(meta: meta, cells: cells, live: live))
         // A report may only show what it holds; the live page may also open its WebSocket.
         let connect = live == nil ? "'none'" : "'self'"
+        // Only the page's own script runs: it carries this nonce; no inline handler or
+        // javascript: URL that markdown could smuggle in does.
+        var g = SystemRandomNumberGenerator()
+        let nonce = (0..<2).map { _ in String(format: "%016llx", g.next() as UInt64) }.joined()
         return """
             <!doctype html>
             <html lang="en">
@@ -35,7 +39,7 @@ enum Page {
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
             <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; \
-            script-src 'unsafe-inline'; connect-src \(connect)">
+            script-src 'nonce-\(nonce)'; connect-src \(connect); base-uri 'none'; form-action 'none'">
             <title>\(escaped(meta.name)) · trickbook</title>
             <style>
             \(css)
@@ -45,7 +49,7 @@ enum Page {
             <header class="bar"><h1>\(escaped(meta.name))</h1><span class="actions"></span><span class="meta"></span></header>
             <main></main>
             <script type="application/json" id="tb-data">\(data)</script>
-            <script>
+            <script nonce="\(nonce)">
             \(js)
             </script>
             </body>
@@ -62,9 +66,10 @@ enum Page {
         return String(decoding: data, as: UTF8.self).replacingOccurrences(of: "<", with: "\\u003c")
     }
 
-    /// Markdown prose as HTML. Raw HTML in the prose is shown as text, never as markup.
+    /// Markdown prose as HTML. The page keeps only prose elements and safe links of it (Ink puts
+    /// link targets into attributes as they are written).
     static func markdown(_ prose: String) -> String {
-        MarkdownParser().html(from: prose.replacingOccurrences(of: "<", with: "&lt;"))
+        MarkdownParser().html(from: prose)
     }
 
     static func escaped(_ s: String) -> String {

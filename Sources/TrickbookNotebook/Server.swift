@@ -21,7 +21,8 @@ public final class NotebookServer: @unchecked Sendable {
         self.token = token ?? NotebookServer.randomToken()
         self.bindHost = bindHost
         requestedPort = port
-        folder = ((path as NSString).deletingLastPathComponent as String).isEmpty ? "." : (path as NSString).deletingLastPathComponent
+        // Not NSString.deletingLastPathComponent: it has crashed on a name without a slash here.
+        folder = path.lastIndex(of: "/").map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
     }
 
     static func randomToken() -> String {
@@ -166,9 +167,14 @@ struct Router: HTTPHandler {
                 .handleRequest(request)
         }
         if request.method == .GET, path.hasPrefix("/files/") {
-            guard let file = owner.servedFile(String(path.dropFirst("/files/".count))),
-                let data = FileManager.default.contents(atPath: file)
-            else { return Self.plain(.notFound, "404: no such file in the notebook's folder\n") }
+            guard let file = owner.servedFile(String(path.dropFirst("/files/".count))) else {
+                return Self.plain(.notFound, "404: no such file in the notebook's folder\n")
+            }
+            // Served whole from memory: files beyond 256 MB (not a notebook's pictures) are refused.
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? nil
+            guard let size, size <= 256 << 20, let data = FileManager.default.contents(atPath: file) else {
+                return Self.plain(.forbidden, "403: files over 256 MB are not served\n")
+            }
             return HTTPResponse(
                 statusCode: .ok,
                 headers: [
@@ -200,8 +206,12 @@ struct PageSocket: WSMessageHandler {
     let host: NotebookHost
 
     func makeMessages(for client: AsyncStream<WSMessage>) async throws -> AsyncStream<WSMessage> {
-        let (stream, continuation) = AsyncStream<WSMessage>.makeStream()
-        let k = host.connect { continuation.yield(.text($0)) }
+        // A page that stops reading (a sleeping laptop) is dropped once 20,000 messages wait for
+        // it, rather than holding them all.
+        let (stream, continuation) = AsyncStream<WSMessage>.makeStream(bufferingPolicy: .bufferingOldest(20_000))
+        let k = host.connect { message in
+            if case .dropped = continuation.yield(.text(message)) { continuation.finish() }
+        }
         let host = self.host
         Task {
             for await message in client {

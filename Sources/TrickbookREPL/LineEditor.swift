@@ -22,8 +22,11 @@ nonisolated(unsafe) private var sigintPipe: UnsafeMutablePointer<Int32> = {
     let p = UnsafeMutablePointer<Int32>.allocate(capacity: 2)
     p[0] = -1
     p[1] = -1
-    if pipe(p) == 0 {
-        for fd in [p[0], p[1]] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    if pipe(p) == 0 {  // non-blocking, and not inherited by programs a script starts
+        for fd in [p[0], p[1]] {
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
     }
     return p
 }()
@@ -41,8 +44,10 @@ func installInterruptHandler(_ flag: InterruptFlag) {
     action.__sigaction_handler.sa_handler = { _ in
         sigintSeen.pointee = 1
         sigintInterrupt?.set()
+        let saved = errno  // the interrupted code may be about to read it
         var byte: UInt8 = 1
         _ = write(sigintPipe[1], &byte, 1)  // async-signal-safe; a full pipe already wakes the reader
+        errno = saved
     }
     sigemptyset(&action.sa_mask)
     action.sa_flags = 0  // no SA_RESTART: a read at the prompt returns EINTR

@@ -29,6 +29,8 @@ public final class REPL {
         session.output("trickbook \u{2014} the Bag of Tricks, cell by cell. :help for a tour, Ctrl-D to leave.")
         var pending: [String] = []
         while true {
+            // A Ctrl-C from before this prompt (at the last one, or after a cell ended) is spent.
+            session.interp.interrupt.clear()
             switch editor.readLine(prompt: pending.isEmpty ? "tb> " : "... ") {
             case .endOfInput:
                 session.output("")
@@ -57,10 +59,10 @@ public final class REPL {
         session.evaluate(source, name: "<stdin>", echo: false) ? 0 : 1
     }
 
+    /// Runs a cell typed at the prompt. The interrupt flag was cleared when the prompt began, so a
+    /// Ctrl-C pressed right after Enter, before the cell starts, still stops it.
     private func run(_ source: String, name: String) {
-        session.interp.interrupt.clear()
         if session.evaluate(source, name: name) { typed.append(source) }
-        session.interp.interrupt.clear()
     }
 
     // MARK: Completion
@@ -194,7 +196,6 @@ public final class REPL {
 
     private func runNotebookCells(_ numbers: [Int], of nb: Notebook) {
         for n in numbers {
-            session.interp.interrupt.clear()
             let ok = session.runCell(nb.cells[n - 1], of: nb)
             nextCell = n + 1
             if !ok { break }

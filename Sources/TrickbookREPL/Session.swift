@@ -30,7 +30,8 @@ public final class Session {
             self.restore = restore
         }
     }
-    public var takeSnapshot: (() -> Snapshot)?
+    /// Takes one holding at most the given bytes, or nil when it would hold more.
+    public var takeSnapshot: ((Int) -> Snapshot?)?
 
     /// `setup` registers the host builtins (the bindings); `quick` and `seed` become globals.
     public init(stdlib: [String], quick: Bool, seed: Int, setup: (Interpreter) -> Void) {

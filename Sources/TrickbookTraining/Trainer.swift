@@ -337,9 +337,14 @@ extension Trainer {
         public let bytes: Int
     }
 
+    /// The bytes `snapshot()` would hold.
+    public var snapshotBytes: Int {
+        (optimizer.buffers.values.reduce(0) { $0 + $1.count } + (ema?.shadows.reduce(0) { $0 + $1.2.count } ?? 0)) * 4
+    }
+
     public func snapshot() -> Snapshot {
         let averages = ema?.shadows.map { $0.2.copy() } ?? []
-        let bytes = (optimizer.buffers.values.reduce(0) { $0 + $1.count } + averages.reduce(0) { $0 + $1.count }) * 4
+        let bytes = snapshotBytes
         return Snapshot(
             buffers: optimizer.buffers, averages: averages, step: step, epoch: epoch, lr: optimizer.lr,
             scaler: scaler.map { ($0.scale, $0.cleanSteps, $0.skippedSteps) }, generators: generators.mapValues(\.state),

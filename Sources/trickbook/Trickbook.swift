@@ -34,9 +34,8 @@ func makeSession(quick: Bool, seed: Int) -> Session {
         $0.builtinModules = Assets.stdlib
         Bindings.register(into: $0, seed: UInt64(truncatingIfNeeded: seed))
     }
-    session.takeSnapshot = { [unowned session] in
-        let s = Bindings.snapshot(of: session.interp)
-        return Session.Snapshot(bytes: s.bytes, restore: s.restore)
+    session.takeSnapshot = { [unowned session] limit in
+        Bindings.snapshot(of: session.interp, limit: limit).map { Session.Snapshot(bytes: $0.bytes, restore: $0.restore) }
     }
     return session
 }

@@ -200,4 +200,35 @@ final class Browser {
         try? FileManager.default.createDirectory(at: repository.appendingPathComponent("out"), withIntermediateDirectories: true)
         try png.write(to: repository.appendingPathComponent("out/tour-page.png"))
     }
+
+    /// Markdown from a notebook that is not the reader's own cannot run script in the page (where
+    /// it could use the token): attribute break-outs, javascript: links, raw script and handlers
+    /// are all inert, and prose still shows, with `<` in code as written.
+    @Test func markdownCannotRunScript() throws {
+        let server = try ServerProcess(
+            "browser-xss",
+            text: """
+                # %% [markdown] Hostile
+                # ![x](a"onerror="window.pwned=1)
+                # [link](javascript:window.pwned=2) and [fine](https://example.org/page)
+                # <img src=x onerror="window.pwned=3"> <script>window.pwned=4</script>
+                # ```js" onmouseover="window.pwned=5
+                # code
+                # ```
+                # %% [markdown] Fine
+                # Compare `a < b` here, *in* prose.
+                # %%
+                print(1)
+                """)
+        let browser = try Browser()
+        try browser.call("Page.navigate", ["url": "http://127.0.0.1:\(server.port)/?token=\(server.token)"])
+        try browser.wait("document.querySelectorAll('.cell').length === 3")
+        usleep(300_000)  // time for an image's error handler, were there one
+        #expect(try browser.evaluate("window.pwned === undefined") as? Bool == true)
+        #expect(try browser.evaluate("document.querySelectorAll('.prose script, .prose [onerror], .prose [onmouseover]').length") as? Int == 0)
+        #expect(try browser.evaluate("[...document.querySelectorAll('.prose a')].every(a => /^https?:/.test(a.getAttribute('href') || 'https:'))") as? Bool == true)
+        #expect(try browser.evaluate("document.querySelector('.prose a[href]').getAttribute('href')") as? String == "https://example.org/page")
+        let codes = try browser.evaluate("[...document.querySelectorAll('.prose code')].map(c => c.textContent).join('|')") as? String ?? ""
+        #expect(codes.contains("a < b"), "\(codes)")
+    }
 }
