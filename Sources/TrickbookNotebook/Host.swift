@@ -25,6 +25,21 @@ final class NotebookHost: @unchecked Sendable {
     private var progressSent: [Int: Date] = [:]
     private var progressHeld: [Int: (cell: Int, output: Output)] = [:]
     private var lastFlush = Date.distantPast
+    /// Lines printed one after another by one cell, not yet in the outbox.
+    private var textRun: (id: Int, lines: [String])?
+
+    /// Adds an event after the printed lines before it (call with the lock held).
+    private func post(_ e: Event) {
+        closeTextRun()
+        outbox.append(e)
+    }
+
+    /// Puts the pending printed lines into the outbox as one message (call with the lock held).
+    private func closeTextRun() {
+        guard let run = textRun else { return }
+        textRun = nil
+        outbox.append(Event(ev: "out", id: run.id, output: .text(run.lines.joined(separator: "\n"))))
+    }
     private var kernel: Kernel?
     /// The state before each cell last ran, for undo; the oldest go first beyond `snapshotLimit`.
     private var snapshots: [Int: Session.Snapshot] = [:]
@@ -114,10 +129,11 @@ final class NotebookHost: @unchecked Sendable {
     /// batch overtakes another (the kernel thread, the flusher and a new page all flush).
     private func deliver() {
         lock.lock()
+        closeTextRun()
         let now = Date()
         lastFlush = now
         for (pid, held) in progressHeld where now.timeIntervalSince(progressSent[pid] ?? .distantPast) >= 0.1 {
-            outbox.append(Event(ev: "out", id: held.cell, output: held.output))
+            post(Event(ev: "out", id: held.cell, output: held.output))
             progressSent[pid] = now
             progressHeld[pid] = nil
         }
@@ -132,7 +148,7 @@ final class NotebookHost: @unchecked Sendable {
 
     private func broadcast(_ e: Event) {
         lock.lock()
-        outbox.append(e)
+        post(e)
         lock.unlock()
     }
 
@@ -145,7 +161,7 @@ final class NotebookHost: @unchecked Sendable {
             outputs[id] = CellOutputs(limit: 32 << 20)
             status[id] = "running"
             seconds[id] = nil
-            outbox.append(Event(ev: "start", id: id))
+            post(Event(ev: "start", id: id))
             lock.unlock()
         case .output(let id, let o):
             // A lone line goes out at once; lines that come faster wait for the next flush (10 ms),
@@ -161,26 +177,26 @@ final class NotebookHost: @unchecked Sendable {
                 return
             }
             if case .progress(let pid, _, _) = o { progressSent[pid] = Date() }
-            // Printed lines that follow each other in one cell go out as one message.
-            if case .text(let t) = o, var last = outbox.last, last.ev == "out", last.id == id, case .text(let before)? = last.output {
-                last.output = .text(before + "\n" + t)
-                outbox[outbox.count - 1] = last
+            // Printed lines that follow each other in one cell go out as one message, joined once.
+            if case .text(let t) = o {
+                if textRun?.id != id { closeTextRun() }
+                textRun = (id, (textRun?.lines ?? []) + [t])
             } else {
-                outbox.append(Event(ev: "out", id: id, output: o))
+                post(Event(ev: "out", id: id, output: o))
             }
         case .done(let id, let st, let s):
             lock.lock()
             for (pid, held) in progressHeld where held.cell == id {
-                outbox.append(Event(ev: "out", id: id, output: held.output))
+                post(Event(ev: "out", id: id, output: held.output))
                 progressHeld[pid] = nil
             }
             for case .progress(let pid, _, _) in outputs[id]?.outputs ?? [] { progressSent[pid] = nil }
             if let dropped = outputs[id]?.dropped, dropped > 0, let last = outputs[id]?.all.last {
-                outbox.append(Event(ev: "out", id: id, output: last))
+                post(Event(ev: "out", id: id, output: last))
             }
             status[id] = st
             seconds[id] = s
-            outbox.append(Event(ev: "done", id: id, status: st, seconds: s, snapshots: snapshotBytes, snapshotLimit: snapshotLimit))
+            post(Event(ev: "done", id: id, status: st, seconds: s, snapshots: snapshotBytes, snapshotLimit: snapshotLimit))
             lock.unlock()
             flush()
         case .snapshot(let id, let snapshot):
@@ -190,7 +206,7 @@ final class NotebookHost: @unchecked Sendable {
             snapshots[id] = snapshot
             snapshotOrder.removeAll { $0 == id }
             if snapshot != nil { snapshotOrder.append(id) } else {
-                outbox.append(Event(ev: "notice", text: "no undo for this run: its snapshot would hold more than \(snapshotLimit >> 20) MB"))
+                post(Event(ev: "notice", text: "no undo for this run: its snapshot would hold more than \(snapshotLimit >> 20) MB"))
             }
             while snapshotBytes > snapshotLimit, let oldest = snapshotOrder.first {
                 snapshotOrder.removeFirst()
@@ -200,15 +216,15 @@ final class NotebookHost: @unchecked Sendable {
         case .undone(let id, let error):
             lock.lock()
             if let error {
-                outbox.append(Event(ev: "notice", text: "undo failed: \(error)"))
+                post(Event(ev: "notice", text: "undo failed: \(error)"))
             } else {
                 // The cell's effects are gone, and what ran after it ran on them: all stale.
                 if let k = document.index(of: id) {
                     for c in document.cells[k...] where status[c.id] != nil && status[c.id] != "queued" { status[c.id] = "stale" }
                 }
-                outbox.append(Event(ev: "cells", cells: records()))
+                post(Event(ev: "cells", cells: records()))
                 let number = (document.index(of: id) ?? 0) + 1
-                outbox.append(Event(ev: "notice", text: "undid cell [\(number)]: models, optimizers and generators as before it ran"))
+                post(Event(ev: "notice", text: "undid cell [\(number)]: models, optimizers and generators as before it ran"))
             }
             lock.unlock()
         case .restarted:
@@ -217,8 +233,8 @@ final class NotebookHost: @unchecked Sendable {
             seconds = [:]
             snapshots = [:]
             snapshotOrder = []
-            outbox.append(Event(ev: "cells", cells: records()))
-            outbox.append(Event(ev: "notice", text: "restarted: a fresh session"))
+            post(Event(ev: "cells", cells: records()))
+            post(Event(ev: "notice", text: "restarted: a fresh session"))
             lock.unlock()
         }
     }
@@ -239,7 +255,7 @@ final class NotebookHost: @unchecked Sendable {
             let dropped = kernel?.interrupt() ?? []
             lock.lock()
             for d in dropped { status[d] = nil }
-            outbox.append(Event(ev: "cells", cells: records()))
+            post(Event(ev: "cells", cells: records()))
             lock.unlock()
         case "restart":
             kernel?.interrupt()
@@ -263,12 +279,12 @@ final class NotebookHost: @unchecked Sendable {
             guard let id else { return }
             lock.lock()
             let html = document.cell(id).map { Page.markdown($0.prose) }
-            outbox.append(Event(ev: "rendered", id: id, html: html))
+            post(Event(ev: "rendered", id: id, html: html))
             lock.unlock()
         case "add":
             lock.lock()
             document.add(after: (m["after"] as? NSNumber)?.intValue, markdown: (m["kind"] as? String) == "markdown")
-            outbox.append(Event(ev: "cells", cells: records()))
+            post(Event(ev: "cells", cells: records()))
             lock.unlock()
         case "delete":
             guard let id else { return }
@@ -279,14 +295,14 @@ final class NotebookHost: @unchecked Sendable {
             seconds[id] = nil
             snapshots[id] = nil
             snapshotOrder.removeAll { $0 == id }
-            outbox.append(Event(ev: "cells", cells: records()))
+            post(Event(ev: "cells", cells: records()))
             lock.unlock()
         case "move":
             guard let id, let by = (m["by"] as? NSNumber)?.intValue else { return }
             lock.lock()
             document.move(id, by: max(-1_000_000, min(1_000_000, by)))
             markStale(from: id)
-            outbox.append(Event(ev: "cells", cells: records()))
+            post(Event(ev: "cells", cells: records()))
             lock.unlock()
         case "save":
             broadcast(save(force: (m["force"] as? Bool) ?? false))

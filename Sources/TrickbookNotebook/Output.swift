@@ -71,6 +71,8 @@ public struct CellOutputs {
     /// Outputs left out once the cell held `limit` bytes (a cell that prints without end).
     public private(set) var dropped = 0
     public let limit: Int
+    /// Where each progress bar is in `outputs`.
+    private var progressAt: [Int: Int] = [:]
 
     public init(limit: Int = 8 << 20) { self.limit = limit }
 
@@ -78,9 +80,7 @@ public struct CellOutputs {
     /// kept (false once the cell is over its limit).
     @discardableResult
     public mutating func add(_ o: Output) -> Bool {
-        if case .progress(let id, _, _) = o, let k = outputs.lastIndex(where: {
-            if case .progress(id, _, _) = $0 { return true } else { return false }
-        }) {
+        if case .progress(let id, _, _) = o, let k = progressAt[id] {
             bytes += o.size - outputs[k].size
             outputs[k] = o
             return true
@@ -90,6 +90,7 @@ public struct CellOutputs {
             return false
         }
         bytes += o.size
+        if case .progress(let id, _, _) = o { progressAt[id] = outputs.count }
         outputs.append(o)
         return true
     }

@@ -14,6 +14,7 @@ public final class NotebookServer: @unchecked Sendable {
     let requestedPort: UInt16
     let folder: String
     private var server: HTTPServer?
+    private var flushing: Task<Void, Never>?
 
     public init(path: String, bindHost: String = "127.0.0.1", port: UInt16 = 0, token: String? = nil,
                 makeSession: @escaping () -> Session) throws {
@@ -49,9 +50,9 @@ public final class NotebookServer: @unchecked Sendable {
             throw NotebookError("cannot listen on \(bindHost):\(requestedPort): \(failure.error.map { "\($0)" } ?? "\(error)")")
         }
         let flusher = host
-        Task.detached {
-            while true {
-                try await Task.sleep(nanoseconds: 10_000_000)
+        flushing = Task.detached {
+            while !Task.isCancelled {
+                try? await Task.sleep(nanoseconds: 10_000_000)
                 flusher.flush()
             }
         }
@@ -91,6 +92,7 @@ public final class NotebookServer: @unchecked Sendable {
     public private(set) var port: UInt16 = 0
 
     public func stop() async {
+        flushing?.cancel()
         await server?.stop()
     }
 
@@ -111,8 +113,11 @@ public final class NotebookServer: @unchecked Sendable {
     }
 
     /// Origins the page may open the WebSocket from: this server's own addresses.
-    func allowedOrigin(_ origin: String?) -> Bool {
+    func allowedOrigin(_ origin: String?, host: String?) -> Bool {
         guard let origin else { return true }  // not a browser (a browser always sends one)
+        // The address the page was opened at (with --host 0.0.0.0, any of the machine's); the
+        // token still guards against a rebound name.
+        if let host, origin == "http://\(host)" { return true }
         var hosts = ["127.0.0.1", "localhost", "[::1]"]
         hosts.append(bindHost.contains(":") ? "[\(bindHost)]" : bindHost)
         return hosts.contains { origin == "http://\($0):\(port)" }
@@ -160,7 +165,7 @@ struct Router: HTTPHandler {
                 body: Data(html.utf8))
         }
         if path == "/ws" {
-            guard owner.allowedOrigin(request.headers[HTTPHeader("Origin")]) else {
+            guard owner.allowedOrigin(request.headers[HTTPHeader("Origin")], host: request.headers[HTTPHeader("Host")]) else {
                 return Self.plain(.forbidden, "403: a WebSocket from another origin\n")
             }
             return try await WebSocketHTTPHandler(handler: MessageFrameWSHandler(handler: PageSocket(host: owner.host)))
