@@ -262,6 +262,14 @@ final class LoaderBox: TypedHost {
     private var stepping: BatchIterator?
     init(_ loader: Loader) { self.loader = loader }
 
+    /// For undo: the epoch, and whether next() was between epochs (an iterator cannot be rewound,
+    /// so a snapshot taken mid-epoch leaves next()'s position as it is).
+    var position: (epoch: Int, betweenEpochs: Bool) { (loader.epoch, stepping == nil) }
+    func restore(_ p: (epoch: Int, betweenEpochs: Bool)) {
+        loader.epoch = p.epoch
+        if p.betweenEpochs { stepping = nil }
+    }
+
     /// The next batch of the epoch next() is in, starting a new epoch after the last.
     func next() throws -> Batch {
         if let it = stepping, let b = try it.nextBatch() { return b }

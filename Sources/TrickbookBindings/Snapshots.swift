@@ -5,8 +5,8 @@ import TrickbookTensor
 import TrickbookTraining
 
 /// What a notebook's "undo" puts back: every model's parameters and buffers, every optimizer's
-/// state (momentum, averaged weights, step, rate, loss scale) and the random generators, as they
-/// were when the snapshot was taken. Variables keep whatever they name now.
+/// state (momentum, averaged weights, step, rate, loss scale), the random generators and the
+/// loaders' epochs, as they were when the snapshot was taken. Variables keep whatever they name now.
 public final class SessionSnapshot {
     /// The memory it holds: the copies, and the momentum buffers it keeps alive.
     public let bytes: Int
@@ -29,7 +29,7 @@ extension Bindings {
     /// object the session let go of is not kept alive for undo.
     public static func snapshot(of interp: Interpreter, limit: Int) -> SessionSnapshot? {
         var models: [ObjectIdentifier: Module] = [:], trainers: [ObjectIdentifier: Trainer] = [:]
-        var generators: [ObjectIdentifier: Generator] = [:]
+        var generators: [ObjectIdentifier: Generator] = [:], loaders: [ObjectIdentifier: LoaderBox] = [:]
         func note(_ v: Value) {
             guard case .host(let o) = v else { return }
             switch o {
@@ -38,6 +38,7 @@ extension Bindings {
                 trainers[ObjectIdentifier(b.trainer)] = b.trainer
                 models[ObjectIdentifier(b.trainer.model)] = b.trainer.model
             case let g as GeneratorBox: generators[ObjectIdentifier(g.generator)] = g.generator
+            case let l as LoaderBox: loaders[ObjectIdentifier(l)] = l
             default: break
             }
         }
@@ -70,6 +71,11 @@ extension Bindings {
         for g in generators.values {
             let state = g.state
             actions.append { [weak g] in try g?.restore(state) }
+        }
+        // A loader's epoch picks its shuffle and augmentation: put back too.
+        for l in loaders.values {
+            let position = l.position
+            actions.append { [weak l] in l?.restore(position) }
         }
         return SessionSnapshot(bytes: bytes, actions: actions)
     }

@@ -126,8 +126,9 @@ func ids(_ notebook: [String: Any]) -> [Int] {
         #expect(out?["text"] as? String == "true")
     }
 
-    /// Undo puts back the model's weights, the optimizer's state and the random generator as they
-    /// were before the cell ran: the same steps after an undo give the same numbers.
+    /// Undo puts back the model's weights, the optimizer's state, the random generator and the
+    /// loader's epoch (its shuffle and flips) as they were before the cell ran: the same steps
+    /// after an undo give the same numbers.
     @Test func undoPutsBackModelsOptimizersAndGenerators() throws {
         let server = try ServerProcess(
             "undo",
@@ -135,7 +136,7 @@ func ids(_ notebook: [String: Any]) -> [Int] {
                 # %% Setup
                 let m = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 4)
                 let o = sgd(m, 0.1)
-                let batches = loader(fashion_mnist("train", limit: 48), 16)
+                let batches = loader(fashion_mnist("train", limit: 48), 16, shuffle: true, transform: hflip())
                 # %% Train
                 let losses = []
                 for b in batches { losses.append(train_step(m, b, o, cross_entropy()).loss) }
