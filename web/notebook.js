@@ -319,9 +319,23 @@ function receive(m) {
         document.querySelector("#snapshots").textContent = `undo holds ${mb(m.snapshots)} of ${mb(m.snapshotLimit)}`;
       }
       break;
-    case "cells":
-      // Structure changed (add, delete, move, undo, restart): keep what was drawn for each cell.
-      state.cells = m.cells; render(); break;
+    case "cells": {
+      // Order or statuses changed (add, delete, move, undo, restart, interrupt). The records come
+      // without outputs: a cell already drawn keeps its element, its outputs and its text (an
+      // edit not yet sent included); only new cells are drawn.
+      const known = new Map(state.cells.map(c => [c.id, c]));
+      state.cells = m.cells.map(c => {
+        const had = known.get(c.id);
+        if (!had || !had.dom) return c;
+        had.number = c.number;
+        had.seconds = c.seconds;
+        had.dom.root.querySelector(".num").textContent = `[${c.number}]`;
+        setStatus(had, c.status);
+        return had;
+      });
+      document.querySelector("main").replaceChildren(...state.cells.map(c => c.dom ? c.dom.root : renderCell(c)));
+      break;
+    }
     case "rendered":
       if (cell) { cell.html = m.html; cell.dom.root.replaceWith(renderCell(cell)); }
       break;

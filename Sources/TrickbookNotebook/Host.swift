@@ -94,7 +94,7 @@ final class NotebookHost: @unchecked Sendable {
         let k = nextClient
         nextClient += 1
         clients[k] = send
-        let state = Event(ev: "notebook", cells: records(), meta: meta)
+        let state = Event(ev: "notebook", cells: records(outputs: true), meta: meta)
         lock.unlock()
         send(Page.json(state))
         return k
@@ -108,13 +108,14 @@ final class NotebookHost: @unchecked Sendable {
 
     var meta: Page.Meta { Page.Meta(name: name, command: nil, seed: nil, version: "trickbook \(trickbookVersion)", started: nil) }
 
-    /// Every cell as the page draws it (call with the lock held).
-    private func records() -> [CellRecord] {
+    /// Every cell as the page draws it (call with the lock held). Without `outputs`, for a change
+    /// of order or status: the page keeps the outputs it has drawn.
+    private func records(outputs withOutputs: Bool = false) -> [CellRecord] {
         document.cells.enumerated().map { k, c in
             CellRecord(
                 id: c.id, number: k + 1, kind: c.isMarkdown ? "markdown" : "code", title: c.title, source: c.source,
-                html: c.isMarkdown ? Page.markdown(c.prose) : nil, outputs: outputs[c.id]?.all ?? [], status: status[c.id],
-                seconds: seconds[c.id])
+                html: c.isMarkdown ? Page.markdown(c.prose) : nil, outputs: withOutputs ? outputs[c.id]?.all ?? [] : [],
+                status: status[c.id], seconds: seconds[c.id])
         }
     }
 
@@ -179,8 +180,12 @@ final class NotebookHost: @unchecked Sendable {
             if case .progress(let pid, _, _) = o { progressSent[pid] = Date() }
             // Printed lines that follow each other in one cell go out as one message, joined once.
             if case .text(let t) = o {
-                if textRun?.id != id { closeTextRun() }
-                textRun = (id, (textRun?.lines ?? []) + [t])
+                if textRun?.id == id {
+                    textRun?.lines.append(t)  // in place: no copy of the lines so far
+                } else {
+                    closeTextRun()
+                    textRun = (id, [t])
+                }
             } else {
                 post(Event(ev: "out", id: id, output: o))
             }
@@ -346,12 +351,5 @@ final class NotebookHost: @unchecked Sendable {
         }
         onDisk = Data(text.utf8)
         return Event(ev: "notice", text: "saved \(name)")
-    }
-
-    /// The document's text (for tests).
-    var text: String {
-        lock.lock()
-        defer { lock.unlock() }
-        return document.text
     }
 }

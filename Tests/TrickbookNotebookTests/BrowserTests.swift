@@ -78,6 +78,18 @@ final class Browser {
         return (r["result"] as? [String: Any])?["value"]
     }
 
+    /// Writes a PNG of the page (or of `clip`) to out/NAME.
+    func picture(to name: String, clip: [String: Any]? = nil) throws {
+        var params: [String: Any] = ["format": "png"]
+        if let clip { params["clip"] = clip; params["captureBeyondViewport"] = true }
+        let shot = try call("Page.captureScreenshot", params)
+        guard let png = Data(base64Encoded: shot["data"] as? String ?? ""), png.starts(with: [0x89, 0x50, 0x4E, 0x47]) else {
+            throw WireError("Chromium gave no PNG for \(name)")
+        }
+        try? FileManager.default.createDirectory(at: repository.appendingPathComponent("out"), withIntermediateDirectories: true)
+        try png.write(to: repository.appendingPathComponent("out/" + name))
+    }
+
     /// Waits until a JavaScript condition holds.
     func wait(_ js: String, seconds: Double = 60) throws {
         let deadline = Date().addingTimeInterval(seconds)
@@ -120,12 +132,14 @@ final class Browser {
         #expect(FileManager.default.fileExists(atPath: dir + "/ones.png"), "what a builtin writes to a file is still written")
         // The time each cell took is shown.
         #expect((try browser.evaluate("document.querySelector('.cell.ok .status').textContent") as? String)?.hasPrefix("ran in") == true)
-        // A picture of the page, for the README (out/ is not committed).
-        let shot = try browser.call("Page.captureScreenshot", ["format": "png"])
-        let png = try #require(Data(base64Encoded: shot["data"] as? String ?? ""))
-        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
-        try? FileManager.default.createDirectory(at: repository.appendingPathComponent("out"), withIntermediateDirectories: true)
-        try png.write(to: repository.appendingPathComponent("out/notebook-page.png"))
+        // A picture of the page (out/ is not committed).
+        try browser.picture(to: "notebook-page.png")
+        // Moving a cell keeps what it showed: the page gets the new order, not the outputs again.
+        try browser.evaluate("document.querySelector('#cell-2 .tools button[title=\"move down\"]').click()")
+        try browser.wait("document.querySelector('main').children[2].id === 'cell-2'")
+        #expect(try browser.evaluate("document.querySelector('#cell-2 .num').textContent") as? String == "[3]")
+        #expect(try browser.evaluate("document.querySelector('#cell-2 .outputs pre').textContent.includes('printed by')") as? Bool == true)
+        #expect(try browser.evaluate("document.querySelector('#cell-2').className") as? String == "cell stale")
     }
 
     /// What a page must survive and show: a cell printing 100,000 lines (2,000 shown, the rest behind
@@ -192,13 +206,7 @@ final class Browser {
         // From the schedule to the predictions: the part of the page that shows what ran.
         let height = try #require(try browser.evaluate("document.documentElement.scrollHeight") as? Int)
         let top = try #require(try browser.evaluate("document.querySelector('#cell-6').getBoundingClientRect().top + scrollY") as? Double)
-        let shot = try browser.call("Page.captureScreenshot", [
-            "format": "png", "captureBeyondViewport": true,
-            "clip": ["x": 0, "y": top - 8, "width": 1100, "height": min(Double(height) - top + 8, 2600), "scale": 1],
-        ])
-        let png = try #require(Data(base64Encoded: shot["data"] as? String ?? ""))
-        try? FileManager.default.createDirectory(at: repository.appendingPathComponent("out"), withIntermediateDirectories: true)
-        try png.write(to: repository.appendingPathComponent("out/tour-page.png"))
+        try browser.picture(to: "tour-page.png", clip: ["x": 0, "y": top - 8, "width": 1100, "height": min(Double(height) - top + 8, 2600), "scale": 1])
     }
 
     /// Markdown from a notebook that is not the reader's own cannot run script in the page (where
