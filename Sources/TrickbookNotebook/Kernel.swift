@@ -76,11 +76,7 @@ final class Kernel: @unchecked Sendable {
         }
         s.errorOutput = { [unowned self, unowned s] text in
             guard let id = current else { return }
-            if case .error(let line, let column) = s.lastOutcome {
-                events(.output(id: id, .error(text, line: line, column: column)))
-            } else {
-                events(.output(id: id, .error(text, line: nil, column: nil)))
-            }
+            events(.output(id: id, .error(text, after: s.lastOutcome)))
         }
         s.display = { [unowned self] d in
             if let id = current { events(.output(id: id, Output(d))) }
@@ -104,13 +100,7 @@ final class Kernel: @unchecked Sendable {
                 events(.start(id: id))
                 let start = Date()
                 session.evaluate(source, name: name, lineOffset: lineOffset)
-                let status: String
-                switch session.lastOutcome {
-                case .ok: status = "ok"
-                case .error: status = "error"
-                case .interrupted: status = "interrupted"
-                }
-                events(.done(id: id, status: status, seconds: Date().timeIntervalSince(start)))
+                events(.done(id: id, status: session.lastOutcome.status, seconds: Date().timeIntervalSince(start)))
             case .restart:
                 let fresh = makeSession()
                 connect(fresh)

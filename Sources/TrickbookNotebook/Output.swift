@@ -1,4 +1,5 @@
 import Foundation
+import TrickbookREPL
 import TrickbookScript
 
 /// One output under a cell, as the page and the report receive it (JSON).
@@ -60,6 +61,25 @@ public enum Output: Encodable, Equatable {
             try c.encode(id, forKey: .id)
             try c.encode(text, forKey: .text)
             try c.encode(fraction.isFinite ? fraction : 0, forKey: .fraction)
+        }
+    }
+}
+
+extension Output {
+    /// An error's report as an output, with its place when the session's last outcome has one.
+    static func error(_ text: String, after outcome: Session.Outcome) -> Output {
+        if case .error(let line, let column) = outcome { return .error(text, line: line, column: column) }
+        return .error(text, line: nil, column: nil)
+    }
+}
+
+extension Session.Outcome {
+    /// The cell's status as the page shows it.
+    var status: String {
+        switch self {
+        case .ok: return "ok"
+        case .error: return "error"
+        case .interrupted: return "interrupted"
         }
     }
 }

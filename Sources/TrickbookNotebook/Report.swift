@@ -31,11 +31,7 @@ public final class Report {
             print(text)
         }
         session.errorOutput = { [unowned self, unowned session] text in
-            if case .error(let line, let column) = session.lastOutcome {
-                current.add(.error(text, line: line, column: column))
-            } else {
-                current.add(.error(text, line: nil, column: nil))
-            }
+            current.add(.error(text, after: session.lastOutcome))
             printError(text)
         }
         session.display = { [unowned self] d in
@@ -62,13 +58,7 @@ public final class Report {
             ok = session.evaluate(cell.source, name: notebook.name, lineOffset: cell.firstLine - 1)
         }
         let seconds = Date().timeIntervalSince(start)
-        let status: String
-        switch session.lastOutcome {
-        case _ where cell.isMarkdown: status = "ok"
-        case .ok: status = "ok"
-        case .error: status = "error"
-        case .interrupted: status = "interrupted"
-        }
+        let status = cell.isMarkdown ? "ok" : session.lastOutcome.status
         records.append(record(cell, outputs: cell.isMarkdown ? [] : current.all, status: status, seconds: cell.isMarkdown ? nil : seconds))
         return ok
     }
