@@ -38,12 +38,37 @@ static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int load_threads = 0;
 
+// libgomp's, found through libdnnl: a small reorder (a 3x3 layer's weights) is made to run on
+// the calling thread, since waking OpenMP's sleeping threads costs more than the copy: ResNet-20's
+// 57 weight reorders a step took 54 us each on two threads. A reorder fixes its thread count when
+// it is made, so the count is lowered while it is made.
+static void (*p_omp_set_num_threads)(int);
+static int (*p_omp_get_max_threads)(void);
+static void (*p_GOMP_parallel)(void (*)(void *), void *, unsigned, unsigned);
+static int (*p_omp_get_thread_num)(void), (*p_omp_get_num_threads)(void);
+enum { small_reorder_bytes = 512 << 10 };
+
+static dnnl_status_t make_reorder(dnnl_primitive_t *r, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                  int small) {
+    const int threads = small && p_omp_set_num_threads && p_omp_get_max_threads ? p_omp_get_max_threads() : 0;
+    if (threads > 1) p_omp_set_num_threads(1);
+    dnnl_primitive_desc_t rpd;
+    dnnl_status_t s = p_dnnl_reorder_primitive_desc_create(&rpd, from, engine, to, engine, NULL);
+    if (s == dnnl_success) {
+        s = p_dnnl_primitive_create(r, rpd);
+        p_dnnl_primitive_desc_destroy(rpd);
+    }
+    if (threads > 1) p_omp_set_num_threads(threads);
+    return s;
+}
+
 static void load(void) {
-    // OpenMP's threads spin after each parallel region by default, taking the cores from
-    // trickbook's own loops (batch norm, ReLU) that run between convolutions: ResNet-20 evaluated
-    // 2,394 images/s with passive waiting and 1,994 without. Both are read by libgomp when it loads,
-    // and OMP_NUM_THREADS is the default of every thread (omp_set_num_threads sets only the caller's).
-    setenv("OMP_WAIT_POLICY", "passive", 0);
+    // Every parallel loop of trickbook's runs on OpenMP's threads once this has loaded (see
+    // tb_omp_perform), so they are left to spin a moment after each region, as OpenMP does by
+    // default: the next op finds them awake. ResNet-20 trained at 1,570 images/s with our loops on
+    // libdispatch and OpenMP's threads passive, 1,750-1,790 with one pool. OMP_NUM_THREADS is read
+    // by libgomp when it loads and is the default of every thread (omp_set_num_threads sets only
+    // the caller's).
     if (load_threads > 0) {
         char n[16];
         snprintf(n, sizeof n, "%d", load_threads);
@@ -62,12 +87,37 @@ static void load(void) {
         return;                                                                                \
     }
     TB_DNNL_FUNCS(TB_RESOLVE)
+    p_omp_set_num_threads = (void (*)(int))dlsym(lib, "omp_set_num_threads");
+    p_omp_get_max_threads = (int (*)(void))dlsym(lib, "omp_get_max_threads");
+    p_GOMP_parallel = (void (*)(void (*)(void *), void *, unsigned, unsigned))dlsym(lib, "GOMP_parallel");
+    p_omp_get_thread_num = (int (*)(void))dlsym(lib, "omp_get_thread_num");
+    p_omp_get_num_threads = (int (*)(void))dlsym(lib, "omp_get_num_threads");
     if (p_dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success ||
         p_dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) {
         snprintf(load_error, sizeof load_error, "oneDNN could not make a CPU engine");
         return;
     }
-    loaded = 1;
+    __atomic_store_n(&loaded, 1, __ATOMIC_RELEASE);
+}
+
+typedef struct {
+    long n;
+    void *ctx;
+    void (*body)(void *, long);
+} tb_job;
+
+static void run_job(void *p) {
+    const tb_job *j = p;
+    const long t = p_omp_get_thread_num(), k = p_omp_get_num_threads();
+    for (long i = t; i < j->n; i += k) j->body(j->ctx, i);
+}
+
+int tb_omp_perform(long iterations, int threads, void *ctx, void (*body)(void *, long)) {
+    if (!__atomic_load_n(&loaded, __ATOMIC_ACQUIRE) || !p_GOMP_parallel || !p_omp_get_thread_num || !p_omp_get_num_threads)
+        return 0;
+    tb_job j = {iterations, ctx, body};
+    p_GOMP_parallel(run_job, &j, (unsigned)(threads < 1 ? 1 : threads), 0);
+    return 1;
 }
 
 int tb_dnnl_load(int threads) {
@@ -142,32 +192,23 @@ static dnnl_status_t make_arg(tb_pass *p, int arg, int slot, int output, const d
         a->inner = a->user;
         return dnnl_success;
     }
+    const int small = p_dnnl_memory_desc_get_size(inner_md) < small_reorder_bytes;
     dnnl_memory_desc_t b16, h16;
     if (user_md->ndims == 4 && user_md->dims[1] % 16 == 0 &&
         p_dnnl_memory_desc_init_by_tag(&b16, 4, user_md->dims, dnnl_f32, dnnl_nChw16c) == dnnl_success &&
         p_dnnl_memory_desc_init_by_tag(&h16, 4, user_md->dims, dnnl_bf16, dnnl_nChw16c) == dnnl_success) {
         a->blocked16 = p_dnnl_memory_desc_equal(&b16, inner_md);
         a->blocked16bf16 = p_dnnl_memory_desc_equal(&h16, inner_md);
-        if (!a->blocked16) {  // BF16 inside: one reorder from (or, for an output, to) FP32 blocks
-            dnnl_primitive_desc_t rpd;
-            if (p_dnnl_memory_create(&a->from16, &b16, engine, DNNL_MEMORY_NONE) == dnnl_success &&
-                (output ? p_dnnl_reorder_primitive_desc_create(&rpd, inner_md, engine, &b16, engine, NULL)
-                        : p_dnnl_reorder_primitive_desc_create(&rpd, &b16, engine, inner_md, engine, NULL)) == dnnl_success) {
-                if (p_dnnl_primitive_create(&a->reorder16, rpd) != dnnl_success) a->reorder16 = NULL;
-                p_dnnl_primitive_desc_destroy(rpd);
-            }
-        }
+        // BF16 inside: one reorder from (or, for an output, to) FP32 blocks
+        if (!a->blocked16 && p_dnnl_memory_create(&a->from16, &b16, engine, DNNL_MEMORY_NONE) == dnnl_success &&
+            (output ? make_reorder(&a->reorder16, inner_md, &b16, small) : make_reorder(&a->reorder16, &b16, inner_md, small))
+                != dnnl_success)
+            a->reorder16 = NULL;
     }
     a->offset = p->workspace;
     p->workspace += (p_dnnl_memory_desc_get_size(inner_md) + 63) & ~(size_t)63;
     if ((s = p_dnnl_memory_create(&a->inner, inner_md, engine, DNNL_MEMORY_NONE)) != dnnl_success) return s;
-    dnnl_primitive_desc_t rpd;
-    s = output ? p_dnnl_reorder_primitive_desc_create(&rpd, inner_md, engine, user_md, engine, NULL)
-               : p_dnnl_reorder_primitive_desc_create(&rpd, user_md, engine, inner_md, engine, NULL);
-    if (s != dnnl_success) return s;
-    s = p_dnnl_primitive_create(&a->reorder, rpd);
-    p_dnnl_primitive_desc_destroy(rpd);
-    return s;
+    return output ? make_reorder(&a->reorder, inner_md, user_md, small) : make_reorder(&a->reorder, user_md, inner_md, small);
 }
 
 static dnnl_status_t finish_pass(tb_pass *p, dnnl_primitive_desc_t pd) {
@@ -359,6 +400,11 @@ int tb_dnnl_conv_blocked16(const tb_dnnl_conv *c, int pass, int slot) {
     return 0;
 }
 
+static dnnl_status_t reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return p_dnnl_primitive_execute(r, stream, 2, args);
+}
+
 static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned held, unsigned bf16, void *workspace) {
     tb_pass *p = &c->pass[which];
     if (!p->primitive) return (int)dnnl_invalid_arguments;  // a pass not made (inference-only primitives)
@@ -383,20 +429,14 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
         if ((held >> a->slot & 1) && a->reorder16) {  // FP32 blocks, reordered to or from the primitive's type
             p_dnnl_memory_set_data_handle(a->from16, buffers[a->slot]);
             p_dnnl_memory_set_data_handle(a->inner, (char *)workspace + a->offset);
-            if (!a->output) {
-                dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->from16}, {DNNL_ARG_TO, a->inner}};
-                s = p_dnnl_primitive_execute(a->reorder16, stream, 2, r);
-            }
+            if (!a->output) s = reorder(a->reorder16, a->from16, a->inner);
             args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
             continue;
         }
         p_dnnl_memory_set_data_handle(a->user, buffers[a->slot]);
         if (a->inner != a->user) {
             p_dnnl_memory_set_data_handle(a->inner, (char *)workspace + a->offset);
-            if (!a->output) {
-                dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->user}, {DNNL_ARG_TO, a->inner}};
-                s = p_dnnl_primitive_execute(a->reorder, stream, 2, r);
-            }
+            if (!a->output) s = reorder(a->reorder, a->user, a->inner);
         }
         args[n++] = (dnnl_exec_arg_t){a->arg, a->inner};
     }
@@ -409,13 +449,8 @@ static int run_pass(tb_dnnl_conv *c, int which, void *const *buffers, unsigned h
         tb_arg *a = &p->args[i];
         const int as_is = (bf16 >> a->slot & 1) ? a->blocked16bf16 : a->blocked16;
         if (!buffers[a->slot] || !a->output || a->inner == a->user || ((held >> a->slot & 1) && as_is)) continue;
-        if ((held >> a->slot & 1) && a->reorder16) {
-            dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->inner}, {DNNL_ARG_TO, a->from16}};
-            s = p_dnnl_primitive_execute(a->reorder16, stream, 2, r);
-            continue;
-        }
-        dnnl_exec_arg_t r[2] = {{DNNL_ARG_FROM, a->inner}, {DNNL_ARG_TO, a->user}};
-        s = p_dnnl_primitive_execute(a->reorder, stream, 2, r);
+        s = (held >> a->slot & 1) && a->reorder16 ? reorder(a->reorder16, a->inner, a->from16)
+                                                  : reorder(a->reorder, a->inner, a->user);
     }
     if (s == dnnl_success) s = p_dnnl_stream_wait(stream);
     pthread_mutex_unlock(&stream_lock);

@@ -104,6 +104,32 @@ void tb_sgd_update(float *p, const float *g, const float *old, float *b_out, flo
     else sgd(p, g, old, b_out, lr, momentum, wd, nesterov, first, last);
 }
 
+TB_ALWAYS int unscale(float *g, int64_t n, float inv, uint32_t zero_limit, int64_t *zeros) {
+    int64_t z = 0;
+    uint32_t bad = 0;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &g[i], 4);
+        u &= 0x7fffffff;
+        bad |= u >= 0x7f800000;
+        z += (u != 0) & (u <= zero_limit);
+        g[i] = g[i] * inv;
+    }
+    *zeros = z;
+    return !bad;
+}
+
+TB_AVX512 static int unscale_avx512(float *g, int64_t n, float inv, uint32_t zero_limit, int64_t *zeros) {
+    return unscale(g, n, inv, zero_limit, zeros);
+}
+
+int tb_unscale(float *g, int64_t n, float inv, int fp16, int64_t *zeros) {
+    // A value rounds to zero in FP16 when |x| <= 2^-25 (half the smallest subnormal, a tie going to
+    // the even zero), in BF16 when its bits are at most 0x8000 (the same rule sixteen bits down).
+    const uint32_t limit = fp16 ? 0x33000000u : 0x8000u;
+    return TB_HAS_AVX512() ? unscale_avx512(g, n, inv, limit, zeros) : unscale(g, n, inv, limit, zeros);
+}
+
 void tb_from_bf16_n(const uint16_t *src, float *dst, int64_t count) {
     for (int64_t i = 0; i < count; i++) dst[i] = tb_from_bf16(src[i]);
 }

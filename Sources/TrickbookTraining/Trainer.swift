@@ -31,28 +31,21 @@ public final class LossScaler {
     /// else the gradients are unscaled, underflow is counted, and the scale doubles after
     /// `growthInterval` clean steps.
     func unscale(_ params: [Tensor]) -> Bool {
-        var finite = true
-        for p in params { if let g = p.grad { g.withUnsafeBufferPointer { b in if b.contains(where: { !$0.isFinite }) { finite = false } } } }
-        guard finite else {
+        var finite = true, zero = 0, total = 0
+        for p in params {
+            guard let g = p.grad else { continue }
+            let (ok, zeros) = g.unscale(by: 1 / scale, fp16: format == .float16)
+            finite = finite && ok
+            zero += zeros
+            total += g.count
+        }
+        guard finite else {  // the step is skipped: whatever was scaled is thrown away
             scale /= 2
             skippedSteps += 1
             cleanSteps = 0
             for p in params { p.zeroGrad() }
             history.append(scale)
             return false
-        }
-        var zero = 0, total = 0
-        let round: (Float) -> Float = format == .float16 ? { floatFromFloat16Bits(float16Bits($0)) } : { floatFromBFloat16Bits(bfloat16Bits($0)) }
-        for p in params {
-            guard let g = p.grad else { continue }
-            let inv = 1 / scale
-            g.withUnsafeMutableBufferPointer { b in
-                for i in b.indices {
-                    if b[i] != 0 && round(b[i]) == 0 { zero += 1 }
-                    b[i] *= inv
-                }
-                total += b.count
-            }
         }
         underflowFraction = total == 0 ? 0 : Double(zero) / Double(total)
         cleanSteps += 1

@@ -215,6 +215,29 @@ import Testing
                                              mean: mean, variance: variance, eps: 1e-5, relu: false) == nil)
     }
 
+    /// Global average pooling reads FP32 or BF16 blocks as they are held and gives the plain pass's
+    /// means bitwise, and its gradient back blocked (FP32) with the plain pass's values.
+    @Test func blockedGlobalAvgPoolMatchesPlain() throws {
+        let x = try Tensor(random([3, 32, 5, 3], seed: 91).scalars.map { floatFromBFloat16Bits(bfloat16Bits($0)) }, shape: [3, 32, 5, 3])
+        let g = try random([3, 32, 1, 1], seed: 92)
+        func run(_ layout: Layout) throws -> (y: [Float], dx: [Float], dxLayout: Layout) {
+            let xs = try #require(x.reordered(to: layout))
+            xs.requiresGrad = true
+            let y = try xs.globalAvgPool2d()
+            let node = try #require(y.node)
+            let dx = try #require(try node.backward(g, y).first ?? nil)
+            let dxLayout = dx.layout  // as the op gives it (reading the values makes it plain)
+            return (y.scalars, dx.scalars, dxLayout)
+        }
+        let plain = try run(.plain)
+        for layout in [Layout.blocked16, .blocked16BF16] {
+            let held = try run(layout)
+            #expect(held.y == plain.y && held.dx == plain.dx, "\(layout) differs from plain")
+            #expect(held.dxLayout == .blocked16)
+        }
+        #expect(plain.dxLayout == .plain)
+    }
+
     /// The passes between BF16 convolutions (batch norm with its ReLU, the residual sum with its
     /// ReLU, ReLU, max-pool) on BF16 blocks are FP32 arithmetic on their values, rounded to BF16 as
     /// they leave: exactly the FP32 passes' results on the same values, rounded; batch norm's

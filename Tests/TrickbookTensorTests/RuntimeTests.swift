@@ -70,6 +70,56 @@ import Testing
         #expect(back.scalars == t.rounded(to: .bfloat16).scalars)
         #expect(t.rounded(to: .float16).scalars == [floatFromFloat16Bits(0x2E66), 1000.5, -3])
     }
+
+    /// The loss scaler's pass counts what the rounding functions above round to zero, at the
+    /// boundaries and over every exponent, scales every value, and notices an inf or a NaN
+    /// anywhere in a tensor large enough to be split among threads.
+    @Test func unscaleCountsWhatRoundsToZero() throws {
+        let edges: [Float] = [0, -0.0, 0x1p-25, -0x1p-25, Float(0x1p-25).nextUp, 0x1p-24, Float(bitPattern: 0x8000),
+                              Float(bitPattern: 0x8001), Float(bitPattern: 0x7FFF), 1, -3]
+        let g = Generator(seed: 5)
+        let spread: [Float] = (0..<200_000).map { _ in  // magnitudes from 2^-140 to 2^10, both signs
+            let sign: Float = g.nextFloat() < 0.5 ? -1 : 1, exponent = g.int(below: 150) - 140
+            return sign * Float(sign: .plus, exponent: exponent, significand: 1 + g.nextFloat())
+        }
+        for fp16 in [true, false] {
+            for values in [edges, spread] {
+                let t = try Tensor(values, shape: [values.count])
+                let (finite, zeros) = t.unscale(by: 0.25, fp16: fp16)
+                let rounded: (Float) -> Float = fp16 ? { floatFromFloat16Bits(float16Bits($0)) } : { floatFromBFloat16Bits(bfloat16Bits($0)) }
+                let expected = values.filter { $0 != 0 && rounded($0) == 0 }.count
+                #expect(finite && zeros == expected, "fp16 \(fp16): \(zeros) counted, \(expected) expected")
+                #expect(t.scalars == values.map { $0 * 0.25 })
+            }
+            for bad in [Float.infinity, -.infinity, .nan] {
+                var values = [Float](repeating: 1, count: 300_000)
+                values[299_999] = bad
+                #expect(!(try Tensor(values, shape: [values.count]).unscale(by: 1, fp16: fp16).finite), "\(bad) missed")
+            }
+        }
+    }
+}
+
+@Suite struct ThreadTests {
+    /// Once oneDNN is loaded our loops run on its OpenMP threads: every index once, on several
+    /// threads when there are several.
+    @Test func loopsOnOpenMPCoverEveryIndexOnce() throws {
+        _ = OneDNN.available
+        let n = 10_007
+        let counts = UnsafeMutablePointer<Int32>.allocate(capacity: n)
+        defer { counts.deallocate() }
+        counts.initialize(repeating: 0, count: n)
+        let lock = NSLock()
+        nonisolated(unsafe) var threads = Set<UInt64>()
+        perform(n) { i in
+            counts[i] += 1
+            if i % 97 == 0 { lock.withLock { _ = threads.insert(UInt64(pthread_self())) } }
+        }
+        #expect((0..<n).allSatisfy { counts[$0] == 1 })
+        if Threads.count > 1, OneDNN.available { #expect(threads.count > 1) }
+        parallelFor(n, grain: 1) { r in for i in r { counts[i] += 1 } }
+        #expect((0..<n).allSatisfy { counts[$0] == 2 })
+    }
 }
 
 @Suite struct BLASTests {

@@ -18,6 +18,9 @@ int tb_dnnl_load(int threads);
 /// Whether libdnnl.so.2 loaded; if not, why.
 int tb_dnnl_available(void);
 const char *tb_dnnl_load_error(void);
+/// Runs body(ctx, i) for i in 0..<iterations on OpenMP's threads (the pool oneDNN uses), `threads`
+/// of them, iterations dealt round-robin; 0 when oneDNN has not been loaded (nothing ran).
+int tb_omp_perform(long iterations, int threads, void *ctx, void (*body)(void *, long));
 /// The instruction set oneDNN dispatches to here ("avx512_core_bf16", "avx512_core_amx", ...).
 const char *tb_dnnl_isa(void);
 

@@ -20,6 +20,10 @@ void tb_binary(tb_binary_op op, const void *a, const void *b, void *o, unsigned 
 void tb_sgd_update(float *p, const float *g, const float *old, float *b_out, float lr, float momentum, float wd,
                    int nesterov, int64_t first, int64_t last);
 
+/// The loss scaler's pass over n gradient values: g[i] *= inv, *zeros = how many non-zero values
+/// (before scaling) round to zero in FP16 (fp16 != 0) or BF16; 0 if any value is inf or NaN.
+int tb_unscale(float *g, int64_t n, float inv, int fp16, int64_t *zeros);
+
 /// count BF16 values as FP32.
 void tb_from_bf16_n(const uint16_t *src, float *dst, int64_t count);
 

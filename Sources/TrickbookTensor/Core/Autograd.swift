@@ -187,6 +187,22 @@ extension Tensor {
         return b
     }
 
+    /// The loss scaler's pass over a gradient, in place and unrecorded: self *= inv; whether every
+    /// value was finite, and how many non-zero values (before scaling) round to zero in FP16
+    /// (`fp16`) or else BF16.
+    public func unscale(by inv: Float, fp16: Bool) -> (finite: Bool, roundsToZero: Int) {
+        let p = storage.pointer, n = count, chunks = chunkCount(n, grain: 1 << 16)
+        var finite = [Bool](repeating: true, count: chunks), zeros = [Int64](repeating: 0, count: chunks)
+        finite.withUnsafeMutableBufferPointer { f in
+            zeros.withUnsafeMutableBufferPointer { z in
+                parallelChunks(n, grain: 1 << 16) { c, r in
+                    f[c] = tb_unscale(p + r.lowerBound, Int64(r.count), inv, fp16 ? 1 : 0, &z[c]) != 0
+                }
+            }
+        }
+        return (!finite.contains(false), Int(zeros.reduce(0, +)))
+    }
+
     /// self −= scale · other, in place and unrecorded: the primitive an optimizer step uses.
     public func update(subtracting other: Tensor, scale: Float) throws {
         guard other.shape == shape else {

@@ -48,6 +48,13 @@ enum Layout: Equatable {
         }
     }
 
+    /// Element `i` of storage held this way, as FP32.
+    @inline(__always)
+    func load(_ raw: UnsafeRawPointer, _ i: Int) -> Float {
+        self == .blocked16BF16 ? floatFromBFloat16Bits(raw.load(fromByteOffset: 2 * i, as: UInt16.self))
+            : raw.load(fromByteOffset: 4 * i, as: Float.self)
+    }
+
     /// The bit a C kernel's `types` mask sets for an operand held this way.
     func bf16Bit(_ bit: Int) -> UInt32 { self == .blocked16BF16 ? UInt32(bit) : 0 }
 }

@@ -182,10 +182,49 @@ extension Tensor {
         }
     }
 
-    /// Mean over each plane: [N, C, H, W] → [N, C, 1, 1].
+    /// Mean over each plane: [N, C, H, W] → [N, C, 1, 1]. A convolution's blocked output (FP32 or
+    /// BF16) is read as it is held and its gradient is given back blocked (FP32), so that the last
+    /// stage's backward stays in oneDNN's layout; the sums, in Double and plane order, are the same
+    /// whichever way the input is held.
     public func globalAvgPool2d() throws -> Tensor {
         guard rank == 4 else { throw TensorError("global_avg_pool2d", "input must be [N, C, H, W], got shape \(fmt(shape))") }
-        return try mean(axes: [2, 3], keepdims: true)
+        let n = shape[0], c = shape[1], s = shape[2] * shape[3]
+        guard s > 0 else { throw TensorError("global_avg_pool2d", "input \(fmt(shape)) has an empty plane") }
+        let out = try Tensor(uninitialized: [n, c, 1, 1], op: "global_avg_pool2d")
+        let po = out.storage.pointer, held = layout, blocked = held.isBlocked, cb = c / 16
+        let raw = UnsafeRawPointer(blocked ? heldStorage.pointer : storage.pointer)
+        parallelFor(blocked ? n * cb : n * c, grain: 16) { r in
+            var sums = [Double](repeating: 0, count: 16)
+            for unit in r {
+                if blocked {  // sixteen channels' planes, interleaved
+                    for j in 0..<16 { sums[j] = 0 }
+                    for i in 0..<s { for j in 0..<16 { sums[j] += Double(held.load(raw, (unit * s + i) * 16 + j)) } }
+                    let b = unit / cb, c0 = unit % cb * 16
+                    for j in 0..<16 { po[b * c + c0 + j] = Float(sums[j] / Double(s)) }
+                } else {
+                    var sum: Double = 0
+                    for i in 0..<s { sum += Double(held.load(raw, unit * s + i)) }
+                    po[unit] = Float(sum / Double(s))
+                }
+            }
+        }
+        let x = self
+        return out.recorded("global_avg_pool2d", [x]) { g, _ in
+            let dx = Tensor(uninitialized: x.shape, count: x.count, layout: blocked ? .blocked16 : .plain)
+            let pg = g.storage.pointer, pd = dx.heldStorage.pointer
+            parallelFor(n * c, grain: 16) { r in
+                for plane in r {
+                    let v = pg[plane] / Float(s)
+                    if blocked {
+                        let b = plane / c, ch = plane % c, base = ((b * cb + ch / 16) * s) * 16 + ch % 16
+                        for i in 0..<s { pd[base + i * 16] = v }
+                    } else {
+                        (pd + plane * s).update(repeating: v, count: s)
+                    }
+                }
+            }
+            return [dx]
+        }
     }
 }
 

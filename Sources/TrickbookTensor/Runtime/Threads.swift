@@ -1,3 +1,4 @@
+import CShims
 import Dispatch
 import Foundation
 
@@ -31,7 +32,7 @@ func forEachPart(_ n: Int, _ body: (Int, Range<Int>) -> Void) {
         for p in 0..<parts { body(p, range(p)) }
         return
     }
-    BLAS.singleThreaded { DispatchQueue.concurrentPerform(iterations: parts) { p in BLAS.asWorker { body(p, range(p)) } } }
+    BLAS.singleThreaded { perform(parts) { p in BLAS.asWorker { body(p, range(p)) } } }
 }
 
 /// The number of parts `forEachPart` uses for n items.
@@ -57,7 +58,20 @@ func parallelChunks(_ n: Int, grain: Int = 1, _ body: (Int, Range<Int>) -> Void)
         if n > 0 { body(0, 0..<n) }
         return
     }
-    DispatchQueue.concurrentPerform(iterations: chunks) { c in
-        body(c, (n * c / chunks)..<(n * (c + 1) / chunks))
+    perform(chunks) { c in body(c, (n * c / chunks)..<(n * (c + 1) / chunks)) }
+}
+
+/// `body(i)` for i in 0..<n at once on our threads: OpenMP's, which oneDNN's convolutions use, once
+/// oneDNN is loaded, so that one pool of threads does all the work and stays awake from one op to
+/// the next; else libdispatch's.
+func perform(_ n: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { f in
+        var call = f
+        let done = withUnsafeMutablePointer(to: &call) { p in
+            tb_omp_perform(n, Int32(clamping: Threads.count), p) { ctx, i in
+                ctx?.assumingMemoryBound(to: ((Int) -> Void).self).pointee(i)
+            }
+        }
+        if done == 0 { DispatchQueue.concurrentPerform(iterations: n, execute: f) }
     }
 }
