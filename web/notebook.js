@@ -228,10 +228,16 @@ function renderCell(cell) {
   return root;
 }
 
+// A markdown cell is edited as markdown: the file's "# " before each line is taken off for the
+// editor and put back as it is typed (Notebook.prose in Swift takes it off the same way).
+const proseOf = source => source.split("\n").map(l => l.startsWith("#") ? l.slice(l.startsWith("# ") ? 2 : 1) : l)
+  .join("\n").replace(/^\n+|\n+$/g, "");
+const commented = prose => prose.split("\n").map(l => l ? "# " + l : "#").join("\n");
+
 function editMarkdown(cell) {
   const area = el("textarea", { class: "md-source" });
-  area.value = cell.source;
-  area.addEventListener("input", () => { cell.source = area.value; edited(cell); });
+  area.value = proseOf(cell.source);
+  area.addEventListener("input", () => { cell.source = commented(area.value); edited(cell); });
   area.addEventListener("blur", () => { flushEdits(); send({ op: "render", id: cell.id }); });
   cell.dom.root.querySelector(".prose").replaceWith(area);
   area.focus();

@@ -30,7 +30,7 @@ enum DisplayLibrary: Library {
         },
         Row(
             "table(rows, columns = nil, markdown = false, to = nil)",
-            doc: "Rows (records or lists) as an aligned text table, or a Markdown one; `to` also writes it to a file.",
+            doc: "Rows (records or lists) as a table: printed as aligned text (or Markdown), drawn as a table under a notebook cell; `to` also writes its text to a file.",
             example: """
                 print(table([{\"trick\": \"baseline\", \"top1\": 0.9012}, {\"trick\": \"+ cosine\", \"top1\": \
                 0.9071}]))
@@ -55,7 +55,7 @@ enum DisplayLibrary: Library {
             example: "show_predictions(model, test, count: 8, to: \"predictions.png\")", showPredictions),
     ]
 
-    static let types: [HostType] = [Progress.type]
+    static let types: [HostType] = [Progress.type, TableBox.type]
 
     static func plot(_ a: Args) throws -> Value {
         let steps = try a.isNil("steps") ? nil : try a.int("steps", in: 1...TrainingLibrary.maxValues)
@@ -124,11 +124,10 @@ enum DisplayLibrary: Library {
         }
         guard !columns.isEmpty else { throw a.fail("rows", "has no columns: give records, lists or `columns`") }
         let text = Table.text(rows, columns: columns, markdown: try a.bool("markdown"))
-        a.interpreter.show(.table(columns: columns, rows: rows.map { $0.map(\.text) }))
         if let path = try a.stringOrNil("to") {
             do { try writeAtomically(text + "\n", to: path) } catch { throw ScriptError("table(): \(error)") }
         }
-        return .string(text)
+        return .host(TableBox(columns: columns, rows: rows.map { $0.map(\.text) }, text: text))
     }
 
     static func cell(_ v: Value) -> Cell {
@@ -202,6 +201,22 @@ enum DisplayLibrary: Library {
         a.interpreter.show(.png(png, alt: "\(images.count) images (\(path))"))
         return .string(path)
     }
+}
+
+/// What table() gives: its text, printed as it is on a terminal and drawn as a table under a
+/// notebook cell, once, whether it is printed or is the cell's value.
+final class TableBox: TypedHost {
+    let columns: [String], rows: [[String]], text: String
+    init(columns: [String], rows: [[String]], text: String) { (self.columns, self.rows, self.text) = (columns, rows, text) }
+
+    static let type: HostType = {
+        let t = HostType("table", doc: "A table made by table(): its text form, and a table under a notebook cell.")
+        t.describe = { ($0 as? TableBox)?.text ?? "" }
+        t.rich = { o in (o as? TableBox).map { .table(columns: $0.columns, rows: $0.rows) } }
+        t.property(TableBox.self, "text") { o in .string(o.text) }
+        t.length = { ($0 as? TableBox)?.rows.count ?? 0 }
+        return t
+    }()
 }
 
 /// A progress bar: redrawn in place on a terminal, a line every few seconds otherwise.

@@ -21,7 +21,8 @@ final class NotebookHost: @unchecked Sendable {
     private var seconds: [Int: Double] = [:]
     private var clients: [Int: (String) -> Void] = [:]
     private var nextClient = 1
-    private var outbox: [Event] = []
+    /// Events waiting to go out, each to every page or (an answer) to the page that asked.
+    private var outbox: [(event: Event, to: Int?)] = []
     private var progressSent: [Int: Date] = [:]
     private var progressHeld: [Int: (cell: Int, output: Output)] = [:]
     private var lastFlush = Date.distantPast
@@ -29,28 +30,31 @@ final class NotebookHost: @unchecked Sendable {
     private var textRun: (id: Int, lines: [String])?
 
     /// Adds an event after the printed lines before it (call with the lock held).
-    private func post(_ e: Event) {
+    private func post(_ e: Event, to client: Int? = nil) {
         closeTextRun()
-        outbox.append(e)
+        outbox.append((e, client))
     }
 
     /// Puts the pending printed lines into the outbox as one message (call with the lock held).
     private func closeTextRun() {
         guard let run = textRun else { return }
         textRun = nil
-        outbox.append(Event(ev: "out", id: run.id, output: .text(run.lines.joined(separator: "\n"))))
+        outbox.append((Event(ev: "out", id: run.id, output: .text(run.lines.joined(separator: "\n"))), nil))
     }
     private var kernel: Kernel?
     /// The state before each cell last ran, for undo; the oldest go first beyond `snapshotLimit`.
     private var snapshots: [Int: Session.Snapshot] = [:]
     private var snapshotOrder: [Int] = []
-    let snapshotLimit = Int(min(UInt64(1) << 30, ProcessInfo.processInfo.physicalMemory / 8))
+    let snapshotLimit: Int
+    /// Undo's default bound: 1 GiB, or an eighth of memory when that is less.
+    static let defaultSnapshotLimit = Int(min(UInt64(1) << 30, ProcessInfo.processInfo.physicalMemory / 8))
     private var snapshotBytes: Int { snapshots.values.reduce(0) { $0 + $1.bytes } }
 
     /// Opens `path`, or a new notebook when no file is there yet. A folder, or a file that is not
     /// UTF-8 text (which a save could not give back byte for byte), is refused.
-    init(path: String, makeSession: @escaping () -> Session) throws {
+    init(path: String, snapshotLimit: Int = NotebookHost.defaultSnapshotLimit, makeSession: @escaping () -> Session) throws {
         self.path = path
+        self.snapshotLimit = max(0, snapshotLimit)
         name = (path as NSString).lastPathComponent
         var isFolder: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) {
@@ -138,18 +142,25 @@ final class NotebookHost: @unchecked Sendable {
             progressSent[pid] = now
             progressHeld[pid] = nil
         }
-        let events = outbox, targets = Array(clients.values)
+        let events = outbox, targets = clients
         outbox = []
         lock.unlock()
-        for e in events {
+        for (e, to) in events {
             let json = Page.json(e)
-            for send in targets { send(json) }
+            if let to { targets[to]?(json) } else { for send in targets.values { send(json) } }
         }
     }
 
     private func broadcast(_ e: Event) {
         lock.lock()
         post(e)
+        lock.unlock()
+    }
+
+    /// An answer for the page that asked alone (every page when the asker is unknown).
+    private func reply(_ client: Int?, _ e: Event) {
+        lock.lock()
+        post(e, to: client)
         lock.unlock()
     }
 
@@ -246,11 +257,12 @@ final class NotebookHost: @unchecked Sendable {
 
     // MARK: From the page
 
-    /// Handles one request from a page (JSON text). Bad requests are answered with a notice.
-    func handle(_ text: String) {
+    /// Handles one request from a page (JSON text; `client` from `connect`). Bad requests are
+    /// answered with a notice to that page.
+    func handle(_ text: String, from client: Int? = nil) {
         guard let data = text.data(using: .utf8), let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let op = m["op"] as? String
-        else { return broadcast(Event(ev: "notice", text: "a request that is not JSON with an 'op' was ignored")) }
+        else { return reply(client, Event(ev: "notice", text: "a request that is not JSON with an 'op' was ignored")) }
         let id = (m["id"] as? NSNumber)?.intValue
         switch op {
         case "run":
@@ -271,7 +283,7 @@ final class NotebookHost: @unchecked Sendable {
             let snapshot = snapshots[id]
             lock.unlock()
             guard let snapshot else {
-                return broadcast(Event(ev: "notice", text: "nothing to undo for this cell: it has not run in this session, or its snapshot was dropped to stay under \(snapshotLimit >> 20) MB"))
+                return reply(client, Event(ev: "notice", text: "nothing to undo for this cell: it has not run in this session, or its snapshot was dropped to stay under \(snapshotLimit >> 20) MB"))
             }
             kernel?.submit(.undo(id: id, snapshot))
         case "edit":
@@ -310,9 +322,10 @@ final class NotebookHost: @unchecked Sendable {
             post(Event(ev: "cells", cells: records()))
             lock.unlock()
         case "save":
-            broadcast(save(force: (m["force"] as? Bool) ?? false))
+            let answer = save(force: (m["force"] as? Bool) ?? false)
+            if answer.ev == "conflict" { reply(client, answer) } else { broadcast(answer) }  // only the page that saved is asked
         default:
-            broadcast(Event(ev: "notice", text: "unknown request '\(op)'"))
+            reply(client, Event(ev: "notice", text: "unknown request '\(op)'"))
         }
     }
 

@@ -16,9 +16,10 @@ public final class NotebookServer: @unchecked Sendable {
     private var server: HTTPServer?
     private var flushing: Task<Void, Never>?
 
-    public init(path: String, bindHost: String = "127.0.0.1", port: UInt16 = 0, token: String? = nil,
+    /// `undoBytes`: what undo's snapshots may hold together (nil: 1 GiB or an eighth of memory).
+    public init(path: String, bindHost: String = "127.0.0.1", port: UInt16 = 0, token: String? = nil, undoBytes: Int? = nil,
                 makeSession: @escaping () -> Session) throws {
-        host = try NotebookHost(path: path, makeSession: makeSession)
+        host = try NotebookHost(path: path, snapshotLimit: undoBytes ?? NotebookHost.defaultSnapshotLimit, makeSession: makeSession)
         self.token = token ?? NotebookServer.randomToken()
         self.bindHost = bindHost
         requestedPort = port
@@ -220,7 +221,7 @@ struct PageSocket: WSMessageHandler {
         let host = self.host
         Task {
             for await message in client {
-                if case .text(let t) = message { host.handle(t) }
+                if case .text(let t) = message { host.handle(t, from: k) }
             }
             host.disconnect(k)
             continuation.finish()

@@ -50,7 +50,7 @@ public final class Session {
     public func evaluate(_ source: String, name: String, lineOffset: Int = 0, echo: Bool = true) -> Bool {
         do {
             let v = try interp.run(source, name: name, lineOffset: lineOffset)
-            if echo, let v {
+            if echo, let v, !interp.showRich(v) {
                 if case .nil_ = v {} else { output(summarize(v)) }
             }
             lastOutcome = .ok

@@ -17,8 +17,10 @@ extension Interpreter {
     }
 
     func registerCoreLibrary() {
-        row("print(*values)", "Prints the values separated by spaces.", "print(\"loss\", 0.25)") { a in
+        row("print(*values)", "Prints the values separated by spaces (a table alone is drawn as one in a notebook).",
+            "print(\"loss\", 0.25)") { a in
             let items = (try? a.list(0)) ?? []
+            if items.count == 1, a.interpreter.showRich(items[0]) { return .nil_ }
             a.interpreter.output(items.map(\.str).joined(separator: " "))
             return .nil_
         }

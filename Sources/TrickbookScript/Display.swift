@@ -21,4 +21,12 @@ extension Interpreter {
     public func show(_ d: @autoclosure () -> Display) {
         display?(d())
     }
+
+    /// Shows a value the way it shows under a cell, when it has such a form and a notebook shows
+    /// rich output (as Jupyter shows an object's HTML form); false when its text is to be printed.
+    public func showRich(_ v: Value) -> Bool {
+        guard let display, case .host(let o) = v, let d = o.hostType.rich?(o) else { return false }
+        display(d)
+        return true
+    }
 }

@@ -43,6 +43,9 @@ public final class HostType {
     public var iterate: ((HostObject) throws -> () throws -> Value?)?
     public var length: ((HostObject) throws -> Int)?
     public var describe: ((HostObject) -> String)?
+    /// How the object shows under a notebook cell when it is printed alone or is the cell's value
+    /// (a table as a table); without a notebook, or when nil, its text form is printed.
+    public var rich: ((HostObject) -> Display?)?
     /// The object's truth in a condition; throw when it has none.
     public var truthy: ((HostObject) throws -> Bool)?
 

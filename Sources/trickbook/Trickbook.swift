@@ -101,14 +101,19 @@ struct NotebookCommand: ParsableCommand {
     @Option(help: "The address to bind (an IP address).") var host: String = "127.0.0.1"
     @Flag(help: "Set the global 'quick' so that notebooks shrink their work.") var quick = false
     @Option(help: "Random seed (also the global 'seed').") var seed: Int = 0
+    @Option(name: .customLong("undo-mb"), help: "Memory undo's snapshots may hold, in MB (default: 1024, or an eighth of memory).")
+    var undoMB: Int?
 
     func run() throws {
         guard let p = UInt16(exactly: port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
+        if let undoMB, undoMB < 0 || undoMB > 1 << 30 { throw ValidationError("--undo-mb must be 0 to \(1 << 30), got \(undoMB)") }
         let path = file ?? Self.untitled()
         let bind = host == "localhost" ? "127.0.0.1" : host
         let server: NotebookServer
         do {
-            server = try NotebookServer(path: path, bindHost: bind, port: p) { makeSession(quick: quick, seed: seed) }
+            server = try NotebookServer(path: path, bindHost: bind, port: p, undoBytes: undoMB.map { $0 << 20 }) {
+                makeSession(quick: quick, seed: seed)
+            }
         } catch {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
             throw ExitCode(2)

@@ -142,6 +142,70 @@ final class Browser {
         #expect(try browser.evaluate("document.querySelector('#cell-2').className") as? String == "cell stale")
     }
 
+    /// The keyboard, markdown editing, Restart and Run above, as a person uses them: Shift-Enter
+    /// runs the focused cell (and types no newline), a double-clicked markdown cell is edited and
+    /// rendered again when it loses focus (and saved as written), Restart leaves no variable
+    /// behind, and Run above runs the cells above the one last worked in.
+    @Test func shiftEnterMarkdownEditingAndRestartInABrowser() throws {
+        let server = try ServerProcess(
+            "browser-keys",
+            text: """
+                # %% [markdown] Intro
+                # # First title
+                # %% Set
+                let x = 41
+                # %% Use
+                print(x + 1)
+                """)
+        let browser = try Browser()
+        try browser.call("Page.navigate", ["url": "http://127.0.0.1:\(server.port)/?token=\(server.token)"])
+        try browser.wait("document.querySelectorAll('.cell').length === 3")
+        func shiftEnter(_ cell: Int) throws {
+            try browser.evaluate("document.querySelector('#cell-\(cell) textarea').focus()")
+            for type in ["rawKeyDown", "keyUp"] {
+                try browser.call("Input.dispatchKeyEvent", ["type": type, "key": "Enter", "code": "Enter",
+                                                            "windowsVirtualKeyCode": 13, "modifiers": 8])  // 8: Shift
+            }
+        }
+        try shiftEnter(2)
+        try browser.wait("document.querySelector('#cell-2').className === 'cell ok'")
+        #expect(try browser.evaluate("document.querySelector('#cell-2 textarea').value") as? String == "let x = 41")
+        try shiftEnter(3)
+        try browser.wait("document.querySelector('#cell-3').className === 'cell ok'")
+        #expect(try browser.evaluate("document.querySelector('#cell-3 .outputs pre').textContent") as? String == "42\n")
+
+        // Markdown: double-click, edit (as markdown, without the file's "# "), leave, and the new
+        // text is rendered and saved as comment lines.
+        try browser.evaluate("document.querySelector('#cell-1 .prose').dispatchEvent(new MouseEvent('dblclick', { bubbles: true }))")
+        try browser.wait("document.querySelector('#cell-1 textarea.md-source') !== null")
+        #expect(try browser.evaluate("document.querySelector('#cell-1 textarea.md-source').value") as? String == "# First title")
+        try browser.evaluate("""
+            (() => { const a = document.querySelector('#cell-1 textarea.md-source');
+                     a.value = '# Second *title*'; a.dispatchEvent(new Event('input')); a.blur(); })()
+            """)
+        try browser.wait("document.querySelector('#cell-1 .prose h1')?.textContent === 'Second title'")
+        try browser.evaluate("[...document.querySelectorAll('header.bar button')].find(b => b.textContent === 'Save').click()")
+        let path = server.dir + "/notebook.tb"
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline, (try? String(contentsOfFile: path, encoding: .utf8))?.contains("# # Second *title*") != true { usleep(50_000) }
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("# # Second *title*\n# %% Set\nlet x = 41\n"))
+
+        // Restart: a fresh session, so the cell that used x now fails, and no cell is marked as run.
+        try browser.evaluate("[...document.querySelectorAll('header.bar button')].find(b => b.textContent === 'Restart').click()")
+        try browser.wait("document.querySelector('#cell-2').className !== 'cell ok'")
+        try shiftEnter(3)
+        try browser.wait("document.querySelector('#cell-3').className === 'cell error'")
+        #expect((try browser.evaluate("document.querySelector('#cell-3 .outputs').textContent") as? String)?.contains("x") == true)
+        #expect(try browser.evaluate("document.querySelector('#cell-2').className") as? String != "cell ok")
+        // Run above (the cell last worked in is 3): cells 1 and 2 run, 3 does not; then 3 can.
+        try browser.evaluate("[...document.querySelectorAll('header.bar button')].find(b => b.textContent === 'Run above').click()")
+        try browser.wait("document.querySelector('#cell-2').className === 'cell ok'")
+        #expect(try browser.evaluate("document.querySelector('#cell-3').className") as? String != "cell ok")
+        try shiftEnter(3)
+        try browser.wait("document.querySelector('#cell-3').className === 'cell ok'")
+        #expect(try browser.evaluate("document.querySelector('#cell-3 .outputs pre').textContent") as? String == "42\n")
+    }
+
     /// What a page must survive and show: a cell printing 100,000 lines (2,000 shown, the rest behind
     /// a button), a progress bar drawn again in place (one bar, full at the end), and an error
     /// whose place, clicked, puts the cursor on its line.

@@ -48,7 +48,7 @@ func pageData(_ html: String) throws -> [String: Any] {
             print("hello from cell 2")
             plot([3, 2, 1.5, 1.2], to: "\(dir)/curve.svg", title: "loss <falling>")
             show_images(ones([2, 1, 4, 4]), to: "\(dir)/ones.png")
-            table([{"trick": "baseline", "top1": 0.9}])
+            print(table([{"trick": "baseline", "top1": 0.9}]))
             let p = progress(3, "steps")
             for i in 0..<3 { p.update(1, images: 8) }
             p.close()
@@ -95,5 +95,35 @@ func pageData(_ html: String) throws -> [String: Any] {
         // page's policy forbids any connection.
         for fetch in ["<link", "src=\"http", "href=\"http", "url(http", "@import"] { #expect(!html.contains(fetch)) }
         #expect(html.contains("default-src 'none'") && html.contains("connect-src 'none'"))
+    }
+
+    /// A table shows once, as a table, whether it is printed or is the cell's value (Jupyter's
+    /// rule for an object with an HTML form); its text is there for print(t.text), and a terminal
+    /// prints the text, once, either way.
+    @Test func aTableShowsOnce() throws {
+        let rows = #"[{"trick": "baseline", "top1": 0.9}, {"trick": "+ cosine", "top1": 0.91}]"#
+        let text = """
+            # %% Printed
+            print(table(\(rows)))
+            # %% Value
+            table(\(rows))
+            # %% Text
+            let t = table(\(rows))
+            print(t.text)
+            """
+        let notebook = Notebook(name: "tables.tb", text: text)
+        let report = Report(notebook: notebook, session: testSession())
+        for cell in notebook.cells { #expect(report.run(cell)) }
+        let dir = try scratch("tables")
+        try report.write(to: "\(dir)/report.html", command: "trickbook run tables.tb --html report.html", seed: 1)
+        let cells = try #require(try pageData(String(contentsOfFile: "\(dir)/report.html", encoding: .utf8))["cells"] as? [[String: Any]])
+        let kinds = cells.map { ($0["outputs"] as? [[String: Any]] ?? []).map { $0["kind"] as? String ?? "" } }
+        #expect(kinds == [["table"], ["table"], ["text"]])
+        let terminal = testSession()
+        var printed: [String] = []
+        terminal.output = { printed.append($0) }
+        for cell in notebook.cells { #expect(terminal.evaluate(cell.source, name: "tables.tb")) }
+        let expected = "trick     top1\n────────  ────\nbaseline   0.9\n+ cosine  0.91"
+        #expect(printed == [expected, expected, expected], "\(printed)")
     }
 }

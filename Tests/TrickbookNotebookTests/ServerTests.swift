@@ -10,12 +10,12 @@ final class ServerProcess {
     let token: String
     let dir: String
 
-    init(_ name: String, text: String, quick: Bool = false) throws {
+    init(_ name: String, text: String, quick: Bool = false, options: [String] = []) throws {
         dir = try scratch(name)
         let path = dir + "/notebook.tb"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         process.executableURL = repository.appendingPathComponent(".build/debug/trickbook")
-        process.arguments = ["notebook", path, "--seed", "1"] + (quick ? ["--quick"] : [])
+        process.arguments = ["notebook", path, "--seed", "1"] + (quick ? ["--quick"] : []) + options
         process.currentDirectoryURL = URL(fileURLWithPath: dir)
         let out = Pipe()
         process.standardOutput = out
@@ -164,6 +164,52 @@ func ids(_ notebook: [String: Any]) -> [Int] {
         #expect(try printed(cells[1]) == second, "after undo the cell runs from the state before its last run")
     }
 
+    /// Undo's snapshots stay under their bound (`--undo-mb`): the oldest go first, a snapshot
+    /// alone over the bound is not kept (and the page is told), and what is kept still undoes.
+    @Test func undoKeepsItsSnapshotsUnderTheBound() throws {
+        let server = try ServerProcess(
+            "undo-bound",
+            text: """
+                # %% A
+                let a = linear(256, 256)
+                # %% B
+                let b = linear(256, 256)
+                # %% C
+                let c = 1
+                # %% D
+                let d = 2
+                # %% E
+                let e = linear(1024, 1024)
+                # %% F
+                let f = 3
+                """, options: ["--undo-mb", "1"])
+        let ws = try #require(try WireClient.webSocket(port: server.port, token: server.token).0)
+        let cells = ids(try ws.event())
+        let layer = 4 * (256 * 256 + 256)  // bytes of one 256→256 layer's weight and bias
+        func run(_ k: Int) throws -> [[String: Any]] {
+            ws.send("{\"op\": \"run\", \"ids\": [\(cells[k])]}")
+            let events = try ws.events { $0["ev"] as? String == "done" }
+            #expect(events.last?["status"] as? String == "ok")
+            return events
+        }
+        func held(_ events: [[String: Any]]) -> Int { events.last?["snapshots"] as? Int ?? -1 }
+        _ = try run(0)
+        #expect(held(try run(1)) == layer, "before B: a")
+        #expect(held(try run(2)) == 3 * layer, "before C: a and b, with B's")
+        // Before D: a and b again; with all three kept they would pass 1 MB, so B's and C's go.
+        #expect(held(try run(3)) == 2 * layer)
+        func undo(_ k: Int) throws -> String {
+            ws.send("{\"op\": \"undo\", \"id\": \(cells[k])}")
+            return try ws.events { $0["ev"] as? String == "notice" }.last?["text"] as? String ?? ""
+        }
+        #expect(try undo(1).hasPrefix("nothing to undo"), "B's snapshot was dropped")
+        #expect(try undo(3).hasPrefix("undid cell [4]"))
+        _ = try run(4)
+        let f = try run(5)  // the state before F (a, b and a 4 MB layer) is over the bound alone
+        #expect(f.contains { ($0["text"] as? String)?.hasPrefix("no undo for this run") == true })
+        #expect(held(f) <= 1 << 20)
+    }
+
     /// No token, a wrong token or another origin: refused, for the page, its files and its socket.
     @Test func theTokenIsRequiredEverywhere() throws {
         let server = try ServerProcess("token", text: "# %%\nprint(1)\n")
@@ -206,7 +252,7 @@ func ids(_ notebook: [String: Any]) -> [Int] {
     }
 
     /// Save writes the file back byte for byte; a file changed on disk meanwhile is not overwritten
-    /// until the page says so.
+    /// until the page says so, and only the page that saved is asked.
     @Test func saveRoundTripsAndNoticesChangesOnDisk() throws {
         let original = "print(0)\n# %% [markdown] Notes\n# Some *prose*\n\n# %%   Odd   spacing\nlet a = 1\r\n\n"
         let server = try ServerProcess("save", text: original)
@@ -216,6 +262,8 @@ func ids(_ notebook: [String: Any]) -> [Int] {
         #expect(try ws.event()["text"] as? String == "saved notebook.tb")
         #expect(try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8) == original)
 
+        let other = try #require(try WireClient.webSocket(port: server.port, token: server.token).0)
+        #expect(try other.event()["ev"] as? String == "notebook")
         try "changed elsewhere\n".write(toFile: server.dir + "/notebook.tb", atomically: true, encoding: .utf8)
         ws.send("{\"op\": \"edit\", \"id\": \(cells[2]), \"source\": \"let a = 2\"}")
         ws.send("{\"op\": \"save\"}")
@@ -223,6 +271,7 @@ func ids(_ notebook: [String: Any]) -> [Int] {
         #expect(try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8) == "changed elsewhere\n")
         ws.send("{\"op\": \"save\", \"force\": true}")
         #expect(try ws.event()["ev"] as? String == "notice")
+        #expect(try other.event()["ev"] as? String == "notice", "the other page is told it was saved, and was not asked")
         let saved = try String(contentsOfFile: server.dir + "/notebook.tb", encoding: .utf8)
         #expect(saved == original.replacingOccurrences(of: "let a = 1\r\n\n", with: "let a = 2"))
     }
