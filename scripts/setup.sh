@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what trickbook needs on Debian, only when it is missing. Safe to run again.
 # Used by both Quick start commands and by CI; --tests adds what only the tests need (headless
-# Chromium, which loads the notebook page).
+# Chromium, which loads the notebook page); --bench adds the peers of `bench script` (Lua 5.4).
 set -euo pipefail
 
 packages=(libopenblas-dev libdnnl-dev libedit-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
 [ "${1:-}" = --tests ] && packages+=(chromium fonts-dejavu-core)
+[ "${1:-}" = --bench ] && packages+=(lua5.4 python3)
 
 if ! command -v swift >/dev/null 2>&1; then
   echo "trickbook needs Swift 6 (swift.org/install); 'swift' is not on PATH." >&2

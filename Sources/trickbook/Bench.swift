@@ -146,33 +146,6 @@ struct ConvBench: ParsableCommand {
 
 /// The interpreter's speed on two classic micro-benchmarks (CPython 3.11 here: 312 ms and 1.46 s;
 /// Lua 5.4: 74 ms and 90 ms).
-struct ScriptBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "script", abstract: "fib(30) and a 10-million-step float loop in the language.")
-
-    static let programs: [(String, String)] = [
-        ("fib(30)", """
-        fn fib(n) { if n < 2 { return n }
-          return fib(n - 1) + fib(n - 2) }
-        fib(30)
-        """),
-        ("10M-step float loop", """
-        var x = 0.0
-        var i = 0
-        while i < 10000000 { x += 0.5; i += 1 }
-        x
-        """),
-    ]
-
-    func run() throws {
-        for (name, source) in Self.programs {
-            let interp = Interpreter()
-            var result: Value?
-            let t = try measure(seconds: 3, minRuns: 3) { result = try interp.run(source, name: name) }
-            print(String(format: "%-22@ %8.1f ms   (result %@)", name as NSString, t * 1000, (result?.repr ?? "nil") as NSString))
-        }
-    }
-}
-
 /// Training and evaluation images/s of a whole ResNet: forward, cross-entropy, backward and a plain
 /// SGD update per training step. PyTorch 2.15 here: ResNet-20 trains at 380–490 images/s and
 /// evaluates at 1,650–1,950; ResNet-50 trains at about 3 and evaluates at 14–18.
