@@ -202,6 +202,19 @@ final class LinesBox: @unchecked Sendable { var lines: [String] = [] }
         #expect(i.global("z") == nil)
     }
 
+    /// Cells run again, as a notebook does: a global declared again takes its new value for the
+    /// functions that read it, and a function declared again replaces the old one for its callers.
+    @Test func rerunCellsRedeclareGlobals() throws {
+        let (i, out) = try session()
+        try i.run("let x = 1\nfn f() { return x }", name: "a")
+        try i.run("fn g() { return f() * 10 }\nprint(g())", name: "b")
+        try i.run("let x = 2\nfn f() { return x + 100 }", name: "a")
+        try i.run("print(g())", name: "c")
+        try i.run("let x = 3", name: "a")
+        try i.run("print(g(), f())", name: "c")
+        #expect(out() == ["10", "1020", "1030 103"])
+    }
+
     @Test func recursionAndNestingLimitsAreErrors() throws {
         let (i, _) = try session()
         #expect(throws: ScriptError.self) { try i.run("fn f(n) { return f(n + 1) }\nf(0)", name: "t") }
@@ -239,6 +252,25 @@ final class LinesBox: @unchecked Sendable { var lines: [String] = [] }
         #expect(throws: ScriptInterrupted.self) { try i.run("try { while true { n += 1 } } catch e { print(\"caught\") }", name: "t") }
         i.interrupt.clear()
         try i.run("n = 0", name: "t")
+    }
+
+    /// An interrupt deep in nested calls stops at once, names a place inside the innermost
+    /// function, and leaves the depth count as it was: the same recursion runs again.
+    @Test func interruptInsideNestedCallsUnwindsEveryFrame() throws {
+        let (i, out) = try session()
+        i.stepLimit = 2_000_000_000
+        try i.run("fn spin(d) { if d == 0 { while true { } }\n  return spin(d - 1) }\nfn depth(n) { if n == 0 { return 0 }\n  return 1 + depth(n - 1) }", name: "defs")
+        let flag = i.interrupt
+        Thread.detachNewThread { usleep(200_000); flag.set() }
+        do {
+            try i.run("spin(400)", name: "cell")
+            Issue.record("the loop was not interrupted")
+        } catch let e as ScriptInterrupted {
+            #expect(e.description.contains("defs:1:"), "stopped at \(e.description)")
+        }
+        i.interrupt.clear()
+        try i.run("print(depth(499))", name: "after")
+        #expect(out() == ["499"])
     }
 
     @Test func stepLimitStopsRunawayScripts() throws {
