@@ -229,15 +229,17 @@ function renderCell(cell) {
 }
 
 // A markdown cell is edited as markdown: the file's "# " before each line is taken off for the
-// editor and put back as it is typed (Notebook.prose in Swift takes it off the same way).
-const proseOf = source => source.split("\n").map(l => l.startsWith("#") ? l.slice(l.startsWith("# ") ? 2 : 1) : l)
-  .join("\n").replace(/^\n+|\n+$/g, "");
-const commented = prose => prose.split("\n").map(l => l ? "# " + l : "#").join("\n");
+// editor and put back as it is typed (Notebook.prose in Swift takes it off the same way). The
+// blank lines around the prose (before the next cell's marker, the file's last newline) are kept
+// as they were, and a line that would read as a cell marker ("# %%") is given a space.
+const proseOf = body => body.split("\n").map(l => l.startsWith("#") ? l.slice(l.startsWith("# ") ? 2 : 1) : l).join("\n");
+const commented = prose => prose.split("\n").map(l => !l ? "#" : "# " + (l.startsWith("%%") ? " " + l : l)).join("\n");
 
 function editMarkdown(cell) {
   const area = el("textarea", { class: "md-source" });
-  area.value = proseOf(cell.source);
-  area.addEventListener("input", () => { cell.source = commented(area.value); edited(cell); });
+  const [, lead, body, tail] = cell.source.match(/^(\n*)([\s\S]*?)(\n*)$/);
+  area.value = proseOf(body);
+  area.addEventListener("input", () => { cell.source = lead + commented(area.value) + tail; edited(cell); });
   area.addEventListener("blur", () => { flushEdits(); send({ op: "render", id: cell.id }); });
   cell.dom.root.querySelector(".prose").replaceWith(area);
   area.focus();

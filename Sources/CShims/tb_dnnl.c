@@ -38,10 +38,10 @@ static pthread_mutex_t stream_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static int load_threads = 0;
 
-// libgomp's, found through libdnnl: a small reorder (a 3x3 layer's weights) is made to run on
-// the calling thread, since waking OpenMP's sleeping threads costs more than the copy: ResNet-20's
-// 57 weight reorders a step took 54 us each on two threads. A reorder fixes its thread count when
-// it is made, so the count is lowered while it is made.
+// libgomp's, found through libdnnl: a reorder of under 512 KiB (a layer's weights, or a small
+// batch's activations) is made to run on the calling thread, since waking OpenMP's threads costs
+// more than the copy: ResNet-20's 57 weight reorders a step took 54 us each on two threads, 4-19
+// after. A reorder fixes its thread count when it is made, so the count is lowered meanwhile.
 static void (*p_omp_set_num_threads)(int);
 static int (*p_omp_get_max_threads)(void);
 static void (*p_GOMP_parallel)(void (*)(void *), void *, unsigned, unsigned);
