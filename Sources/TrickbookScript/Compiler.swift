@@ -13,6 +13,8 @@ private final class FnScope {
     var blocks: [[String: Local]] = [[:]]
     var slotCount = 0
     var loopDepth = 0
+    /// Whether a function is made inside this one (which may then keep its frame alive).
+    var makesClosures = false
 
     init(parent: FnScope?, isChunk: Bool) {
         self.parent = parent
@@ -267,6 +269,7 @@ struct Compiler {
         _ = try expect(")")
         let proto = FunctionProto(name: name, params: params.map(\.0), defaults: [], file: file, pos: pos)
         let saved = scope
+        saved.makesClosures = true
         scope = FnScope(parent: saved, isChunk: false)
         defer { scope = saved }
         for (p, _) in params { _ = scope.declare(p, isConst: false) }
@@ -285,6 +288,7 @@ struct Compiler {
             proto.body = ContiguousArray(try blockBody())
         }
         proto.slotCount = scope.slotCount
+        proto.makesClosures = scope.makesClosures
         return proto
     }
 

@@ -69,6 +69,10 @@ public final class Interpreter {
         set { state.pointee.lastValue = newValue }
     }
     private var modules: Set<String> = []
+    /// The registers of compiled functions (VM.swift).
+    let vmStack = ValueStack()
+    /// Whether functions are compiled to bytecode at their first call (else they run as trees).
+    public var compilesFunctions = Interpreter.vmEnabled
 
     public init(searchPath: [String] = []) {
         self.searchPath = searchPath
@@ -288,6 +292,9 @@ public final class Interpreter {
     func call(_ c: Value, _ positional: [Value], _ keywords: [(String, Value)], site: Node) throws -> Value {
         switch c {
         case .function(let fn):
+            if keywords.isEmpty, positional.count == fn.proto.params.count, let chunk = bytecode(fn.proto) {
+                return try callCompiled(fn, chunk, site: site) { w in for (k, v) in positional.enumerated() { w[k] = v } }
+            }
             let frame: Frame
             do { frame = try bindFrame(fn, positional, keywords) } catch { throw site.locate(error) }
             return try run(fn, frame, callSite: site)
@@ -345,6 +352,7 @@ public final class Interpreter {
         st.pointee.depth += 1
         defer { st.pointee.depth -= 1 }
         do {
+            if let chunk = bytecode(fn.proto) { return try execute(fn, chunk, arguments: frame) }
             if case .returnValue = try runStatements(fn.proto.body, frame) {
                 let v = st.pointee.returned
                 st.pointee.returned = .nil_

@@ -527,7 +527,10 @@ final class CallExpr: Expr {
     override func eval(_ f: Frame) throws -> Value {
         let c = try callee.eval(f)
         if case .function(let fn) = c, !hasKeywords, fn.proto.params.count == args.count {
-            // Fast path: arguments go straight into the new frame.
+            // Fast path: arguments go straight into the new frame (a compiled function's window).
+            if let chunk = ctx.bytecode(fn.proto) {
+                return try ctx.callCompiled(fn, chunk, site: self) { w in for i in 0..<args.count { w[i] = try args[i].eval(f) } }
+            }
             let frame = Frame.make(count: fn.proto.slotCount, parent: fn.env)
             for i in 0..<args.count { frame.slots[i] = try args[i].eval(f) }
             return try ctx.run(fn, frame, callSite: self)
@@ -635,19 +638,24 @@ final class IndexAssignStmt: Stmt {
         var v = try value.eval(f)
         do {
             if let op { v = try binary(op, try indexValue(o, k), v) }
-            switch o {
-            case .list(let l):
-                l.items[try sequenceIndex(k, count: l.items.count, what: "list")] = v
-                l.stored(v)
-            case .map(let m): try m.set(k, v)
-            case .host(let h):
-                if let write = h.hostType.setSubscript { try write(h, [.index(k)], v); break }
-                guard let set = h.hostType.setIndex else { throw ScriptError("\(h.hostType.name) does not support item assignment") }
-                try set(h, k, v)
-            default: throw ScriptError("\(o.typeName) does not support item assignment")
-            }
+            try storeIndex(o, k, v)
         } catch { throw locate(error) }
         return .normal
+    }
+}
+
+/// `o[k] = v` on a list, a map or a host object.
+func storeIndex(_ o: Value, _ k: Value, _ v: Value) throws {
+    switch o {
+    case .list(let l):
+        l.items[try sequenceIndex(k, count: l.items.count, what: "list")] = v
+        l.stored(v)
+    case .map(let m): try m.set(k, v)
+    case .host(let h):
+        if let write = h.hostType.setSubscript { try write(h, [.index(k)], v); break }
+        guard let set = h.hostType.setIndex else { throw ScriptError("\(h.hostType.name) does not support item assignment") }
+        try set(h, k, v)
+    default: throw ScriptError("\(o.typeName) does not support item assignment")
     }
 }
 

@@ -24,6 +24,15 @@ final class Frame: ManagedBuffer<FrameHeader, Value> {
         return f
     }
 
+    /// A frame whose slots are someone else's (a VM call's registers), for the tree nodes a
+    /// compiled function leaves to the tree: it holds no values of its own.
+    static func view(of slots: UnsafeMutablePointer<Value>, parent: Frame?) -> Frame {
+        let f = unsafeDowncast(Frame.create(minimumCapacity: 1) { _ in
+            FrameHeader(count: 0, parent: parent, slots: slots, gcOwner: 0)
+        }, to: Frame.self)
+        return f
+    }
+
     @inline(__always) var slots: UnsafeMutablePointer<Value> { header.slots.unsafelyUnwrapped }
     var parent: Frame? { header.parent }
 
@@ -61,6 +70,11 @@ final class FunctionProto {
     var slotCount = 0
     let file: SourceFile
     let pos: SourcePos
+    /// Whether the body makes a function (a closure may then outlive a call's frame).
+    var makesClosures = false
+    /// The body as bytecode, made at the first call; nil when it cannot be (see BytecodeCompiler).
+    var bytecode: Chunk?
+    var bytecodeTried = false
 
     init(name: String, params: [String], defaults: [Expr?], file: SourceFile, pos: SourcePos) {
         self.name = name

@@ -131,8 +131,13 @@ public final class Function {
     let proto: FunctionProto
     let env: Frame?
     let gcOwner: Int32
+    /// The proto's, read by the VM's calls without a reference count.
+    unowned(unsafe) let unownedProto: FunctionProto
+    let paramCount: Int
     init(proto: FunctionProto, env: Frame?) {
         self.proto = proto
+        unownedProto = proto
+        paramCount = proto.params.count
         self.env = env
         gcOwner = CycleCollector.currentOwner
         if gcOwner != 0 {

@@ -14,7 +14,7 @@ struct Trickbook: ParsableCommand {
         abstract: "A notebook-style environment for the \"Bag of Tricks for Image Classification with CNNs\".",
         discussion: "Without a subcommand: the REPL on a terminal, or the script read from a pipe (echo 'print(1 + 2)' | trickbook).",
         version: trickbookVersion,
-        subcommands: [Run.self, NotebookCommand.self, Check.self, Demo.self, Bench.self, Doctor.self])
+        subcommands: [Run.self, NotebookCommand.self, Check.self, Disasm.self, Demo.self, Bench.self, Doctor.self])
 
     func run() throws {
         let repl = REPL { makeSession(quick: false, seed: 0) }
@@ -152,17 +152,42 @@ struct NotebookCommand: ParsableCommand {
 final class Box<T>: @unchecked Sendable { var value: T? }
 
 /// `trickbook check FILE`: parses every cell without running anything.
+/// The notebook in `file`, or its error on stderr and exit status 2.
+func loadOrExit(_ file: String) throws -> Notebook {
+    do { return try Notebook.load(file) } catch {
+        FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
+        throw ExitCode(2)
+    }
+}
+
+/// `trickbook disasm FILE`: the bytecode of the functions a script or notebook declares.
+struct Disasm: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the bytecode of the functions a script or notebook declares, without running it.")
+
+    @Argument(help: "The script or notebook file, or - for standard input.") var file: String
+
+    func run() throws {
+        let notebook = try loadOrExit(file)
+        var failed = false
+        for cell in notebook.cells where !cell.isMarkdown {
+            do {
+                print(try Interpreter().disassemble(cell.source, name: notebook.name))
+            } catch let e as ScriptError {
+                FileHandle.standardError.write((e.report + "\n").data(using: .utf8) ?? Data())
+                failed = true
+            }
+        }
+        if failed { throw ExitCode(1) }
+    }
+}
+
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Check that a notebook parses, without running it.")
 
     @Argument(help: "The notebook file, or - for standard input.") var file: String
 
     func run() throws {
-        let notebook: Notebook
-        do { notebook = try Notebook.load(file) } catch {
-            FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
-            throw ExitCode(2)
-        }
+        let notebook = try loadOrExit(file)
         let interp = Interpreter()
         var failed = false
         for cell in notebook.cells where !cell.isMarkdown {

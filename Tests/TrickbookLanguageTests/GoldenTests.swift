@@ -53,22 +53,33 @@ struct GoldenCase: CustomTestStringConvertible, Sendable {
         #expect(Interpreter.registrationErrors.isEmpty, "malformed builtin signatures: \(Interpreter.registrationErrors)")
     }
 
+    /// Each case as a tree and with its functions compiled to bytecode: both print what the case
+    /// expects, and every error report (place, source line, caret, trace) is the same.
     @Test(arguments: GoldenCase.all)
     func golden(_ c: GoldenCase) throws {
-        let interp = Interpreter(searchPath: [GoldenCase.scriptsDir?.path ?? "."])
-        var printed: [String] = []
-        interp.output = { printed.append(contentsOf: $0.components(separatedBy: "\n")) }
-        var failure: String?
-        do {
-            try interp.run(c.source, name: "case")
-        } catch let e as ScriptError {
-            failure = e.headline.hasPrefix("case:") ? String(e.headline.dropFirst(5)) : e.headline
+        var runs: [(printed: [String], report: String?)] = []
+        for compiled in [true, false] {
+            let interp = Interpreter(searchPath: [GoldenCase.scriptsDir?.path ?? "."])
+            interp.compilesFunctions = compiled
+            var printed: [String] = []
+            interp.output = { printed.append(contentsOf: $0.components(separatedBy: "\n")) }
+            var failure: String?, report: String?
+            do {
+                try interp.run(c.source, name: "case")
+            } catch let e as ScriptError {
+                failure = e.headline.hasPrefix("case:") ? String(e.headline.dropFirst(5)) : e.headline
+                report = e.report
+            }
+            let how = compiled ? "compiled" : "tree"
+            #expect(printed == c.expected, "\(c.testDescription) (\(how)): printed \(printed)")
+            if let want = c.expectedError {
+                #expect(failure?.contains(want) == true, "\(c.testDescription) (\(how)): expected error '\(want)', got \(failure ?? "no error")")
+            } else {
+                #expect(failure == nil, "\(c.testDescription) (\(how)): unexpected error \(failure ?? "")")
+            }
+            runs.append((printed, report))
         }
-        #expect(printed == c.expected, "\(c.testDescription): printed \(printed)")
-        if let want = c.expectedError {
-            #expect(failure?.contains(want) == true, "\(c.testDescription): expected error '\(want)', got \(failure ?? "no error")")
-        } else {
-            #expect(failure == nil, "\(c.testDescription): unexpected error \(failure ?? "")")
-        }
+        #expect(runs[0].printed == runs[1].printed && runs[0].report == runs[1].report,
+                "\(c.testDescription): compiled and tree differ:\n\(runs[0].report ?? "")\n---\n\(runs[1].report ?? "")")
     }
 }

@@ -1,0 +1,192 @@
+// The bytecode a function body compiles to (see BytecodeCompiler.swift) and the VM runs (VM.swift).
+//
+// Registers are a window of the VM's value stack: the function's slots first (parameters and
+// every local, numbered as the tree numbers them), then temporaries. An instruction is plain
+// data: an opcode and three operands. What the compiler does not translate (a `try`, a list
+// literal, ...) stays a tree node that the instruction `exec` or `eval` runs on the same slots.
+
+/// One instruction.
+struct Instr {
+    var op: Op
+    /// The operator of `binary` and `update` (an index of `BinOp.all`), and of `setIndex` (that
+    /// index + 1; 0 for a plain store).
+    var sub: UInt8 = 0
+    var a: Int32 = 0, b: Int32 = 0, c: Int32 = 0
+
+    init(_ op: Op, _ a: Int = 0, _ b: Int = 0, _ c: Int = 0, sub: UInt8 = 0) {
+        self.op = op
+        self.sub = sub
+        self.a = Int32(truncatingIfNeeded: a)
+        self.b = Int32(truncatingIfNeeded: b)
+        self.c = Int32(truncatingIfNeeded: c)
+    }
+}
+
+enum Op: UInt8 {
+    /// r[a] = constant b
+    case loadK
+    /// r[a] = r[b]
+    case move
+    /// r[a] = the slot c of the frame `b` levels out (1: where the function was made)
+    case getUpvalue
+    /// that slot = r[a]
+    case setUpvalue
+    /// r[a] = global b (an error when not defined)
+    case getGlobal
+    /// global b = r[a]; with c = 1 the global must be defined already (plain assignment)
+    case setGlobal
+    /// r[a] = r[b] (sub) r[c]
+    case binary
+    /// r[a] = r[a] (sub) r[b], in place (`x += e`)
+    case update
+    /// r[a] = -r[b]
+    case neg
+    /// r[a] = not r[b] (the truth of r[b], an error located at the operand)
+    case not
+    /// go to a
+    case jump
+    /// go to b when r[a] is false (the truth of r[a])
+    case jumpIfFalse
+    /// go to b when r[a] is true
+    case jumpIfTrue
+    /// go to c unless r[a] < r[b] (both ints: a loop's condition without a Value in between)
+    case jumpUnlessLess
+    /// r[a] = r[a](r[a + 1], ..., r[a + b])
+    case call
+    /// r[a] = member c of r[a], called with r[a + 1], ..., r[a + b]
+    case callMethod
+    /// return r[a]
+    case ret
+    /// return nil
+    case retNil
+    /// r[a] = r[b][r[c]]
+    case index
+    /// r[a][r[b]] = r[c] (sub: an operator applied to the old item first)
+    case setIndex
+    /// The start of a `for`: r[a] holds what is iterated; r[a + 1] and r[a + 2] keep the loop's
+    /// state. Goes to c if it is empty or not iterable.
+    case forPrep
+    /// The next item of that loop into r[b], or go to c when there is none (the interrupt and
+    /// the step limit are checked first).
+    case forNext
+    /// The interrupt and the step limit (a `while` loop's round).
+    case check
+    /// r[a] = expression b (a tree node) evaluated on this frame's slots
+    case eval
+    /// statement a (a tree node) run on this frame's slots; where a `break` and a `continue`
+    /// coming out of it go (b, c; -1 outside a loop)
+    case exec
+}
+
+/// A function body's bytecode.
+final class Chunk {
+    var code: [Instr] = []
+    /// The node each instruction came from: where its errors are located.
+    var sites: [Node] = []
+    var constants: [Value] = []
+    var exprs: [Expr] = []
+    var stmts: [Stmt] = []
+    /// Registers: the function's slots, then its temporaries.
+    var registers = 0
+    let slots: Int
+    let params: Int
+
+    /// The code and the constants where the VM reads them, without an array's checks and
+    /// reference count (made by `finish`).
+    private(set) var instructions = UnsafeMutablePointer<Instr>.allocate(capacity: 1)
+    private(set) var constantValues = UnsafeMutablePointer<Value>.allocate(capacity: 1)
+    private var finished = 0
+
+    init(slots: Int, params: Int) {
+        self.slots = slots
+        self.params = params
+        registers = slots
+    }
+
+    /// Fixes the code: the compiler adds nothing after this.
+    func finish() {
+        instructions.deallocate()
+        instructions = .allocate(capacity: max(code.count, 1))
+        instructions.initialize(from: code, count: code.count)
+        constantValues.deinitialize(count: finished)
+        constantValues.deallocate()
+        constantValues = .allocate(capacity: max(constants.count, 1))
+        constantValues.initialize(from: constants, count: constants.count)
+        finished = constants.count
+    }
+
+    deinit {
+        instructions.deallocate()
+        constantValues.deinitialize(count: finished)
+        constantValues.deallocate()
+    }
+
+    /// One instruction per line: its index, its source line, the opcode and its operands.
+    func disassembly(name: String, globals: [String] = []) -> String {
+        func global(_ k: Int32) -> String { Int(k) < globals.count ? globals[Int(k)] : "global \(k)" }
+        var lines = ["fn \(name): \(params) parameter\(params == 1 ? "" : "s"), \(slots) slots, \(registers) registers, \(code.count) instructions"]
+        for (pc, i) in code.enumerated() {
+            var text = "\(pc)".leftPadded(5) + "  " + "\(sites[pc].pos.line)".leftPadded(4) + "  " + "\(i.op)".padded(15)
+            switch i.op {
+            case .loadK: text += "r\(i.a) = \(constants[Int(i.b)].repr)"
+            case .move: text += "r\(i.a) = r\(i.b)"
+            case .getUpvalue: text += "r\(i.a) = up(\(i.b)).\(i.c)"
+            case .setUpvalue: text += "up(\(i.b)).\(i.c) = r\(i.a)"
+            case .getGlobal: text += "r\(i.a) = \(global(i.b))"
+            case .setGlobal: text += "\(global(i.b)) = r\(i.a)"
+            case .binary: text += "r\(i.a) = r\(i.b) \(BinOp.all[Int(i.sub)].rawValue) r\(i.c)"
+            case .update: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue)= r\(i.b)"
+            case .neg, .not: text += "r\(i.a) = r\(i.b)"
+            case .jump: text += "→ \(i.a)"
+            case .jumpIfFalse, .jumpIfTrue: text += "r\(i.a) → \(i.b)"
+            case .jumpUnlessLess: text += "r\(i.a) < r\(i.b) else → \(i.c)"
+            case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
+            case .callMethod: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
+            case .ret: text += "r\(i.a)"
+            case .retNil: break
+            case .index: text += "r\(i.a) = r\(i.b)[r\(i.c)]"
+            case .setIndex: text += "r\(i.a)[r\(i.b)] \(i.sub == 0 ? "" : BinOp.all[Int(i.sub) - 1].rawValue)= r\(i.c)"
+            case .forPrep: text += "r\(i.a), else → \(i.c)"
+            case .forNext: text += "r\(i.b) = next of r\(i.a), else → \(i.c)"
+            case .check: break
+            case .eval: text += "r\(i.a) = tree \(type(of: exprs[Int(i.b)]))"
+            case .exec: text += "tree \(type(of: stmts[Int(i.a)]))" + (i.b >= 0 ? ", break → \(i.b), continue → \(i.c)" : "")
+            }
+            lines.append(text)
+        }
+        return lines.joined(separator: "\n")
+    }
+}
+
+extension BinOp {
+    /// Every operator, in a fixed order: `Instr.sub` is an index of it.
+    static let all: [BinOp] = [.add, .sub, .mul, .div, .floorDiv, .mod, .pow, .matmul, .eq, .ne, .lt, .le, .gt, .ge, .inOp, .notIn]
+    var index: UInt8 { UInt8(BinOp.all.firstIndex(of: self) ?? 0) }
+
+    /// `all[k]` without touching the array (the VM's inner loop).
+    @inline(__always) static func at(_ k: UInt8) -> BinOp {
+        switch k {
+        case 0: return .add
+        case 1: return .sub
+        case 2: return .mul
+        case 3: return .div
+        case 4: return .floorDiv
+        case 5: return .mod
+        case 6: return .pow
+        case 7: return .matmul
+        case 8: return .eq
+        case 9: return .ne
+        case 10: return .lt
+        case 11: return .le
+        case 12: return .gt
+        case 13: return .ge
+        case 14: return .inOp
+        default: return .notIn
+        }
+    }
+}
+
+private extension String {
+    func padded(_ n: Int) -> String { self + String(repeating: " ", count: max(0, n - count)) }
+    func leftPadded(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
+}

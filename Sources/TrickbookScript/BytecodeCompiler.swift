@@ -1,0 +1,252 @@
+// Compiles a function's body, as the tree compiler left it (names already resolved to slots), to
+// bytecode. Statements and expressions the VM runs itself are translated; any other node stays
+// a tree node, run by `exec`/`eval` on the same slots, so every construct works from the start
+// and the error messages and places stay the tree's.
+//
+// A function that makes functions is not compiled: a closure keeps its defining frame alive, and
+// a frame here is a window of the VM's stack that the next call reuses.
+
+struct BytecodeCompiler {
+    /// Registers a function may use (its slots and temporaries).
+    static let maxRegisters = 250
+
+    private let chunk: Chunk
+    private var top: Int
+    /// Where `break` and `continue` go in the loops around: the jumps to patch, and the start.
+    private var loops: [(breaks: [Int], continues: [Int], start: Int)] = []
+
+    /// The bytecode of `proto`'s body, or nil when it should stay a tree.
+    static func compile(_ proto: FunctionProto) -> Chunk? {
+        guard !proto.makesClosures, proto.defaults.allSatisfy({ $0 == nil }), proto.slotCount < maxRegisters,
+              let last = proto.body.last else { return nil }
+        var c = BytecodeCompiler(chunk: Chunk(slots: proto.slotCount, params: proto.params.count), top: proto.slotCount)
+        for s in proto.body { c.statement(s) }
+        c.emit(Instr(.retNil), last)
+        guard c.chunk.registers <= maxRegisters else { return nil }
+        c.chunk.finish()
+        return c.chunk
+    }
+
+    private init(chunk: Chunk, top: Int) {
+        self.chunk = chunk
+        self.top = top
+    }
+
+    // MARK: Registers and code
+
+    private mutating func temp() -> Int {
+        let r = top
+        top += 1
+        chunk.registers = max(chunk.registers, top)
+        return r
+    }
+
+    private mutating func free(to mark: Int) { top = mark }
+
+    @discardableResult
+    private func emit(_ i: Instr, _ site: Node) -> Int {
+        chunk.code.append(i)
+        chunk.sites.append(site)
+        return chunk.code.count - 1
+    }
+
+    private var here: Int { chunk.code.count }
+
+    /// Points the jump at `at` (its target operand) to `target`.
+    private func patch(_ at: Int, to target: Int) {
+        switch chunk.code[at].op {
+        case .jump: chunk.code[at].a = Int32(target)
+        case .jumpIfFalse, .jumpIfTrue: chunk.code[at].b = Int32(target)
+        default: chunk.code[at].c = Int32(target)
+        }
+    }
+
+    private func constant(_ v: Value) -> Int {
+        chunk.constants.append(v)
+        return chunk.constants.count - 1
+    }
+
+    // MARK: Statements
+
+    private mutating func statement(_ s: Stmt) {
+        let mark = top
+        defer { free(to: mark) }
+        switch s {
+        case let e as ExprStmt:
+            _ = expression(e.expr)
+        case let a as AssignStmt:
+            let v = expression(a.value)
+            store(a.target, from: v, mustExist: !a.declares, site: a)
+        case let u as CompoundAssignStmt:
+            let v = expression(u.value)
+            if case .local(let slot) = u.target {
+                emit(Instr(.update, slot, v, sub: u.op.index), u)
+            } else {
+                let cur = temp()
+                load(u.target, into: cur, site: u)
+                emit(Instr(.update, cur, v, sub: u.op.index), u)
+                store(u.target, from: cur, mustExist: false, site: u)
+            }
+        case let x as IndexAssignStmt:
+            let o = expression(x.object), k = expression(x.index), v = expression(x.value)
+            emit(Instr(.setIndex, o, k, v, sub: x.op.map { $0.index + 1 } ?? 0), x)
+        case let b as BlockStmt:
+            for t in b.body { statement(t) }
+        case let i as IfStmt:
+            let c = expression(i.cond)
+            let skip = emit(Instr(.jumpIfFalse, c, 0), i.cond)
+            statement(i.then)
+            if let other = i.otherwise {
+                let end = emit(Instr(.jump), i)
+                patch(skip, to: here)
+                statement(other)
+                patch(end, to: here)
+            } else {
+                patch(skip, to: here)
+            }
+        case let w as WhileStmt:
+            let start = here
+            let exit: Int
+            if let cmp = w.cond as? BinaryExpr, cmp.op == .lt {  // `while i < n`: one instruction
+                let a = operand(cmp.lhs), b = operand(cmp.rhs)
+                exit = emit(Instr(.jumpUnlessLess, a, b, 0), cmp)
+            } else {
+                let c = expression(w.cond)
+                exit = emit(Instr(.jumpIfFalse, c, 0), w.cond)
+            }
+            emit(Instr(.check), w)
+            loop(start: start) { $0.statement(w.body) }
+            emit(Instr(.jump, start), w)
+            patch(exit, to: here)
+            patchLoopExits()
+        case let f as ForStmt where f.second == nil:
+            let state = temp()
+            _ = temp(); _ = temp()  // the loop's position and its end (or its items)
+            let item = temp()
+            _ = expression(f.iterable, into: state)
+            let prep = emit(Instr(.forPrep, state, 0, 0), f)
+            let start = here
+            let next = emit(Instr(.forNext, state, item, 0), f)
+            store(f.first, from: item, mustExist: false, site: f)
+            loop(start: start) { $0.statement(f.body) }
+            emit(Instr(.jump, start), f)
+            patch(prep, to: here)
+            patch(next, to: here)
+            patchLoopExits()
+        case let r as ReturnStmt:
+            if let v = r.value { emit(Instr(.ret, expression(v)), r) } else { emit(Instr(.retNil), r) }
+        case is BreakStmt:
+            loops[loops.count - 1].breaks.append(emit(Instr(.jump), s))
+        case is ContinueStmt:
+            emit(Instr(.jump, loops[loops.count - 1].start), s)
+        default:
+            // Run by the tree: a `break` or `continue` that comes out of it goes where ours would.
+            chunk.stmts.append(s)
+            let at = emit(Instr(.exec, chunk.stmts.count - 1, -1, -1), s)
+            if !loops.isEmpty {
+                loops[loops.count - 1].breaks.append(at)
+                chunk.code[at].c = Int32(loops[loops.count - 1].start)
+            }
+        }
+    }
+
+    private mutating func loop(start: Int, _ body: (inout BytecodeCompiler) -> Void) {
+        loops.append(([], [], start))
+        body(&self)
+    }
+
+    /// Points the loop's `break`s (and the break targets of its tree statements) past its end.
+    private mutating func patchLoopExits() {
+        let l = loops.removeLast()
+        for at in l.breaks {
+            if chunk.code[at].op == .exec { chunk.code[at].b = Int32(here) } else { patch(at, to: here) }
+        }
+    }
+
+    private mutating func store(_ t: Target, from r: Int, mustExist: Bool, site: Node) {
+        switch t {
+        case .local(let slot): if slot != r { emit(Instr(.move, slot, r), site) }
+        case .upvalue(let depth, let slot): emit(Instr(.setUpvalue, r, depth, slot), site)
+        case .global(let i): emit(Instr(.setGlobal, r, i, mustExist ? 1 : 0), site)
+        }
+    }
+
+    private mutating func load(_ t: Target, into r: Int, site: Node) {
+        switch t {
+        case .local(let slot): emit(Instr(.move, r, slot), site)
+        case .upvalue(let depth, let slot): emit(Instr(.getUpvalue, r, depth, slot), site)
+        case .global(let i): emit(Instr(.getGlobal, r, i), site)
+        }
+    }
+
+    // MARK: Expressions
+
+    /// A register holding the expression's value: a local's own slot, else a new temporary.
+    private mutating func operand(_ e: Expr) -> Int {
+        if let l = e as? LocalGet { return l.slot }
+        return expression(e)
+    }
+
+    /// The expression's value in a register (a new temporary unless `into` says which).
+    @discardableResult
+    private mutating func expression(_ e: Expr, into given: Int? = nil) -> Int {
+        if given == nil, let l = e as? LocalGet { return l.slot }
+        let dst = given ?? temp()
+        let mark = top
+        defer { free(to: mark) }
+        switch e {
+        case let k as ConstExpr:
+            emit(Instr(.loadK, dst, constant(k.value)), k)
+        case let l as LocalGet:
+            emit(Instr(.move, dst, l.slot), l)
+        case let u as UpvalueGet:
+            emit(Instr(.getUpvalue, dst, u.depth, u.slot), u)
+        case let g as GlobalGet:
+            emit(Instr(.getGlobal, dst, g.index), g)
+        case let b as BinaryExpr:
+            let x = operand(b.lhs), y = operand(b.rhs)
+            emit(Instr(.binary, dst, x, y, sub: b.op.index), b)
+        case let n as NegExpr:
+            emit(Instr(.neg, dst, operand(n.operand)), n)
+        case let n as NotExpr:
+            emit(Instr(.not, dst, operand(n.operand)), n.operand)
+        case let a as AndExpr:
+            expression(a.lhs, into: dst)
+            let end = emit(Instr(.jumpIfFalse, dst, 0), a)
+            expression(a.rhs, into: dst)
+            patch(end, to: here)
+        case let o as OrExpr:
+            expression(o.lhs, into: dst)
+            let end = emit(Instr(.jumpIfTrue, dst, 0), o)
+            expression(o.rhs, into: dst)
+            patch(end, to: here)
+        case let t as TernaryExpr:
+            let c = operand(t.cond)
+            let other = emit(Instr(.jumpIfFalse, c, 0), t.cond)
+            expression(t.a, into: dst)
+            let end = emit(Instr(.jump), t)
+            patch(other, to: here)
+            expression(t.b, into: dst)
+            patch(end, to: here)
+        case let x as IndexExpr:
+            let o = operand(x.object), k = operand(x.index)
+            emit(Instr(.index, dst, o, k), x)
+        case let call as CallExpr where !call.hasKeywords:
+            let base = temp()
+            expression(call.callee, into: base)
+            for a in call.args { expression(a, into: temp()) }
+            emit(Instr(.call, base, call.args.count), call)
+            if base != dst { emit(Instr(.move, dst, base), call) }
+        case let m as MethodCallExpr where !m.names.contains(where: { $0 != nil }):
+            let base = temp()
+            expression(m.object, into: base)
+            for a in m.args { expression(a, into: temp()) }
+            emit(Instr(.callMethod, base, m.args.count, constant(.string(m.name))), m)
+            if base != dst { emit(Instr(.move, dst, base), m) }
+        default:
+            chunk.exprs.append(e)
+            emit(Instr(.eval, dst, chunk.exprs.count - 1), e)
+        }
+        return dst
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+import Testing
+@testable import TrickbookScript
+
+/// A host object that counts how many of its kind are alive.
+final class Probe: HostObject {
+    nonisolated(unsafe) static var alive = 0
+    static let type = HostType("probe", doc: "Counts its instances.")
+    var hostType: HostType { Probe.type }
+    init() { Probe.alive += 1 }
+    deinit { Probe.alive -= 1 }
+}
+
+/// What the bytecode VM adds to the tree: which functions it compiles, what `disasm` shows, and
+/// that a call's registers let go of their values when it ends. (That compiled functions behave
+/// as trees do is checked on every golden case, run both ways.)
+@Suite(.serialized) struct BytecodeTests {
+    @Test func simpleFunctionsAreCompiledAndClosuresStayTrees() throws {
+        let (i, out) = try session()
+        try i.run("fn add(a, b) { return a + b }\nfn mk() { return fn() => 1 }\nfn opt(a = 1) { return a }\nprint(add(1, 2), mk()(), opt())", name: "t")
+        #expect(out() == ["3 1 1"])
+        func proto(_ name: String) -> FunctionProto? {
+            if case .function(let f)? = i.global(name) { return f.proto }
+            return nil
+        }
+        #expect(proto("add")?.bytecode != nil)
+        #expect(proto("mk")?.bytecodeTried == true && proto("mk")?.bytecode == nil, "a function that makes functions runs as a tree")
+        #expect(proto("opt")?.bytecode == nil, "default arguments run as a tree")
+        let text = try Interpreter().disassemble("fn add(a, b) { return a + b }\nfn mk() { return fn() => 1 }", name: "t")
+        #expect(text.contains("fn add: 2 parameters") && text.contains("binary         r2 = r0 + r1"), "\(text)")
+        #expect(text.contains("fn mk: runs as a tree (it makes functions)"))
+    }
+
+    @Test func aCallsRegistersLetGoWhenItEnds() throws {
+        let (i, _) = try session()
+        try i.register(Builtin("probe()", doc: "A probe.") { _ in .host(Probe()) })
+        let before = Probe.alive
+        try i.run("fn keep() { let p = probe()\n  let q = [p, p]\n  return 1 }\nkeep()", name: "t")
+        #expect(Probe.alive == before, "a finished call's registers still hold its values")
+        #expect(throws: ScriptError.self) { try i.run("fn fail() { let p = probe()\n  return p + nil }\nfail()", name: "t") }
+        #expect(Probe.alive == before, "a call ended by an error still holds its values")
+        try i.run("fn deep(n) { let p = probe()\n  if n == 0 { return 0 }\n  return deep(n - 1) }\ndeep(300)", name: "t")
+        #expect(Probe.alive == before)
+    }
+
+    @Test func compiledAndTreeAgreeOnTheSameSession() throws {
+        // The same functions, compiled and not, called from each other.
+        for compiled in [true, false] {
+            let (i, out) = try session()
+            i.compilesFunctions = compiled
+            try i.run("""
+                fn fib(n) { if n < 2 { return n }
+                  return fib(n - 1) + fib(n - 2) }
+                fn sum(xs) { var s = 0
+                  for x in xs { s += x }
+                  return s }
+                fn count(m) { var n = 0
+                  for k in m { n += 1 }
+                  return n }
+                var total = 0
+                fn bump(k) { total += k
+                  return total }
+                print(fib(15), sum([1, 2, 3]), count({"a": 1, "b": 2}), sum(0..<10), bump(2), bump(3), total)
+                """, name: "t")
+            #expect(out() == ["610 6 2 45 2 5 5"], "compiled \(compiled)")
+        }
+    }
+}
