@@ -64,11 +64,13 @@ static dnnl_status_t make_reorder(dnnl_primitive_t *r, const dnnl_memory_desc_t 
 
 static void load(void) {
     // Every parallel loop of trickbook's runs on OpenMP's threads once this has loaded (see
-    // tb_omp_perform), so they are left to spin a moment after each region, as OpenMP does by
-    // default: the next op finds them awake. ResNet-20 trained at 1,570 images/s with our loops on
-    // libdispatch and OpenMP's threads passive, 1,750-1,790 with one pool. OMP_NUM_THREADS is read
-    // by libgomp when it loads and is the default of every thread (omp_set_num_threads sets only
-    // the caller's).
+    // tb_omp_perform), so they are left to spin a moment after each region: the next op finds
+    // them awake. ResNet-20 trained at 1,570 images/s with our loops on libdispatch and OpenMP's
+    // threads passive, 1,750-1,830 with one pool. The spin is cut from libgomp's 300,000 rounds to
+    // 30,000 (the same speed here), so that threads of other processes, or a data loader's, are not
+    // kept waiting as long. Both are read by libgomp when it loads; OMP_NUM_THREADS is the default
+    // of every thread (omp_set_num_threads sets only the caller's).
+    setenv("GOMP_SPINCOUNT", "30000", 0);
     if (load_threads > 0) {
         char n[16];
         snprintf(n, sizeof n, "%d", load_threads);

@@ -5,7 +5,8 @@
 // data: an opcode and three operands. What the compiler does not translate (a `try`, a list
 // literal, ...) stays a tree node that the instruction `exec` or `eval` runs on the same slots.
 
-/// One instruction.
+/// One instruction. The operands of `binary`, `update`, `updateGlobal`, `index`,
+/// `jumpUnlessLess` and `ret` that read a value may be constants: -1 - the constant's index.
 struct Instr {
     var op: Op
     /// The operator of `binary` and `update` (an index of `BinOp.all`), and of `setIndex` (that
@@ -39,6 +40,8 @@ enum Op: UInt8 {
     case binary
     /// r[a] = r[a] (sub) r[b], in place (`x += e`)
     case update
+    /// global a = global a (sub) r[b], in place (an error when not defined)
+    case updateGlobal
     /// r[a] = -r[b]
     case neg
     /// r[a] = not r[b] (the truth of r[b], an error located at the operand)
@@ -76,6 +79,8 @@ enum Op: UInt8 {
     /// statement a (a tree node) run on this frame's slots; where a `break` and a `continue`
     /// coming out of it go (b, c; -1 outside a loop)
     case exec
+    /// the session's last value = r[a] (an expression statement of a cell's top level)
+    case keep
 }
 
 /// A function body's bytecode.
@@ -90,6 +95,9 @@ final class Chunk {
     var registers = 0
     let slots: Int
     let params: Int
+    /// Registers in a heap frame, not a stack window: the function makes functions, which keep
+    /// its frame, or this is a cell's top level.
+    let onHeap: Bool
 
     /// The code and the constants where the VM reads them, without an array's checks and
     /// reference count (made by `finish`).
@@ -97,9 +105,10 @@ final class Chunk {
     private(set) var constantValues = UnsafeMutablePointer<Value>.allocate(capacity: 1)
     private var finished = 0
 
-    init(slots: Int, params: Int) {
+    init(slots: Int, params: Int, onHeap: Bool) {
         self.slots = slots
         self.params = params
+        self.onHeap = onHeap
         registers = slots
     }
 
@@ -124,7 +133,8 @@ final class Chunk {
     /// One instruction per line: its index, its source line, the opcode and its operands.
     func disassembly(name: String, globals: [String] = []) -> String {
         func global(_ k: Int32) -> String { Int(k) < globals.count ? globals[Int(k)] : "global \(k)" }
-        var lines = ["fn \(name): \(params) parameter\(params == 1 ? "" : "s"), \(slots) slots, \(registers) registers, \(code.count) instructions"]
+        func v(_ x: Int32) -> String { x >= 0 ? "r\(x)" : constants[Int(-x - 1)].repr }
+        var lines = ["fn \(name): \(params) parameter\(params == 1 ? "" : "s"), \(slots) slots, \(registers) registers\(onHeap ? " in a heap frame" : ""), \(code.count) instructions"]
         for (pc, i) in code.enumerated() {
             var text = "\(pc)".leftPadded(5) + "  " + "\(sites[pc].pos.line)".leftPadded(4) + "  " + "\(i.op)".padded(15)
             switch i.op {
@@ -134,23 +144,25 @@ final class Chunk {
             case .setUpvalue: text += "up(\(i.b)).\(i.c) = r\(i.a)"
             case .getGlobal: text += "r\(i.a) = \(global(i.b))"
             case .setGlobal: text += "\(global(i.b)) = r\(i.a)"
-            case .binary: text += "r\(i.a) = r\(i.b) \(BinOp.all[Int(i.sub)].rawValue) r\(i.c)"
-            case .update: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue)= r\(i.b)"
+            case .binary: text += "r\(i.a) = \(v(i.b)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.c))"
+            case .update: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue)= \(v(i.b))"
+            case .updateGlobal: text += "\(global(i.a)) \(BinOp.all[Int(i.sub)].rawValue)= \(v(i.b))"
             case .neg, .not: text += "r\(i.a) = r\(i.b)"
             case .jump: text += "→ \(i.a)"
             case .jumpIfFalse, .jumpIfTrue: text += "r\(i.a) → \(i.b)"
-            case .jumpUnlessLess: text += "r\(i.a) < r\(i.b) else → \(i.c)"
+            case .jumpUnlessLess: text += "\(v(i.a)) < \(v(i.b)) else → \(i.c)"
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
             case .callMethod: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
-            case .ret: text += "r\(i.a)"
+            case .ret: text += v(i.a)
             case .retNil: break
-            case .index: text += "r\(i.a) = r\(i.b)[r\(i.c)]"
+            case .index: text += "r\(i.a) = \(v(i.b))[\(v(i.c))]"
             case .setIndex: text += "r\(i.a)[r\(i.b)] \(i.sub == 0 ? "" : BinOp.all[Int(i.sub) - 1].rawValue)= r\(i.c)"
             case .forPrep: text += "r\(i.a), else → \(i.c)"
             case .forNext: text += "r\(i.b) = next of r\(i.a), else → \(i.c)"
             case .check: break
             case .eval: text += "r\(i.a) = tree \(type(of: exprs[Int(i.b)]))"
             case .exec: text += "tree \(type(of: stmts[Int(i.a)]))" + (i.b >= 0 ? ", break → \(i.b), continue → \(i.c)" : "")
+            case .keep: text += "r\(i.a)"
             }
             lines.append(text)
         }

@@ -3,8 +3,9 @@
 // a tree node, run by `exec`/`eval` on the same slots, so every construct works from the start
 // and the error messages and places stay the tree's.
 //
-// A function that makes functions is not compiled: a closure keeps its defining frame alive, and
-// a frame here is a window of the VM's stack that the next call reuses.
+// A function's registers are a window of the VM's stack that the next call reuses, unless it
+// makes functions (a closure keeps its defining frame alive): then they are a heap frame's slots,
+// as are those of a cell's top level.
 
 struct BytecodeCompiler {
     /// Registers a function may use (its slots and temporaries).
@@ -14,17 +15,30 @@ struct BytecodeCompiler {
     private var top: Int
     /// Where `break` and `continue` go in the loops around: the jumps to patch, and the start.
     private var loops: [(breaks: [Int], continues: [Int], start: Int)] = []
+    /// Compiling a cell's top level: its expression statements set the session's last value.
+    private var topLevel = false
 
     /// The bytecode of `proto`'s body, or nil when it should stay a tree.
     static func compile(_ proto: FunctionProto) -> Chunk? {
-        guard !proto.makesClosures, proto.defaults.allSatisfy({ $0 == nil }), proto.slotCount < maxRegisters,
-              let last = proto.body.last else { return nil }
-        var c = BytecodeCompiler(chunk: Chunk(slots: proto.slotCount, params: proto.params.count), top: proto.slotCount)
-        for s in proto.body { c.statement(s) }
-        c.emit(Instr(.retNil), last)
-        guard c.chunk.registers <= maxRegisters else { return nil }
-        c.chunk.finish()
-        return c.chunk
+        guard proto.defaults.allSatisfy({ $0 == nil }), proto.slotCount < maxRegisters, let last = proto.body.last else { return nil }
+        let chunk = Chunk(slots: proto.slotCount, params: proto.params.count, onHeap: proto.makesClosures)
+        return compile(Array(proto.body), into: chunk, end: last, topLevel: false)
+    }
+
+    /// The bytecode of a cell's top level (`slots` of its own), or nil.
+    static func compileTopLevel(_ body: [Stmt], slots: Int) -> Chunk? {
+        guard slots < maxRegisters, let last = body.last else { return nil }
+        return compile(body, into: Chunk(slots: slots, params: 0, onHeap: true), end: last, topLevel: true)
+    }
+
+    private static func compile(_ body: [Stmt], into chunk: Chunk, end: Node, topLevel: Bool) -> Chunk? {
+        var c = BytecodeCompiler(chunk: chunk, top: chunk.slots)
+        c.topLevel = topLevel
+        for s in body { c.statement(s) }
+        c.emit(Instr(.retNil), end)
+        guard chunk.registers <= maxRegisters else { return nil }
+        chunk.finish()
+        return chunk
     }
 
     private init(chunk: Chunk, top: Int) {
@@ -73,15 +87,17 @@ struct BytecodeCompiler {
         defer { free(to: mark) }
         switch s {
         case let e as ExprStmt:
-            _ = expression(e.expr)
+            let v = expression(e.expr)
+            if topLevel { emit(Instr(.keep, v), e) }
         case let a as AssignStmt:
             let v = expression(a.value)
             store(a.target, from: v, mustExist: !a.declares, site: a)
         case let u as CompoundAssignStmt:
-            let v = expression(u.value)
-            if case .local(let slot) = u.target {
-                emit(Instr(.update, slot, v, sub: u.op.index), u)
-            } else {
+            let v = value(u.value)
+            switch u.target {
+            case .local(let slot): emit(Instr(.update, slot, v, sub: u.op.index), u)
+            case .global(let g): emit(Instr(.updateGlobal, g, v, sub: u.op.index), u)
+            case .upvalue:
                 let cur = temp()
                 load(u.target, into: cur, site: u)
                 emit(Instr(.update, cur, v, sub: u.op.index), u)
@@ -108,7 +124,7 @@ struct BytecodeCompiler {
             let start = here
             let exit: Int
             if let cmp = w.cond as? BinaryExpr, cmp.op == .lt {  // `while i < n`: one instruction
-                let a = operand(cmp.lhs), b = operand(cmp.rhs)
+                let a = value(cmp.lhs), b = value(cmp.rhs)
                 exit = emit(Instr(.jumpUnlessLess, a, b, 0), cmp)
             } else {
                 let c = expression(w.cond)
@@ -134,7 +150,7 @@ struct BytecodeCompiler {
             patch(next, to: here)
             patchLoopExits()
         case let r as ReturnStmt:
-            if let v = r.value { emit(Instr(.ret, expression(v)), r) } else { emit(Instr(.retNil), r) }
+            if let v = r.value { emit(Instr(.ret, value(v)), r) } else { emit(Instr(.retNil), r) }
         case is BreakStmt:
             loops[loops.count - 1].breaks.append(emit(Instr(.jump), s))
         case is ContinueStmt:
@@ -181,6 +197,13 @@ struct BytecodeCompiler {
 
     // MARK: Expressions
 
+    /// An operand of the instructions that take constants too (`binary`, `update`, `index`,
+    /// `jumpUnlessLess`, `ret`): a constant is -1 - its index; else as `operand`.
+    private mutating func value(_ e: Expr) -> Int {
+        if let k = e as? ConstExpr { return -1 - constant(k.value) }
+        return operand(e)
+    }
+
     /// A register holding the expression's value: a local's own slot, else a new temporary.
     private mutating func operand(_ e: Expr) -> Int {
         if let l = e as? LocalGet { return l.slot }
@@ -204,7 +227,7 @@ struct BytecodeCompiler {
         case let g as GlobalGet:
             emit(Instr(.getGlobal, dst, g.index), g)
         case let b as BinaryExpr:
-            let x = operand(b.lhs), y = operand(b.rhs)
+            let x = value(b.lhs), y = value(b.rhs)
             emit(Instr(.binary, dst, x, y, sub: b.op.index), b)
         case let n as NegExpr:
             emit(Instr(.neg, dst, operand(n.operand)), n)
@@ -229,7 +252,7 @@ struct BytecodeCompiler {
             expression(t.b, into: dst)
             patch(end, to: here)
         case let x as IndexExpr:
-            let o = operand(x.object), k = operand(x.index)
+            let o = value(x.object), k = value(x.index)
             emit(Instr(.index, dst, o, k), x)
         case let call as CallExpr where !call.hasKeywords:
             let base = temp()

@@ -250,11 +250,15 @@ public final class Interpreter {
         for (index, isConst) in compiler.declaredGlobals { globalConst[index] = isConst }
         // The cell's tree is freed after it runs: functions it defined keep their own compiled
         // bodies (a FunctionProto each), so a long session does not keep every cell.
-        let frame = Frame.make(count: slots, parent: nil)
         depth = 0
         lastValue = .nil_
         state.pointee.budget = stepLimit ?? Int.max
-        for s in body { _ = try s.exec(frame) }
+        if compilesFunctions, let chunk = BytecodeCompiler.compileTopLevel(body, slots: slots) {
+            try executeTopLevel(chunk, file: file)
+        } else {
+            let frame = Frame.make(count: slots, parent: nil)
+            for s in body { _ = try s.exec(frame) }
+        }
         if body.last is ExprStmt { return lastValue }
         return nil
     }

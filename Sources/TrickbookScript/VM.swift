@@ -6,34 +6,26 @@
 
 import Foundation
 
-/// The VM's registers: one allocation per session, every element always initialised (nil where
-/// no call is using it), never moved, so that a window's address stays valid across calls; and
-/// the records of the running calls.
+/// The VM's registers: segments of 4,096 values allocated as calls need them (a session that
+/// calls little holds little), every element always initialised (nil where no call is using it),
+/// never moved, so that a window's address stays valid across calls; a window never straddles two
+/// segments. And the records of the running calls.
 final class ValueStack {
-    private(set) var base: UnsafeMutablePointer<Value>
-    private(set) var capacity: Int
-    /// The first element no running call uses.
+    static let segmentSize = 4096
+    private var segments: [UnsafeMutablePointer<Value>] = []
+    /// The first position no running call uses (a segment's number times `segmentSize`, plus the
+    /// place in it).
     var top = 0
     /// The running calls of compiled code, innermost last, and how many there are.
     fileprivate private(set) var calls: UnsafeMutablePointer<Call>
     fileprivate var callCount = 0
     private var callCapacity = 0
 
-    init() {
-        capacity = 0
-        base = .allocate(capacity: 1)
-        calls = .allocate(capacity: 1)
-    }
+    init() { calls = .allocate(capacity: 1) }
 
-    /// Room for `depth` calls of the largest window, made while nothing runs on the stack.
+    /// Room for the records of `depth` calls, made while none runs.
     func reserve(depth: Int) {
-        let needed = (depth + 2) * BytecodeCompiler.maxRegisters
-        guard top == 0, callCount == 0, needed > capacity else { return }
-        base.deinitialize(count: capacity)
-        base.deallocate()
-        base = .allocate(capacity: needed)
-        base.initialize(repeating: .nil_, count: needed)
-        capacity = needed
+        guard callCount == 0, depth + 2 > callCapacity else { return }
         calls.deallocate()
         callCapacity = depth + 2
         calls = .allocate(capacity: callCapacity)
@@ -42,15 +34,34 @@ final class ValueStack {
     /// Whether one more call record fits (it does whenever the depth limit holds).
     @inline(__always) fileprivate var callRoom: Bool { callCount < callCapacity }
 
-    /// Sets `count` registers from `start` back to nil (a call's window when it ends).
+    /// A window of `count` registers (at most a segment) at the top: where it starts, and its
+    /// first register. Moves `top` past it.
+    func window(_ count: Int) -> (start: Int, registers: UnsafeMutablePointer<Value>) {
+        var start = top
+        let size = ValueStack.segmentSize
+        if start % size + count > size { start = (start / size + 1) * size }  // to the next segment
+        let segment = start / size
+        while segments.count <= segment {
+            let p = UnsafeMutablePointer<Value>.allocate(capacity: size)
+            p.initialize(repeating: .nil_, count: size)
+            segments.append(p)
+        }
+        top = start + count
+        return (start, segments[segment] + start % size)
+    }
+
+    /// Sets the `count` registers of the window at `start` back to nil (when its call ends).
     @inline(__always) func clear(_ start: Int, _ count: Int) {
-        var k = start
-        while k < start + count { base[k] = .nil_; k += 1 }
+        let p = segments[start / ValueStack.segmentSize] + start % ValueStack.segmentSize
+        var k = 0
+        while k < count { p[k] = .nil_; k += 1 }
     }
 
     deinit {
-        base.deinitialize(count: capacity)
-        base.deallocate()
+        for p in segments {
+            p.deinitialize(count: ValueStack.segmentSize)
+            p.deallocate()
+        }
         calls.deallocate()
     }
 }
@@ -72,16 +83,27 @@ final class LoopItems: HostObject {
 fileprivate struct Call {
     unowned(unsafe) let fn: Function
     unowned(unsafe) let chunk: Chunk
-    /// Its registers start here in the stack.
-    let base: Int
+    /// Its registers: a window of the stack, or the slots of its heap frame.
+    let regs: UnsafeMutablePointer<Value>
+    /// Where its window starts in the stack (-1: its registers are a heap frame's).
+    let window: Int
+    /// The stack's top while it runs.
+    let top: Int
     var pc = 0
     /// The caller's position after its call instruction, for the trace (-1: the call the VM
     /// was entered with, whose trace line `run` adds).
     let callerPC: Int
-    /// Where the caller wants the result (an index in the stack).
-    let result: Int
-    /// The frame tree nodes see, made when the first one runs (released when the call ends).
-    var view: Unmanaged<Frame>?
+    /// Where the caller wants the result.
+    let result: UnsafeMutablePointer<Value>
+    /// Its heap frame (held while it runs), or the view of its window that tree nodes see (made
+    /// when the first one runs).
+    var frame: Unmanaged<Frame>?
+
+    /// Lets go of what the call holds: its window's values, its frame.
+    func end(_ stack: ValueStack) {
+        if window >= 0 { stack.clear(window, chunk.registers) }
+        frame?.release()
+    }
 }
 
 extension Interpreter {
@@ -109,26 +131,41 @@ extension Interpreter {
         return site.fail("unknown name '\(name)'\(didYouMean(name, definedGlobalNames))")
     }
 
+    /// Registers for a call of `chunk`: a window at the top of the stack (all nil), or, when its
+    /// frame may outlive it (it makes functions; a cell's top level), a new heap frame.
+    private func registers(_ fn: Function, _ chunk: Chunk, _ stack: ValueStack) throws
+        -> (regs: UnsafeMutablePointer<Value>, window: Int, frame: Unmanaged<Frame>?) {
+        stack.reserve(depth: maxDepth)
+        guard stack.callRoom else { throw ScriptError("recursion depth exceeded (\(maxDepth))") }
+        if chunk.onHeap {
+            let f = Frame.make(count: chunk.registers, parent: fn.env)
+            return (f.slots, -1, Unmanaged.passRetained(f))
+        }
+        let (start, regs) = stack.window(chunk.registers)
+        return (regs, start, nil)
+    }
+
     /// Runs compiled `fn` with its arguments in `frame` (a tree frame, bound as the tree binds
     /// them). The caller (`run`) has counted the call and adds its trace line.
     func execute(_ fn: Function, _ chunk: Chunk, arguments frame: Frame) throws -> Value {
-        let stack = vmStack
-        let entry = try reserve(chunk, stack)
-        defer { stack.top = entry }
-        for k in 0..<chunk.slots { stack.base[entry + k] = frame.slots[k] }
-        return try execute(fn, chunk, at: entry, stack)
+        let stack = vmStack, top = stack.top
+        let (regs, window, held) = try registers(fn, chunk, stack)
+        defer { stack.top = top }
+        for k in 0..<chunk.slots { regs[k] = frame.slots[k] }
+        return try execute(Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held), stack)
     }
 
     /// A call of compiled `fn` from a tree node or a builtin, as `run` makes one: `arguments`
     /// writes the arguments into the call's registers (evaluating them, which may call more),
     /// then the interrupt, the step limit and the depth are checked, and an error that comes
-    /// out gains the call's trace line. No frame object is made.
+    /// out gains the call's trace line. No frame object is made unless the function needs one.
     func callCompiled(_ fn: Function, _ chunk: Chunk, site: Node?, arguments: (UnsafeMutablePointer<Value>) throws -> Void) throws -> Value {
-        let stack = vmStack, st = state
-        let entry = try reserve(chunk, stack)
-        defer { stack.top = entry }
+        let stack = vmStack, st = state, top = stack.top
+        let (regs, window, held) = try registers(fn, chunk, stack)
+        defer { stack.top = top }
+        let call = Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held)
         do {
-            try arguments(stack.base + entry)
+            try arguments(regs)
             if st.pointee.mustStop() {
                 if st.pointee.budget < 0 { throw StepLimitExceeded() }
                 throw ScriptInterrupted(file: site?.file, pos: site?.pos)
@@ -137,45 +174,47 @@ extension Interpreter {
                 throw site?.fail("recursion depth exceeded (\(maxDepth))") ?? ScriptError("recursion depth exceeded (\(maxDepth))")
             }
         } catch {
-            stack.clear(entry, chunk.registers)
+            call.end(stack)
             throw error
         }
         st.pointee.depth += 1
         defer { st.pointee.depth -= 1 }
         do {
-            return try execute(fn, chunk, at: entry, stack)
+            return try execute(call, stack)
         } catch var e as ScriptError {
             if let site { e.trace.append((fn.name, site.file, site.pos)) }
             throw e
         }
     }
 
-    /// A window for `chunk` at the top of the stack (its registers all nil).
-    private func reserve(_ chunk: Chunk, _ stack: ValueStack) throws -> Int {
-        stack.reserve(depth: maxDepth)
-        let entry = stack.top
-        guard entry + chunk.registers <= stack.capacity, stack.callRoom else { throw ScriptError("recursion depth exceeded (\(maxDepth))") }
-        stack.top = entry + chunk.registers
-        return entry
+    /// Runs a cell's top level, compiled, on a heap frame of its own (the functions it makes
+    /// keep it). Its expression statements leave their value in `lastValue`, as the tree does.
+    func executeTopLevel(_ chunk: Chunk, file: SourceFile) throws {
+        let fn = Function(proto: FunctionProto(name: "<top level>", params: [], defaults: [], file: file, pos: SourcePos(line: 1, column: 1)), env: nil)
+        let stack = vmStack, top = stack.top
+        let (regs, window, held) = try registers(fn, chunk, stack)
+        defer { stack.top = top }
+        _ = try withExtendedLifetime(fn) {
+            try execute(Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held), stack)
+        }
     }
 
-    /// Runs compiled `fn` in the window at `entry`, its arguments in place.
-    private func execute(_ fn: Function, _ chunk: Chunk, at entry: Int, _ stack: ValueStack) throws -> Value {
+    /// Runs `entry`, its arguments in place, until it returns.
+    private func execute(_ entry: Call, _ stack: ValueStack) throws -> Value {
         let entryCall = stack.callCount
-        stack.calls[stack.callCount] = Call(fn: fn, chunk: chunk, base: entry, callerPC: -1, result: entry)
+        stack.calls[stack.callCount] = entry
         stack.callCount += 1
         let st = state
         do {
             return try loop(stack, entryCall, st)
         } catch {
-            // Every call of this entry ends here: its registers are cleared and the error gains
+            // Every call of this entry ends here: its registers are let go and the error gains
             // a trace line for each call above the entry, as the tree's `run` gives them.
             let top = stack.calls[stack.callCount - 1]
             var e = top.pc > 0 ? top.chunk.sites[top.pc - 1].locate(error) : error
             while stack.callCount > entryCall {
                 let c = stack.calls[stack.callCount - 1]
-                stack.clear(c.base, c.chunk.registers)
-                c.view?.release()
+                c.end(stack)
                 stack.callCount -= 1
                 guard c.callerPC >= 0 else { break }
                 st.pointee.depth -= 1
@@ -187,10 +226,10 @@ extension Interpreter {
     }
 
     private func loop(_ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) throws -> Value {
-        let s = stack.base
         var cur = stack.calls + (stack.callCount - 1)
         var code = cur.pointee.chunk.instructions
-        var r = s + cur.pointee.base
+        var k = cur.pointee.chunk.constantValues
+        var r = cur.pointee.regs
         var pc = 0
         defer { cur.pointee.pc = pc }
         while true {
@@ -198,7 +237,7 @@ extension Interpreter {
             pc += 1
             switch i.op {
             case .loadK:
-                r[Int(i.a)] = cur.pointee.chunk.constantValues[Int(i.b)]
+                r[Int(i.a)] = k[Int(i.b)]
             case .move:
                 r[Int(i.a)] = r[Int(i.b)]
             case .getUpvalue:
@@ -215,7 +254,7 @@ extension Interpreter {
                 st.pointee.globals[g] = r[Int(i.a)]
                 st.pointee.defined[g] = true
             case .binary:
-                let a = r[Int(i.b)], b = r[Int(i.c)], op = BinOp.at(i.sub)
+                let a = i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], b = i.c >= 0 ? r[Int(i.c)] : k[Int(-i.c - 1)], op = BinOp.at(i.sub)
                 if case .int(let x) = a, case .int(let y) = b {
                     switch op {
                     case .add: let (v, o) = x.addingReportingOverflow(y); if !o { r[Int(i.a)] = .int(v); continue }
@@ -240,18 +279,11 @@ extension Interpreter {
                 }
                 r[Int(i.a)] = try binary(op, a, b)
             case .update:
-                let p = r + Int(i.a), rhs = r[Int(i.b)], op = BinOp.at(i.sub)
-                if op == .add {
-                    switch (p.pointee, rhs) {
-                    case let (.float(x), .float(y)): p.pointee = .float(x + y); continue
-                    case let (.float(x), .int(y)): p.pointee = .float(x + Double(y)); continue
-                    case let (.int(x), .int(y)):
-                        let (v, o) = x.addingReportingOverflow(y)
-                        if !o { p.pointee = .int(v); continue }
-                    default: break
-                    }
-                }
-                p.pointee = try binary(op, p.pointee, rhs)
+                try update(r + Int(i.a), i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], BinOp.at(i.sub))
+            case .updateGlobal:
+                let g = Int(i.a)
+                guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
+                try update(st.pointee.globals + g, i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], BinOp.at(i.sub))
             case .neg:
                 let v = r[Int(i.b)]
                 switch v {
@@ -272,9 +304,10 @@ extension Interpreter {
             case .jumpIfTrue:
                 if case .bool(let b) = r[Int(i.a)] { if b { pc = Int(i.b) } } else if try r[Int(i.a)].truth() { pc = Int(i.b) }
             case .jumpUnlessLess:
-                if case .int(let x) = r[Int(i.a)], case .int(let y) = r[Int(i.b)] {
+                let a = i.a >= 0 ? r[Int(i.a)] : k[Int(-i.a - 1)], b = i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)]
+                if case .int(let x) = a, case .int(let y) = b {
                     if !(x < y) { pc = Int(i.c) }
-                } else if !(try binary(.lt, r[Int(i.a)], r[Int(i.b)]).truth()) {
+                } else if !(try binary(.lt, a, b).truth()) {
                     pc = Int(i.c)
                 }
             case .check:
@@ -289,20 +322,21 @@ extension Interpreter {
                             let site = cur.pointee.chunk.sites[pc - 1]
                             throw ScriptInterrupted(file: site.file, pos: site.pos)
                         }
-                        let base = stack.top
                         let chunk = chunk.takeUnretainedValue()
-                        guard st.pointee.depth < maxDepth, base + chunk.registers <= stack.capacity, stack.callRoom else {
+                        guard st.pointee.depth < maxDepth else { throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))") }
+                        let (w, window, held): (UnsafeMutablePointer<Value>, Int, Unmanaged<Frame>?)
+                        do { (w, window, held) = try registers(fn, chunk, stack) } catch {
                             throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))")
                         }
-                        let w = s + base
                         for k in 0..<n { w[k] = r[a + 1 + k] }
                         st.pointee.depth += 1
                         cur.pointee.pc = pc
-                        stack.calls[stack.callCount] = Call(fn: fn, chunk: chunk, base: base, callerPC: pc, result: cur.pointee.base + a)
+                        stack.calls[stack.callCount] = Call(fn: fn, chunk: chunk, regs: w, window: window, top: stack.top, callerPC: pc,
+                                                            result: r + a, frame: held)
                         stack.callCount += 1
                         cur = stack.calls + (stack.callCount - 1)
-                        stack.top = base + chunk.registers
                         code = chunk.instructions
+                        k = chunk.constantValues
                         r = w
                         pc = 0
                         continue
@@ -317,11 +351,13 @@ extension Interpreter {
                 let a = Int(i.a), n = Int(i.b), site = cur.pointee.chunk.sites[pc - 1]
                 let m = try member(r[a], cur.pointee.chunk.constants[Int(i.c)].str)
                 r[a] = try call(m, Array(UnsafeBufferPointer(start: r + a + 1, count: n)), [], site: site)
+            case .keep:
+                st.pointee.lastValue = r[Int(i.a)]
             case .ret, .retNil:
-                let value = i.op == .ret ? r[Int(i.a)] : .nil_
+                let value = i.op == .retNil ? .nil_ : i.a >= 0 ? r[Int(i.a)] : k[Int(-i.a - 1)]
                 if let out = finish(value) { return out }
             case .index:
-                r[Int(i.a)] = try indexValue(r[Int(i.b)], r[Int(i.c)])
+                r[Int(i.a)] = try indexValue(i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], i.c >= 0 ? r[Int(i.c)] : k[Int(-i.c - 1)])
             case .setIndex:
                 let o = r[Int(i.a)], k = r[Int(i.b)]
                 var v = r[Int(i.c)]
@@ -385,27 +421,42 @@ extension Interpreter {
         /// Ends the current call with `value`: on in the caller, or out of the VM (the value).
         func finish(_ value: Value) -> Value? {
             let done = cur.pointee
-            stack.clear(done.base, done.chunk.registers)
-            done.view?.release()
+            done.end(stack)
             stack.callCount -= 1
             if stack.callCount == entryCall { return value }
             st.pointee.depth -= 1
-            s[done.result] = value
+            done.result.pointee = value
             cur = stack.calls + (stack.callCount - 1)
-            stack.top = cur.pointee.base + cur.pointee.chunk.registers
+            stack.top = cur.pointee.top
             code = cur.pointee.chunk.instructions
-            r = s + cur.pointee.base
+            k = cur.pointee.chunk.constantValues
+            r = cur.pointee.regs
             pc = cur.pointee.pc
             return nil
         }
     }
 
-    /// The frame the tree nodes of a compiled call see: its registers are the slots.
+    /// The frame the tree nodes of a compiled call see: its heap frame, or a view of its window.
     @inline(__always) private func view(_ c: UnsafeMutablePointer<Call>, _ r: UnsafeMutablePointer<Value>) -> Frame {
-        if let v = c.pointee.view { return v.takeUnretainedValue() }
+        if let v = c.pointee.frame { return v.takeUnretainedValue() }
         let v = Frame.view(of: r, parent: c.pointee.fn.env)
-        c.pointee.view = Unmanaged.passRetained(v)
+        c.pointee.frame = Unmanaged.passRetained(v)
         return v
+    }
+
+    /// `x op= rhs` in place, with the tree's fast paths for numbers.
+    @inline(__always) private func update(_ p: UnsafeMutablePointer<Value>, _ rhs: Value, _ op: BinOp) throws {
+        if op == .add {
+            switch (p.pointee, rhs) {
+            case let (.float(x), .float(y)): p.pointee = .float(x + y); return
+            case let (.float(x), .int(y)): p.pointee = .float(x + Double(y)); return
+            case let (.int(x), .int(y)):
+                let (v, o) = x.addingReportingOverflow(y)
+                if !o { p.pointee = .int(v); return }
+            default: break
+            }
+        }
+        p.pointee = try binary(op, p.pointee, rhs)
     }
 
     /// The slots of the frame `depth` levels out of a compiled call (the tree's `ancestor`).
@@ -430,7 +481,7 @@ extension Interpreter {
             if let chunk = BytecodeCompiler.compile(p) {
                 out.append(chunk.disassembly(name: p.name, globals: globalNames))
             } else {
-                let why = p.makesClosures ? "it makes functions" : !p.defaults.allSatisfy({ $0 == nil }) ? "it has default arguments"
+                let why = !p.defaults.allSatisfy({ $0 == nil }) ? "it has default arguments"
                     : p.body.isEmpty ? "its body is empty" : "it needs more than \(BytecodeCompiler.maxRegisters) registers"
                 out.append("fn \(p.name): runs as a tree (\(why))")
             }
