@@ -149,6 +149,7 @@ struct BytecodeCompiler {
             patch(prep, to: here)
             patch(next, to: here)
             patchLoopExits()
+            emit(Instr(.loadK, state, constant(.nil_)), f)  // the items are let go as the loop ends
         case let r as ReturnStmt:
             if let v = r.value { emit(Instr(.ret, value(v)), r) } else { emit(Instr(.retNil), r) }
         case is BreakStmt:
