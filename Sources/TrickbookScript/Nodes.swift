@@ -140,29 +140,7 @@ final class BinaryExpr: Expr {
     }
     override func eval(_ f: Frame) throws -> Value {
         let a = try lhs.eval(f), b = try rhs.eval(f)
-        // Fast paths for the common numeric cases; everything else takes the general rules.
-        if case .int(let x) = a, case .int(let y) = b {
-            switch op {
-            case .add: let (r, o) = x.addingReportingOverflow(y); if !o { return .int(r) }
-            case .sub: let (r, o) = x.subtractingReportingOverflow(y); if !o { return .int(r) }
-            case .lt: return .bool(x < y)
-            case .gt: return .bool(x > y)
-            case .le: return .bool(x <= y)
-            case .ge: return .bool(x >= y)
-            case .eq: return .bool(x == y)
-            default: break
-            }
-        } else if case .float(let x) = a, case .float(let y) = b {
-            switch op {
-            case .add: return .float(x + y)
-            case .sub: return .float(x - y)
-            case .mul: return .float(x * y)
-            case .div: return .float(x / y)
-            case .lt: return .bool(x < y)
-            case .gt: return .bool(x > y)
-            default: break
-            }
-        }
+        if let v = quickBinary(op, a, b) { return v }
         do { return try binary(op, a, b) } catch { throw locate(error) }
     }
 
@@ -181,6 +159,64 @@ final class BinaryExpr: Expr {
         }
         do { return try binary(op, a, b).truth() } catch { throw locate(error) }
     }
+}
+
+/// The common numeric cases of `binary`, without a call (nil: take the general rules).
+@inline(__always)
+func quickBinary(_ op: BinOp, _ a: Value, _ b: Value) -> Value? {
+    if case .int(let x) = a, case .int(let y) = b {
+        switch op {
+        case .add: let (r, o) = x.addingReportingOverflow(y); return o ? nil : .int(r)
+        case .sub: let (r, o) = x.subtractingReportingOverflow(y); return o ? nil : .int(r)
+        case .lt: return .bool(x < y)
+        case .gt: return .bool(x > y)
+        case .le: return .bool(x <= y)
+        case .ge: return .bool(x >= y)
+        case .eq: return .bool(x == y)
+        default: return nil
+        }
+    } else if case .float(let x) = a, case .float(let y) = b {
+        switch op {
+        case .add: return .float(x + y)
+        case .sub: return .float(x - y)
+        case .mul: return .float(x * y)
+        case .div: return .float(x / y)
+        case .lt: return .bool(x < y)
+        case .gt: return .bool(x > y)
+        default: return nil
+        }
+    }
+    return nil
+}
+
+/// `x op= rhs` on the value at `p`, in place: numbers without a call into the general rules.
+@inline(__always)
+func updateInPlace(_ p: UnsafeMutablePointer<Value>, _ op: BinOp, _ rhs: Value) throws {
+    if op == .add {
+        switch (p.pointee, rhs) {
+        case let (.float(x), .float(y)): p.pointee = .float(x + y); return
+        case let (.float(x), .int(y)): p.pointee = .float(x + Double(y)); return
+        case let (.int(x), .int(y)):
+            let (v, o) = x.addingReportingOverflow(y)
+            if !o { p.pointee = .int(v); return }
+        default: break
+        }
+    }
+    p.pointee = try binary(op, p.pointee, rhs)
+}
+
+/// Unary minus.
+func negate(_ v: Value) throws -> Value {
+    switch v {
+    case .int(let i):
+        guard i != Int.min else { throw ScriptError("integer overflow") }
+        return .int(-i)
+    case .float(let d): return .float(-d)
+    case .host(let o):
+        if let h = o.hostType.binary, let r = try h("neg", v, .nil_) { return r }
+    default: break
+    }
+    throw ScriptError("unsupported operand type for unary -: '\(v.typeName)'")
 }
 
 /// The arithmetic and comparison rules of the language (see docs/language.md).
@@ -301,16 +337,7 @@ final class NegExpr: Expr {
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ operand: Expr) { self.operand = operand; super.init(ctx, file, pos) }
     override func eval(_ f: Frame) throws -> Value {
         let v = try operand.eval(f)
-        switch v {
-        case .int(let i):
-            guard i != Int.min else { throw fail("integer overflow") }
-            return .int(-i)
-        case .float(let d): return .float(-d)
-        case .host(let o):
-            if let h = o.hostType.binary, let r = try { do { return try h("neg", v, .nil_) } catch { throw locate(error) } }() { return r }
-        default: break
-        }
-        throw fail("unsupported operand type for unary -: '\(v.typeName)'")
+        do { return try negate(v) } catch { throw locate(error) }
     }
 }
 
@@ -612,16 +639,7 @@ final class CompoundAssignStmt: Stmt {
         let rhs: Value
         if let c = constant { rhs = c } else { rhs = try value.eval(f) }
         let p = try slot(target, f)
-        // Numbers in place, without a call into the general rules.
-        switch (p.pointee, rhs) {
-        case let (.float(x), .float(y)) where op == .add: p.pointee = .float(x + y); return .normal
-        case let (.float(x), .int(y)) where op == .add: p.pointee = .float(x + Double(y)); return .normal
-        case let (.int(x), .int(y)) where op == .add:
-            let (r, o) = x.addingReportingOverflow(y)
-            if !o { p.pointee = .int(r); return .normal }
-        default: break
-        }
-        do { p.pointee = try binary(op, p.pointee, rhs) } catch { throw locate(error) }
+        do { try updateInPlace(p, op, rhs) } catch { throw locate(error) }
         return .normal
     }
 }

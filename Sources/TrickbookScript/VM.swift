@@ -255,46 +255,15 @@ extension Interpreter {
                 st.pointee.defined[g] = true
             case .binary:
                 let a = i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], b = i.c >= 0 ? r[Int(i.c)] : k[Int(-i.c - 1)], op = BinOp.at(i.sub)
-                if case .int(let x) = a, case .int(let y) = b {
-                    switch op {
-                    case .add: let (v, o) = x.addingReportingOverflow(y); if !o { r[Int(i.a)] = .int(v); continue }
-                    case .sub: let (v, o) = x.subtractingReportingOverflow(y); if !o { r[Int(i.a)] = .int(v); continue }
-                    case .lt: r[Int(i.a)] = .bool(x < y); continue
-                    case .gt: r[Int(i.a)] = .bool(x > y); continue
-                    case .le: r[Int(i.a)] = .bool(x <= y); continue
-                    case .ge: r[Int(i.a)] = .bool(x >= y); continue
-                    case .eq: r[Int(i.a)] = .bool(x == y); continue
-                    default: break
-                    }
-                } else if case .float(let x) = a, case .float(let y) = b {
-                    switch op {
-                    case .add: r[Int(i.a)] = .float(x + y); continue
-                    case .sub: r[Int(i.a)] = .float(x - y); continue
-                    case .mul: r[Int(i.a)] = .float(x * y); continue
-                    case .div: r[Int(i.a)] = .float(x / y); continue
-                    case .lt: r[Int(i.a)] = .bool(x < y); continue
-                    case .gt: r[Int(i.a)] = .bool(x > y); continue
-                    default: break
-                    }
-                }
-                r[Int(i.a)] = try binary(op, a, b)
+                r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
             case .update:
-                try update(r + Int(i.a), i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], BinOp.at(i.sub))
+                try updateInPlace(r + Int(i.a), BinOp.at(i.sub), i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)])
             case .updateGlobal:
                 let g = Int(i.a)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                try update(st.pointee.globals + g, i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], BinOp.at(i.sub))
+                try updateInPlace(st.pointee.globals + g, BinOp.at(i.sub), i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)])
             case .neg:
-                let v = r[Int(i.b)]
-                switch v {
-                case .int(let x):
-                    guard x != Int.min else { throw cur.pointee.chunk.sites[pc - 1].fail("integer overflow") }
-                    r[Int(i.a)] = .int(-x)
-                case .float(let d): r[Int(i.a)] = .float(-d)
-                default:
-                    if case .host(let o) = v, let h = o.hostType.binary, let out = try h("neg", v, .nil_) { r[Int(i.a)] = out; continue }
-                    throw cur.pointee.chunk.sites[pc - 1].fail("unsupported operand type for unary -: '\(v.typeName)'")
-                }
+                r[Int(i.a)] = try negate(r[Int(i.b)])
             case .not:
                 r[Int(i.a)] = .bool(!(try r[Int(i.b)].truth()))
             case .jump:
@@ -442,21 +411,6 @@ extension Interpreter {
         let v = Frame.view(of: r, parent: c.pointee.fn.env)
         c.pointee.frame = Unmanaged.passRetained(v)
         return v
-    }
-
-    /// `x op= rhs` in place, with the tree's fast paths for numbers.
-    @inline(__always) private func update(_ p: UnsafeMutablePointer<Value>, _ rhs: Value, _ op: BinOp) throws {
-        if op == .add {
-            switch (p.pointee, rhs) {
-            case let (.float(x), .float(y)): p.pointee = .float(x + y); return
-            case let (.float(x), .int(y)): p.pointee = .float(x + Double(y)); return
-            case let (.int(x), .int(y)):
-                let (v, o) = x.addingReportingOverflow(y)
-                if !o { p.pointee = .int(v); return }
-            default: break
-            }
-        }
-        p.pointee = try binary(op, p.pointee, rhs)
     }
 
     /// The slots of the frame `depth` levels out of a compiled call (the tree's `ancestor`).
