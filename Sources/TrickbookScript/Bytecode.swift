@@ -58,6 +58,8 @@ enum Op: UInt8 {
     case call
     /// r[a] = member c of r[a], called with r[a + 1], ..., r[a + b]
     case callMethod
+    /// `callMethod` of `append` with one argument: on a list, the core library's append done here
+    case append
     /// return r[a]
     case ret
     /// return nil
@@ -152,7 +154,7 @@ final class Chunk {
             case .jumpIfFalse, .jumpIfTrue: text += "r\(i.a) → \(i.b)"
             case .jumpUnlessLess: text += "\(v(i.a)) < \(v(i.b)) else → \(i.c)"
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
-            case .callMethod: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
+            case .callMethod, .append: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
             case .ret: text += v(i.a)
             case .retNil: break
             case .index: text += "r\(i.a) = \(v(i.b))[\(v(i.c))]"

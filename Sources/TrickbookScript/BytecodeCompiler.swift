@@ -265,7 +265,8 @@ struct BytecodeCompiler {
             let base = temp()
             expression(m.object, into: base)
             for a in m.args { expression(a, into: temp()) }
-            emit(Instr(.callMethod, base, m.args.count, constant(.string(m.name))), m)
+            let append = m.name == "append" && m.args.count == 1  // a list's append, without a call
+            emit(Instr(append ? .append : .callMethod, base, m.args.count, constant(.string(m.name))), m)
             if base != dst { emit(Instr(.move, dst, base), m) }
         default:
             chunk.exprs.append(e)

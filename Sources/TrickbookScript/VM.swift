@@ -316,6 +316,22 @@ extension Interpreter {
                 } else {
                     r[a] = try call(r[a], Array(UnsafeBufferPointer(start: r + a + 1, count: n)), [], site: cur.pointee.chunk.sites[pc - 1])
                 }
+            case .append:
+                // What `call` and the core library's list append do (CoreLibrary.swift): count a
+                // step, check the size, append, let the collector know.
+                let a = Int(i.a)
+                if case .list(let l) = r[a] {
+                    if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+                    try checkSize(l.items.count + 1, "the list")
+                    let v = r[a + 1]
+                    l.items.append(v)
+                    l.stored(v)
+                    r[a] = .nil_
+                    continue
+                }
+                let site = cur.pointee.chunk.sites[pc - 1]
+                let m = try member(r[a], "append")
+                r[a] = try call(m, [r[a + 1]], [], site: site)
             case .callMethod:
                 let a = Int(i.a), n = Int(i.b), site = cur.pointee.chunk.sites[pc - 1]
                 let m = try member(r[a], cur.pointee.chunk.constants[Int(i.c)].str)
