@@ -14,7 +14,14 @@ struct GoldenCase: CustomTestStringConvertible, Sendable {
 
     var testDescription: String { "\(file) case \(index) (line \(firstLine))" }
 
-    static let scriptsDir: URL? = Bundle.module.url(forResource: "scripts", withExtension: nil)
+    /// The scripts beside this file when the sources are there: SwiftPM copies a resource folder
+    /// again only when files are added or removed, so an edited case would run stale. Else the
+    /// copy in the test bundle.
+    static let scriptsDir: URL? = {
+        let here = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("scripts")
+        if FileManager.default.fileExists(atPath: here.path) { return here }
+        return Bundle.module.url(forResource: "scripts", withExtension: nil)
+    }()
 
     /// Every case of every `scripts/*.tb` file.
     static let all: [GoldenCase] = {
