@@ -92,8 +92,9 @@ public final class Builtin {
 
     func bound(to receiver: Value) -> Builtin { Builtin(bound: self, to: receiver) }
 
-    /// Matches positional and keyword arguments to the parameters, with uniform messages.
-    func bind(_ positional: [Value], _ keywords: [(String, Value)], in interpreter: Interpreter) throws -> Args {
+    /// Matches positional and keyword arguments to the parameters, with uniform messages. A
+    /// method can be given its receiver here instead of being bound to it first.
+    func bind(_ positional: [Value], _ keywords: [(String, Value)], in interpreter: Interpreter, receiver given: Value? = nil) throws -> Args {
         var values = [Value?](repeating: nil, count: params.count)
         let variadicIndex = params.firstIndex { $0.variadic }
         let fixed = variadicIndex ?? params.count
@@ -116,7 +117,7 @@ public final class Builtin {
                 throw ScriptError("\(name)() missing argument '\(p.name)'")
             }
         }
-        return Args(callee: self, values: out, receiver: receiver, interpreter: interpreter)
+        return Args(callee: self, values: out, receiver: given ?? receiver, interpreter: interpreter)
     }
 }
 

@@ -333,9 +333,17 @@ extension Interpreter {
                 let m = try member(r[a], "append")
                 r[a] = try call(m, [r[a + 1]], [], site: site)
             case .callMethod:
-                let a = Int(i.a), n = Int(i.b), site = cur.pointee.chunk.sites[pc - 1]
-                let m = try member(r[a], cur.pointee.chunk.constants[Int(i.c)].str)
-                r[a] = try call(m, Array(UnsafeBufferPointer(start: r + a + 1, count: n)), [], site: site)
+                let a = Int(i.a), n = Int(i.b), site = cur.pointee.chunk.sites[pc - 1], name = k[Int(i.c)].str, o = r[a]
+                let args = Array(UnsafeBufferPointer(start: r + a + 1, count: n))
+                if case .map(let m) = o, let v = try m.get(.string(name)) {
+                    r[a] = try call(v, args, [], site: site)  // `m.name` is the key's value first, as in `member`
+                } else if let method = declaredMethod(o, name) {
+                    // What `member` and `call` do for a method, without binding a copy of it first.
+                    if st.pointee.mustStop() { throw site.stopError() }
+                    r[a] = try method.body(try method.bind(args, [], in: self, receiver: o))
+                } else {
+                    r[a] = try call(try member(o, name), args, [], site: site)
+                }
             case .keep:
                 st.pointee.lastValue = r[Int(i.a)]
             case .ret, .retNil:
@@ -418,6 +426,18 @@ extension Interpreter {
             r = cur.pointee.regs
             pc = cur.pointee.pc
             return nil
+        }
+    }
+
+    /// The builtin method `member(o, name)` would bind to `o` (for a map with no key `name`), or
+    /// nil when it would give anything else (a host's property, an error).
+    @inline(__always) private func declaredMethod(_ o: Value, _ name: String) -> Builtin? {
+        switch o {
+        case .list: return listMethods[name]
+        case .string: return stringMethods[name]
+        case .map: return mapMethods[name]  // once `m.name` is known not to be a key
+        case .host(let h): return h.hostType.methods[name]
+        default: return nil
         }
     }
 
