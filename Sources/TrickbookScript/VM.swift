@@ -145,14 +145,20 @@ extension Interpreter {
         return (regs, start, nil)
     }
 
+    /// The record of a call the VM is entered with, its registers made (see `registers`).
+    private func entry(_ fn: Function, _ chunk: Chunk, _ stack: ValueStack) throws -> Call {
+        let (regs, window, held) = try registers(fn, chunk, stack)
+        return Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held)
+    }
+
     /// Runs compiled `fn` with its arguments in `frame` (a tree frame, bound as the tree binds
     /// them). The caller (`run`) has counted the call and adds its trace line.
     func execute(_ fn: Function, _ chunk: Chunk, arguments frame: Frame) throws -> Value {
         let stack = vmStack, top = stack.top
-        let (regs, window, held) = try registers(fn, chunk, stack)
         defer { stack.top = top }
-        for k in 0..<chunk.slots { regs[k] = frame.slots[k] }
-        return try execute(Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held), stack)
+        let call = try entry(fn, chunk, stack)
+        for k in 0..<chunk.slots { call.regs[k] = frame.slots[k] }
+        return try execute(call, stack)
     }
 
     /// A call of compiled `fn` from a tree node or a builtin, as `run` makes one: `arguments`
@@ -161,11 +167,10 @@ extension Interpreter {
     /// out gains the call's trace line. No frame object is made unless the function needs one.
     func callCompiled(_ fn: Function, _ chunk: Chunk, site: Node?, arguments: (UnsafeMutablePointer<Value>) throws -> Void) throws -> Value {
         let stack = vmStack, st = state, top = stack.top
-        let (regs, window, held) = try registers(fn, chunk, stack)
         defer { stack.top = top }
-        let call = Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held)
+        let call = try entry(fn, chunk, stack)
         do {
-            try arguments(regs)
+            try arguments(call.regs)
             if st.pointee.mustStop() {
                 if st.pointee.budget < 0 { throw StepLimitExceeded() }
                 throw ScriptInterrupted(file: site?.file, pos: site?.pos)
@@ -192,11 +197,8 @@ extension Interpreter {
     func executeTopLevel(_ chunk: Chunk, file: SourceFile) throws {
         let fn = Function(proto: FunctionProto(name: "<top level>", params: [], defaults: [], file: file, pos: SourcePos(line: 1, column: 1)), env: nil)
         let stack = vmStack, top = stack.top
-        let (regs, window, held) = try registers(fn, chunk, stack)
         defer { stack.top = top }
-        _ = try withExtendedLifetime(fn) {
-            try execute(Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held), stack)
-        }
+        _ = try withExtendedLifetime(fn) { try execute(try entry(fn, chunk, stack), stack) }
     }
 
     /// Runs `entry`, its arguments in place, until it returns.
