@@ -46,7 +46,7 @@ public final class ListRef {
 /// A map with insertion order, shared by reference.
 public final class MapRef {
     public private(set) var keys: [Value] = []
-    private var index: [MapKey: Int] = [:]
+    private var index = MapIndex()
     public private(set) var values: [Value] = []
 
     /// The session whose cycle collector may track this map (0: none); tracked once it holds a
@@ -66,7 +66,7 @@ public final class MapRef {
         Teardown.take(&values)
         keys = []
         values = []
-        index = [:]
+        index = MapIndex()
     }
 
     /// A shallow copy: the same keys and values in a new map.
@@ -83,46 +83,37 @@ public final class MapRef {
     public var count: Int { keys.count }
 
     public func get(_ k: Value) throws -> Value? {
-        guard let i = index[try MapKey(k)] else { return nil }
+        let form = try MapKeyForm(k)
+        return get(form, form.hash)
+    }
+
+    /// `get` of a key whose form and hash are known (a constant key, hashed once).
+    @inline(__always) func get(_ form: MapKeyForm, _ hash: UInt64) -> Value? {
+        guard let i = index.find(form, hash, keys) else { return nil }
         return values[i]
     }
 
     public func set(_ k: Value, _ v: Value) throws {
-        let key = try MapKey(k)
+        let form = try MapKeyForm(k), hash = form.hash
         if !gcTracked, gcOwner != 0, v.canLeadBack {
             gcTracked = true
             CycleCollector.register(self, owner: gcOwner)
         }
-        if let i = index[key] { values[i] = v; return }
-        index[key] = keys.count
+        if let i = index.find(form, hash, keys) { values[i] = v; return }
+        try checkSize(keys.count + 1, "the map")
+        index.append(hash)
         keys.append(k)
         values.append(v)
     }
 
     @discardableResult
     public func remove(_ k: Value) throws -> Value? {
-        let key = try MapKey(k)
-        guard let i = index.removeValue(forKey: key) else { return nil }
+        let form = try MapKeyForm(k)
+        guard let i = index.find(form, form.hash, keys) else { return nil }
         let v = values.remove(at: i)
         keys.remove(at: i)
-        for (kk, j) in index where j > i { index[kk] = j - 1 }
+        index.remove(at: i)
         return v
-    }
-}
-
-/// The hashable form of a map key: nil, bool, number or string. 1 and 1.0 are the same key.
-struct MapKey: Hashable {
-    enum K: Hashable { case n, b(Bool), num(Double), i(Int), s(String) }
-    let k: K
-    init(_ v: Value) throws {
-        switch v {
-        case .nil_: k = .n
-        case .bool(let b): k = .b(b)
-        case .int(let i): k = .i(i)
-        case .float(let d): k = d == d.rounded() && abs(d) < 9e15 ? .i(Int(d)) : .num(d)
-        case .string(let s): k = .s(s)
-        default: throw ScriptError("\(v.typeName) cannot be a map key")
-        }
     }
 }
 
