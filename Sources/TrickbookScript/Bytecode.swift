@@ -5,12 +5,12 @@
 // data: an opcode and three operands. What the compiler does not translate (a `try`, a list
 // literal, ...) stays a tree node that the instruction `exec` or `eval` runs on the same slots.
 
-/// One instruction. The operands of `binary`, `update`, `updateGlobal`, `index`,
-/// `jumpUnlessLess` and `ret` that read a value may be constants: -1 - the constant's index.
+/// One instruction. The operands of `binary`, `update`, `updateGlobal`, `index`, `jumpUnless`
+/// and `ret` that read a value may be constants: -1 - the constant's index.
 struct Instr {
     var op: Op
-    /// The operator of `binary` and `update` (an index of `BinOp.all`), and of `setIndex` (that
-    /// index + 1; 0 for a plain store).
+    /// The operator of `binary`, `update` and `jumpUnless` (an index of `BinOp.all`), and of
+    /// `setIndex` (that index + 1; 0 for a plain store).
     var sub: UInt8 = 0
     var a: Int32 = 0, b: Int32 = 0, c: Int32 = 0
 
@@ -52,8 +52,9 @@ enum Op: UInt8 {
     case jumpIfFalse
     /// go to b when r[a] is true
     case jumpIfTrue
-    /// go to c unless r[a] < r[b] (both ints: a loop's condition without a Value in between)
-    case jumpUnlessLess
+    /// go to c unless r[a] (sub) r[b], a comparison (an `if` or a `while` on one without a
+    /// Value in between when both are ints or both floats)
+    case jumpUnless
     /// r[a] = r[a](r[a + 1], ..., r[a + b])
     case call
     /// r[a] = member c of r[a], called with r[a + 1], ..., r[a + b]
@@ -124,9 +125,34 @@ final class Chunk {
         constantValues = .allocate(capacity: max(constants.count, 1))
         constantValues.initialize(from: constants, count: constants.count)
         finished = constants.count
+        keys.deinitialize(count: keyCount)
+        keys.deallocate()
+        keys = .allocate(capacity: max(constants.count, 1))
+        keys.initialize(from: constants.map { try? MapKeyForm($0) }.map { ($0, $0?.hash ?? 0) }, count: constants.count)
+        keyCount = constants.count
+        entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
     }
 
+    /// What a call of this chunk reads, as plain data: read once per call, with no reference
+    /// count on the chunk (made by `finish`).
+    struct Entry {
+        let code: UnsafeMutablePointer<Instr>
+        let constants: UnsafeMutablePointer<Value>
+        let keys: UnsafeMutablePointer<(form: MapKeyForm?, hash: UInt64)>
+        let registers: Int
+        let onHeap: Bool
+        let chunk: Unmanaged<Chunk>
+    }
+    private(set) lazy var entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
+
+    /// Each constant as a map key, hashed once (nil: it cannot be one): `m.name(...)` looks
+    /// `name` up in a map without hashing the string at each call.
+    private(set) var keys = UnsafeMutablePointer<(form: MapKeyForm?, hash: UInt64)>.allocate(capacity: 1)
+    private var keyCount = 0
+
     deinit {
+        keys.deinitialize(count: keyCount)
+        keys.deallocate()
         instructions.deallocate()
         constantValues.deinitialize(count: finished)
         constantValues.deallocate()
@@ -152,7 +178,7 @@ final class Chunk {
             case .neg, .not: text += "r\(i.a) = r\(i.b)"
             case .jump: text += "→ \(i.a)"
             case .jumpIfFalse, .jumpIfTrue: text += "r\(i.a) → \(i.b)"
-            case .jumpUnlessLess: text += "\(v(i.a)) < \(v(i.b)) else → \(i.c)"
+            case .jumpUnless: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) else → \(i.c)"
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
             case .callMethod, .append: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
             case .ret: text += v(i.a)
@@ -176,6 +202,19 @@ extension BinOp {
     /// Every operator, in a fixed order: `Instr.sub` is an index of it.
     static let all: [BinOp] = [.add, .sub, .mul, .div, .floorDiv, .mod, .pow, .matmul, .eq, .ne, .lt, .le, .gt, .ge, .inOp, .notIn]
     var index: UInt8 { UInt8(BinOp.all.firstIndex(of: self) ?? 0) }
+
+    /// Comparison `all[k]` of two ints, straight from the index (nil: `k` is not a comparison).
+    @inline(__always) static func compare(_ k: UInt8, _ x: Int, _ y: Int) -> Bool? {
+        switch k {
+        case 8: return x == y
+        case 9: return x != y
+        case 10: return x < y
+        case 11: return x <= y
+        case 12: return x > y
+        case 13: return x >= y
+        default: return nil
+        }
+    }
 
     /// `all[k]` without touching the array (the VM's inner loop).
     @inline(__always) static func at(_ k: UInt8) -> BinOp {

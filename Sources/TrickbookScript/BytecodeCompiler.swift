@@ -109,8 +109,7 @@ struct BytecodeCompiler {
         case let b as BlockStmt:
             for t in b.body { statement(t) }
         case let i as IfStmt:
-            let c = expression(i.cond)
-            let skip = emit(Instr(.jumpIfFalse, c, 0), i.cond)
+            let skip = jumpUnless(i.cond)
             statement(i.then)
             if let other = i.otherwise {
                 let end = emit(Instr(.jump), i)
@@ -122,14 +121,7 @@ struct BytecodeCompiler {
             }
         case let w as WhileStmt:
             let start = here
-            let exit: Int
-            if let cmp = w.cond as? BinaryExpr, cmp.op == .lt {  // `while i < n`: one instruction
-                let a = value(cmp.lhs), b = value(cmp.rhs)
-                exit = emit(Instr(.jumpUnlessLess, a, b, 0), cmp)
-            } else {
-                let c = expression(w.cond)
-                exit = emit(Instr(.jumpIfFalse, c, 0), w.cond)
-            }
+            let exit = jumpUnless(w.cond)
             emit(Instr(.check), w)
             loop(start: start) { $0.statement(w.body) }
             emit(Instr(.jump, start), w)
@@ -167,6 +159,17 @@ struct BytecodeCompiler {
         }
     }
 
+    /// A jump, to be patched, taken when `cond` is false: one instruction for a comparison.
+    private mutating func jumpUnless(_ cond: Expr) -> Int {
+        let mark = top
+        defer { free(to: mark) }
+        if let cmp = cond as? BinaryExpr, [.lt, .le, .gt, .ge, .eq, .ne].contains(cmp.op) {
+            let a = value(cmp.lhs), b = value(cmp.rhs)
+            return emit(Instr(.jumpUnless, a, b, 0, sub: cmp.op.index), cmp)
+        }
+        return emit(Instr(.jumpIfFalse, expression(cond), 0), cond)
+    }
+
     private mutating func loop(start: Int, _ body: (inout BytecodeCompiler) -> Void) {
         loops.append(([], [], start))
         body(&self)
@@ -199,7 +202,7 @@ struct BytecodeCompiler {
     // MARK: Expressions
 
     /// An operand of the instructions that take constants too (`binary`, `update`, `index`,
-    /// `jumpUnlessLess`, `ret`): a constant is -1 - its index; else as `operand`.
+    /// `jumpUnless`, `ret`): a constant is -1 - its index; else as `operand`.
     private mutating func value(_ e: Expr) -> Int {
         if let k = e as? ConstExpr { return -1 - constant(k.value) }
         return operand(e)
@@ -256,13 +259,13 @@ struct BytecodeCompiler {
             let o = value(x.object), k = value(x.index)
             emit(Instr(.index, dst, o, k), x)
         case let call as CallExpr where !call.hasKeywords:
-            let base = temp()
+            let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()  // the result where it is wanted
             expression(call.callee, into: base)
             for a in call.args { expression(a, into: temp()) }
             emit(Instr(.call, base, call.args.count), call)
             if base != dst { emit(Instr(.move, dst, base), call) }
         case let m as MethodCallExpr where !m.names.contains(where: { $0 != nil }):
-            let base = temp()
+            let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()
             expression(m.object, into: base)
             for a in m.args { expression(a, into: temp()) }
             let append = m.name == "append" && m.args.count == 1  // a list's append, without a call

@@ -28,15 +28,19 @@ struct MapKeyForm {
         }
     }
 
-    /// Two forms are one key. A float key equals only the same float (NaN never finds itself,
-    /// as with Double's ==).
-    @inline(__always) func same(_ o: MapKeyForm) -> Bool {
-        guard kind == o.kind else { return false }
+    /// Whether the key at `p` is this key, read in place. A float key equals only the same
+    /// float (NaN never finds itself, as with Double's ==).
+    @inline(__always) func matches(_ p: UnsafePointer<Value>) -> Bool {
         switch kind {
-        case 4: return string == o.string
-        case 3: return Double(bitPattern: bits) == Double(bitPattern: o.bits)
-        default: return bits == o.bits
+        case 2:
+            if case .int(let i) = p.pointee { return bits == UInt64(bitPattern: Int64(i)) }
+        case 4:
+            if case .string(let s) = p.pointee { return s == string }
+            return false
+        default: break
         }
+        guard let o = try? MapKeyForm(p.pointee), o.kind == kind else { return false }
+        return kind == 3 ? Double(bitPattern: bits) == Double(bitPattern: o.bits) : bits == o.bits
     }
 
     /// The hash. An int is its own hash, as in CPython: keys that are near each other land in
@@ -77,22 +81,20 @@ struct MapIndex {
     private(set) var hashes: [UInt64] = []
 
     /// The position of the key `form` (hash `hash`) among `keys`, or nil.
-    @inline(__always) func find(_ form: MapKeyForm, _ hash: UInt64, _ keys: [Value]) -> Int? {
+    @inline(__always) func find(_ form: borrowing MapKeyForm, _ hash: UInt64, _ keys: UnsafeBufferPointer<Value>) -> Int? {
         guard mask > 0 else { return nil }
         let tag = hash >> 32
         return slots.withUnsafeBufferPointer { slots in
-            keys.withUnsafeBufferPointer { keys in
-                var i = Int(truncatingIfNeeded: hash) & mask, perturb = hash
-                while true {
-                    let s = slots[i]
-                    if s == 0 { return nil }
-                    if s >> 32 == tag {
-                        let p = Int(truncatingIfNeeded: s & 0xffff_ffff) - 1
-                        if let k = try? MapKeyForm(keys[p]), k.same(form) { return p }
-                    }
-                    perturb >>= 5
-                    i = (i &* 5 &+ 1 &+ Int(truncatingIfNeeded: perturb)) & mask
+            var i = Int(truncatingIfNeeded: hash) & mask, perturb = hash
+            while true {
+                let s = slots[i]
+                if s == 0 { return nil }
+                if s >> 32 == tag {
+                    let p = Int(truncatingIfNeeded: s & 0xffff_ffff) - 1
+                    if form.matches(keys.baseAddress.unsafelyUnwrapped + p) { return p }
                 }
+                perturb >>= 5
+                i = (i &* 5 &+ 1 &+ Int(truncatingIfNeeded: perturb)) & mask
             }
         }
     }

@@ -146,19 +146,37 @@ final class BinaryExpr: Expr {
 
     override func evalBool(_ f: Frame) throws -> Bool {
         let a = try lhs.eval(f), b = try rhs.eval(f)
-        if case .int(let x) = a, case .int(let y) = b {
-            switch op {
-            case .lt: return x < y
-            case .gt: return x > y
-            case .le: return x <= y
-            case .ge: return x >= y
-            case .eq: return x == y
-            case .ne: return x != y
-            default: break
-            }
-        }
+        if let holds = quickCompare(op, a, b) { return holds }
         do { return try binary(op, a, b).truth() } catch { throw locate(error) }
     }
+}
+
+/// A comparison of two ints or two floats as a Bool, without making a Value (nil: anything
+/// else, for `binary` and `truth`).
+@inline(__always)
+func quickCompare(_ op: BinOp, _ a: Value, _ b: Value) -> Bool? {
+    if case .int(let x) = a, case .int(let y) = b {
+        switch op {
+        case .lt: return x < y
+        case .gt: return x > y
+        case .le: return x <= y
+        case .ge: return x >= y
+        case .eq: return x == y
+        case .ne: return x != y
+        default: return nil
+        }
+    } else if case .float(let x) = a, case .float(let y) = b {
+        switch op {
+        case .lt: return x < y
+        case .gt: return x > y
+        case .le: return x <= y
+        case .ge: return x >= y
+        case .eq: return x == y
+        case .ne: return x != y
+        default: return nil
+        }
+    }
+    return nil
 }
 
 /// The common numeric cases of `binary`, without a call (nil: take the general rules).

@@ -73,7 +73,9 @@ final class FunctionProto {
     /// Whether the body makes a function (a closure may then outlive a call's frame).
     var makesClosures = false
     /// The body as bytecode, made at the first call; nil when it cannot be (see BytecodeCompiler).
-    var bytecode: Chunk?
+    var bytecode: Chunk? { didSet { entry = bytecode?.entry } }
+    /// What the VM's calls read of `bytecode`, without a reference count (`bytecode` keeps it).
+    private(set) var entry: Chunk.Entry?
     var bytecodeTried = false
 
     init(name: String, params: [String], defaults: [Expr?], file: SourceFile, pos: SourcePos) {

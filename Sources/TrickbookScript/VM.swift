@@ -81,8 +81,8 @@ final class LoopItems: HostObject {
 /// One running call of compiled code: plain data (its function is kept alive by the caller's
 /// register that holds it, its chunk by the function), so that calls touch no reference counts.
 fileprivate struct Call {
-    unowned(unsafe) let fn: Function
-    unowned(unsafe) let chunk: Chunk
+    let fnRef: Unmanaged<Function>
+    let entry: Chunk.Entry
     /// Its registers: a window of the stack, or the slots of its heap frame.
     let regs: UnsafeMutablePointer<Value>
     /// Where its window starts in the stack (-1: its registers are a heap frame's).
@@ -99,11 +99,42 @@ fileprivate struct Call {
     /// when the first one runs).
     var frame: Unmanaged<Frame>?
 
+    /// For what is not on the hot path: errors, upvalues, tree nodes.
+    var fn: Function { fnRef.takeUnretainedValue() }
+    var chunk: Chunk { entry.chunk.takeUnretainedValue() }
+
     /// Lets go of what the call holds: its window's values, its frame.
-    func end(_ stack: ValueStack) {
-        if window >= 0 { stack.clear(window, chunk.registers) }
+    @inline(__always) func end(_ stack: ValueStack) {
+        if window >= 0 { stack.clear(window, entry.registers) }
         frame?.release()
     }
+}
+
+/// The compiled function `p` holds with `argc` parameters, and its chunk's entry, read without
+/// a reference count (the register keeps the function; its proto, the chunk); nil for anything
+/// else, and for a function not compiled yet (its first call compiles it). Kept out of line:
+/// a small function reads the enum's payload in place, where the VM's loop would copy it.
+@inline(__always) fileprivate func compiledCallee(_ p: UnsafePointer<Value>, _ argc: Int) -> (Unmanaged<Function>, Chunk.Entry)? {
+    guard let f = functionAt(p) else { return nil }
+    let e: Chunk.Entry? = f._withUnsafeGuaranteedRef { f in f.paramCount == argc ? f.unownedProto.entry : nil }
+    return e.map { (f, $0) }
+}
+
+/// The value of key `key` in the map `p` holds (nil: `p` holds no map, or the map no such key),
+/// without a reference count on the map.
+@inline(__always) fileprivate func mapItem(_ p: UnsafePointer<Value>, _ key: UnsafePointer<(form: MapKeyForm?, hash: UInt64)>) -> Value? {
+    guard let m = mapAt(p), let form = key.pointee.form else { return nil }
+    return m._withUnsafeGuaranteedRef { $0.get(form, key.pointee.hash) }
+}
+
+@inline(never) private func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
+    guard case .map(let m) = p.pointee else { return nil }
+    return .passUnretained(m)
+}
+
+@inline(never) private func functionAt(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
+    guard case .function(let f) = p.pointee else { return nil }
+    return .passUnretained(f)
 }
 
 extension Interpreter {
@@ -116,12 +147,6 @@ extension Interpreter {
         return proto.bytecode
     }
 
-    /// `bytecode` without a reference count on the chunk, for the VM's calls.
-    @inline(__always) private func compiled(_ proto: FunctionProto) -> Unmanaged<Chunk>? {
-        if proto.bytecodeTried { return proto.bytecode.map { Unmanaged.passUnretained($0) } }
-        return bytecode(proto).map { Unmanaged.passUnretained($0) }
-    }
-
     /// TRICKBOOK_VM=0 runs every function as a tree (to compare the two).
     public static let vmEnabled = ProcessInfo.processInfo.environment["TRICKBOOK_VM"] != "0"
 
@@ -131,24 +156,25 @@ extension Interpreter {
         return site.fail("unknown name '\(name)'\(didYouMean(name, definedGlobalNames))")
     }
 
-    /// Registers for a call of `chunk`: a window at the top of the stack (all nil), or, when its
-    /// frame may outlive it (it makes functions; a cell's top level), a new heap frame.
-    private func registers(_ fn: Function, _ chunk: Chunk, _ stack: ValueStack) throws
+    /// Registers for a call of `entry`'s chunk: a window at the top of the stack (all nil), or,
+    /// when its frame may outlive it (it makes functions; a cell's top level), a new heap frame.
+    @inline(__always) private func registers(_ fn: Unmanaged<Function>, _ entry: Chunk.Entry, _ stack: ValueStack) throws
         -> (regs: UnsafeMutablePointer<Value>, window: Int, frame: Unmanaged<Frame>?) {
         stack.reserve(depth: maxDepth)
         guard stack.callRoom else { throw ScriptError("recursion depth exceeded (\(maxDepth))") }
-        if chunk.onHeap {
-            let f = Frame.make(count: chunk.registers, parent: fn.env)
+        if entry.onHeap {
+            let f = Frame.make(count: entry.registers, parent: fn.takeUnretainedValue().env)
             return (f.slots, -1, Unmanaged.passRetained(f))
         }
-        let (start, regs) = stack.window(chunk.registers)
+        let (start, regs) = stack.window(entry.registers)
         return (regs, start, nil)
     }
 
     /// The record of a call the VM is entered with, its registers made (see `registers`).
     private func entry(_ fn: Function, _ chunk: Chunk, _ stack: ValueStack) throws -> Call {
-        let (regs, window, held) = try registers(fn, chunk, stack)
-        return Call(fn: fn, chunk: chunk, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held)
+        let f = Unmanaged.passUnretained(fn), e = chunk.entry
+        let (regs, window, held) = try registers(f, e, stack)
+        return Call(fnRef: f, entry: e, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held)
     }
 
     /// Runs compiled `fn` with its arguments in `frame` (a tree frame, bound as the tree binds
@@ -229,8 +255,8 @@ extension Interpreter {
 
     private func loop(_ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) throws -> Value {
         var cur = stack.calls + (stack.callCount - 1)
-        var code = cur.pointee.chunk.instructions
-        var k = cur.pointee.chunk.constantValues
+        var code = cur.pointee.entry.code
+        var k = cur.pointee.entry.constants
         var r = cur.pointee.regs
         var pc = 0
         defer { cur.pointee.pc = pc }
@@ -274,44 +300,61 @@ extension Interpreter {
                 if case .bool(let b) = r[Int(i.a)] { if !b { pc = Int(i.b) } } else if !(try r[Int(i.a)].truth()) { pc = Int(i.b) }
             case .jumpIfTrue:
                 if case .bool(let b) = r[Int(i.a)] { if b { pc = Int(i.b) } } else if try r[Int(i.a)].truth() { pc = Int(i.b) }
-            case .jumpUnlessLess:
+            case .jumpUnless:
                 let a = i.a >= 0 ? r[Int(i.a)] : k[Int(-i.a - 1)], b = i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)]
-                if case .int(let x) = a, case .int(let y) = b {
-                    if !(x < y) { pc = Int(i.c) }
-                } else if !(try binary(.lt, a, b).truth()) {
+                if case .int(let x) = a, case .int(let y) = b, let holds = BinOp.compare(i.sub, x, y) {
+                    if !holds { pc = Int(i.c) }
+                } else if let holds = quickCompare(BinOp.at(i.sub), a, b) {
+                    if !holds { pc = Int(i.c) }
+                } else if !(try binary(BinOp.at(i.sub), a, b).truth()) {
                     pc = Int(i.c)
                 }
             case .check:
                 if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+            case .callMethod:
+                // A function a map holds under the name (`m.name` is the key's value first, as in
+                // `member`) is called as `call` calls one: on to `call`, with it in the receiver's place.
+                if let v = mapItem(r + Int(i.a), cur.pointee.entry.keys + Int(i.c)) {
+                    r[Int(i.a)] = v
+                    fallthrough
+                }
+                let a = Int(i.a), n = Int(i.b), site = cur.pointee.chunk.sites[pc - 1], name = k[Int(i.c)].str, o = r[a]
+                let args = Array(UnsafeBufferPointer(start: r + a + 1, count: n))
+                if let method = declaredMethod(o, name) {
+                    // What `member` and `call` do for a method, without binding a copy of it first.
+                    if st.pointee.mustStop() { throw site.stopError() }
+                    r[a] = try method.body(try method.bind(args, [], in: self, receiver: o))
+                } else {
+                    r[a] = try call(try member(o, name), args, [], site: site)
+                }
             case .call:
                 let a = Int(i.a), n = Int(i.b)
-                if case .function(let fn) = r[a], fn.paramCount == n {
-                    if let chunk = compiled(fn.unownedProto) {
-                        // A compiled function from compiled code: a new window, and on.
-                        if st.pointee.mustStop() {
-                            if st.pointee.budget < 0 { throw StepLimitExceeded() }
-                            let site = cur.pointee.chunk.sites[pc - 1]
-                            throw ScriptInterrupted(file: site.file, pos: site.pos)
-                        }
-                        let chunk = chunk.takeUnretainedValue()
-                        guard st.pointee.depth < maxDepth else { throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))") }
-                        let (w, window, held): (UnsafeMutablePointer<Value>, Int, Unmanaged<Frame>?)
-                        do { (w, window, held) = try registers(fn, chunk, stack) } catch {
-                            throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))")
-                        }
-                        for k in 0..<n { w[k] = r[a + 1 + k] }
-                        st.pointee.depth += 1
-                        cur.pointee.pc = pc
-                        stack.calls[stack.callCount] = Call(fn: fn, chunk: chunk, regs: w, window: window, top: stack.top, callerPC: pc,
-                                                            result: r + a, frame: held)
-                        stack.callCount += 1
-                        cur = stack.calls + (stack.callCount - 1)
-                        code = chunk.instructions
-                        k = chunk.constantValues
-                        r = w
-                        pc = 0
-                        continue
+                if let (fn, callee) = compiledCallee(r + a, n) {
+                    // A compiled function from compiled code: a new window, and on.
+                    if st.pointee.mustStop() {
+                        if st.pointee.budget < 0 { throw StepLimitExceeded() }
+                        let site = cur.pointee.chunk.sites[pc - 1]
+                        throw ScriptInterrupted(file: site.file, pos: site.pos)
                     }
+                    guard st.pointee.depth < maxDepth else { throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))") }
+                    let (w, window, held): (UnsafeMutablePointer<Value>, Int, Unmanaged<Frame>?)
+                    do { (w, window, held) = try registers(fn, callee, stack) } catch {
+                        throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))")
+                    }
+                    for k in 0..<n { w[k] = r[a + 1 + k] }
+                    st.pointee.depth += 1
+                    cur.pointee.pc = pc
+                    stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: pc,
+                                                        result: r + a, frame: held)
+                    stack.callCount += 1
+                    cur = stack.calls + (stack.callCount - 1)
+                    code = callee.code
+                    k = callee.constants
+                    r = w
+                    pc = 0
+                    continue
+                }
+                if case .function(let fn) = r[a], fn.paramCount == n {
                     let frame = Frame.make(count: fn.proto.slotCount, parent: fn.env)
                     for k in 0..<n { frame.slots[k] = r[a + 1 + k] }
                     r[a] = try run(fn, frame, callSite: cur.pointee.chunk.sites[pc - 1])
@@ -334,18 +377,6 @@ extension Interpreter {
                 let site = cur.pointee.chunk.sites[pc - 1]
                 let m = try member(r[a], "append")
                 r[a] = try call(m, [r[a + 1]], [], site: site)
-            case .callMethod:
-                let a = Int(i.a), n = Int(i.b), site = cur.pointee.chunk.sites[pc - 1], name = k[Int(i.c)].str, o = r[a]
-                let args = Array(UnsafeBufferPointer(start: r + a + 1, count: n))
-                if case .map(let m) = o, let v = try m.get(.string(name)) {
-                    r[a] = try call(v, args, [], site: site)  // `m.name` is the key's value first, as in `member`
-                } else if let method = declaredMethod(o, name) {
-                    // What `member` and `call` do for a method, without binding a copy of it first.
-                    if st.pointee.mustStop() { throw site.stopError() }
-                    r[a] = try method.body(try method.bind(args, [], in: self, receiver: o))
-                } else {
-                    r[a] = try call(try member(o, name), args, [], site: site)
-                }
             case .keep:
                 st.pointee.lastValue = r[Int(i.a)]
             case .ret, .retNil:
@@ -423,8 +454,8 @@ extension Interpreter {
             done.result.pointee = value
             cur = stack.calls + (stack.callCount - 1)
             stack.top = cur.pointee.top
-            code = cur.pointee.chunk.instructions
-            k = cur.pointee.chunk.constantValues
+            code = cur.pointee.entry.code
+            k = cur.pointee.entry.constants
             r = cur.pointee.regs
             pc = cur.pointee.pc
             return nil
@@ -437,7 +468,7 @@ extension Interpreter {
         switch o {
         case .list: return listMethods[name]
         case .string: return stringMethods[name]
-        case .map: return mapMethods[name]  // once `m.name` is known not to be a key
+        case .map: return mapMethods[name]  // (`callMethod` looked `name` up as a key first)
         case .host(let h): return h.hostType.methods[name]
         default: return nil
         }

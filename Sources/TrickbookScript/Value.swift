@@ -88,8 +88,8 @@ public final class MapRef {
     }
 
     /// `get` of a key whose form and hash are known (a constant key, hashed once).
-    @inline(__always) func get(_ form: MapKeyForm, _ hash: UInt64) -> Value? {
-        guard let i = index.find(form, hash, keys) else { return nil }
+    @inline(__always) func get(_ form: borrowing MapKeyForm, _ hash: UInt64) -> Value? {
+        guard let i = keys.withUnsafeBufferPointer({ index.find(form, hash, $0) }) else { return nil }
         return values[i]
     }
 
@@ -99,7 +99,7 @@ public final class MapRef {
             gcTracked = true
             CycleCollector.register(self, owner: gcOwner)
         }
-        if let i = index.find(form, hash, keys) { values[i] = v; return }
+        if let i = keys.withUnsafeBufferPointer({ index.find(form, hash, $0) }) { values[i] = v; return }
         try checkSize(keys.count + 1, "the map")
         index.append(hash)
         keys.append(k)
@@ -109,7 +109,7 @@ public final class MapRef {
     @discardableResult
     public func remove(_ k: Value) throws -> Value? {
         let form = try MapKeyForm(k)
-        guard let i = index.find(form, form.hash, keys) else { return nil }
+        guard let i = keys.withUnsafeBufferPointer({ index.find(form, form.hash, $0) }) else { return nil }
         let v = values.remove(at: i)
         keys.remove(at: i)
         index.remove(at: i)
