@@ -155,28 +155,22 @@ final class BinaryExpr: Expr {
 /// else, for `binary` and `truth`).
 @inline(__always)
 func quickCompare(_ op: BinOp, _ a: Value, _ b: Value) -> Bool? {
-    if case .int(let x) = a, case .int(let y) = b {
-        switch op {
-        case .lt: return x < y
-        case .gt: return x > y
-        case .le: return x <= y
-        case .ge: return x >= y
-        case .eq: return x == y
-        case .ne: return x != y
-        default: return nil
-        }
-    } else if case .float(let x) = a, case .float(let y) = b {
-        switch op {
-        case .lt: return x < y
-        case .gt: return x > y
-        case .le: return x <= y
-        case .ge: return x >= y
-        case .eq: return x == y
-        case .ne: return x != y
-        default: return nil
-        }
-    }
+    if case .int(let x) = a, case .int(let y) = b { return compare(op, x, y) }
+    if case .float(let x) = a, case .float(let y) = b { return compare(op, x, y) }
     return nil
+}
+
+@inline(__always)
+private func compare<T: Comparable>(_ op: BinOp, _ x: T, _ y: T) -> Bool? {
+    switch op {
+    case .lt: return x < y
+    case .gt: return x > y
+    case .le: return x <= y
+    case .ge: return x >= y
+    case .eq: return x == y
+    case .ne: return x != y
+    default: return nil
+    }
 }
 
 /// The common numeric cases of `binary`, without a call (nil: take the general rules).
