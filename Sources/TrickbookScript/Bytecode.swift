@@ -57,6 +57,9 @@ enum Op: UInt8 {
     case jumpUnless
     /// r[a] = r[a](r[a + 1], ..., r[a + b])
     case call
+    /// r[a] = global c(r[a + 1], ..., r[a + b]), the global defined when this was compiled (so
+    /// that looking it up after the arguments is no change of order: it cannot be undefined)
+    case callGlobal
     /// r[a] = member c of r[a], called with r[a + 1], ..., r[a + b]
     case callMethod
     /// `callMethod` of `append` with one argument: on a list, the core library's append done here
@@ -180,6 +183,7 @@ final class Chunk {
             case .jumpIfFalse, .jumpIfTrue: text += "r\(i.a) → \(i.b)"
             case .jumpUnless: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) else → \(i.c)"
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
+            case .callGlobal: text += "r\(i.a) = \(global(i.c))(\(i.b) arguments)"
             case .callMethod, .append: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
             case .ret: text += v(i.a)
             case .retNil: break

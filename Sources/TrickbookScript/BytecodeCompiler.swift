@@ -46,6 +46,22 @@ struct BytecodeCompiler {
         self.top = top
     }
 
+    /// Whether evaluating `e` runs no script code (no call): a global read before or after it
+    /// is the same read. What `callGlobal` needs of a call's arguments.
+    private static func runsNoScript(_ e: Expr) -> Bool {
+        var pending = [e]
+        while let e = pending.popLast() {
+            switch e {
+            case is ConstExpr, is LocalGet, is UpvalueGet, is GlobalGet: break
+            case let b as BinaryExpr: pending += [b.lhs, b.rhs]
+            case let n as NegExpr: pending.append(n.operand)
+            case let n as NotExpr: pending.append(n.operand)
+            default: return false
+            }
+        }
+        return true
+    }
+
     // MARK: Registers and code
 
     private mutating func temp() -> Int {
@@ -260,9 +276,14 @@ struct BytecodeCompiler {
             emit(Instr(.index, dst, o, k), x)
         case let call as CallExpr where !call.hasKeywords:
             let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()  // the result where it is wanted
-            expression(call.callee, into: base)
-            for a in call.args { expression(a, into: temp()) }
-            emit(Instr(.call, base, call.args.count), call)
+            if let g = call.callee as? GlobalGet, g.state.pointee.defined[g.index], call.args.allSatisfy(Self.runsNoScript) {
+                for a in call.args { expression(a, into: temp()) }
+                emit(Instr(.callGlobal, base, call.args.count, g.index), call)
+            } else {
+                expression(call.callee, into: base)
+                for a in call.args { expression(a, into: temp()) }
+                emit(Instr(.call, base, call.args.count), call)
+            }
             if base != dst { emit(Instr(.move, dst, base), call) }
         case let m as MethodCallExpr where !m.names.contains(where: { $0 != nil }):
             let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()

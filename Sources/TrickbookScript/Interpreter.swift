@@ -123,9 +123,7 @@ public final class Interpreter {
 
     /// Defines (or redefines) a global, as a top-level `var` would.
     public func define(_ name: String, _ value: Value) {
-        let i = globalIndex(name)
-        globals[i] = value
-        globalDefined[i] = true
+        storeGlobal(globalIndex(name), value)
     }
 
     /// The value of a global, if it is defined.

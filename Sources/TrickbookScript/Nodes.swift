@@ -91,7 +91,7 @@ extension Node {
         switch t {
         case .local(let s): f.slots[s] = v
         case .upvalue(let d, let s): f.ancestor(d).slots[s] = v
-        case .global(let i): state.pointee.globals[i] = v; state.pointee.defined[i] = true
+        case .global(let i): ctx.storeGlobal(i, v)
         }
     }
 

@@ -21,7 +21,24 @@ final class ValueStack {
     fileprivate var callCount = 0
     private var callCapacity = 0
 
+    /// Functions a global held when it was given another value while compiled code ran: a call
+    /// made by `callGlobal` holds its function without a reference count, so a function that
+    /// replaces itself (or is replaced by a callee) must live until its call ends. Let go when
+    /// the VM is left, and pruned to the running ones when there are many.
+    var retired: [Value] = []
+
     init() { calls = .allocate(capacity: 1) }
+
+    /// Keeps `old`, a global's value being replaced, while it may be running.
+    func retire(_ old: Value) {
+        guard callCount > 0, case .function = old else { return }
+        retired.append(old)
+        if retired.count >= 1024 {
+            var running = Set<ObjectIdentifier>()
+            for c in 0..<callCount { running.insert(ObjectIdentifier(calls[c].fnRef.takeUnretainedValue())) }
+            retired.removeAll { if case .function(let f) = $0 { !running.contains(ObjectIdentifier(f)) } else { true } }
+        }
+    }
 
     /// Room for the records of `depth` calls, made while none runs.
     func reserve(depth: Int) {
@@ -147,6 +164,14 @@ extension Interpreter {
         return proto.bytecode
     }
 
+    /// Gives global `i` the value `v`; a function it held that may be running from a
+    /// `callGlobal` is kept until the VM is left (see `ValueStack.retired`).
+    func storeGlobal(_ i: Int, _ v: Value) {
+        if state.pointee.defined[i] { vmStack.retire(state.pointee.globals[i]) }
+        state.pointee.globals[i] = v
+        state.pointee.defined[i] = true
+    }
+
     /// TRICKBOOK_VM=0 runs every function as a tree (to compare the two).
     public static let vmEnabled = ProcessInfo.processInfo.environment["TRICKBOOK_VM"] != "0"
 
@@ -233,6 +258,7 @@ extension Interpreter {
         stack.calls[stack.callCount] = entry
         stack.callCount += 1
         let st = state
+        defer { if stack.callCount == 0, !stack.retired.isEmpty { stack.retired = [] } }
         do {
             return try loop(stack, entryCall, st)
         } catch {
@@ -279,8 +305,7 @@ extension Interpreter {
             case .setGlobal:
                 let g = Int(i.b)
                 if i.c == 1, !st.pointee.defined[g] { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                st.pointee.globals[g] = r[Int(i.a)]
-                st.pointee.defined[g] = true
+                storeGlobal(g, r[Int(i.a)])
             case .binary:
                 let a = i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], b = i.c >= 0 ? r[Int(i.c)] : k[Int(-i.c - 1)], op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
@@ -327,31 +352,22 @@ extension Interpreter {
                 } else {
                     r[a] = try call(try member(o, name), args, [], site: site)
                 }
+            case .callGlobal:
+                if i.op == .callGlobal {  // (`callMethod` comes through here on its way to `call`)
+                    let a = Int(i.a), g = Int(i.c)
+                    if let (fn, callee) = compiledCallee(st.pointee.globals + g, Int(i.b)) {
+                        // The function stays in its global, held there (or, replaced while it
+                        // runs, in `retired`): the call needs no register and no reference count.
+                        try enter(fn, callee, args: r + a + 1, result: r + a)
+                        continue
+                    }
+                    r[a] = st.pointee.globals[g]
+                }
+                fallthrough
             case .call:
                 let a = Int(i.a), n = Int(i.b)
                 if let (fn, callee) = compiledCallee(r + a, n) {
-                    // A compiled function from compiled code: a new window, and on.
-                    if st.pointee.mustStop() {
-                        if st.pointee.budget < 0 { throw StepLimitExceeded() }
-                        let site = cur.pointee.chunk.sites[pc - 1]
-                        throw ScriptInterrupted(file: site.file, pos: site.pos)
-                    }
-                    guard st.pointee.depth < maxDepth else { throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))") }
-                    let (w, window, held): (UnsafeMutablePointer<Value>, Int, Unmanaged<Frame>?)
-                    do { (w, window, held) = try registers(fn, callee, stack) } catch {
-                        throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))")
-                    }
-                    for k in 0..<n { w[k] = r[a + 1 + k] }
-                    st.pointee.depth += 1
-                    cur.pointee.pc = pc
-                    stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: pc,
-                                                        result: r + a, frame: held)
-                    stack.callCount += 1
-                    cur = stack.calls + (stack.callCount - 1)
-                    code = callee.code
-                    k = callee.constants
-                    r = w
-                    pc = 0
+                    try enter(fn, callee, args: r + a + 1, result: r + a)
                     continue
                 }
                 if case .function(let fn) = r[a], fn.paramCount == n {
@@ -442,6 +458,32 @@ extension Interpreter {
                     if let out = finish(value) { return out }
                 }
             }
+        }
+
+        /// Starts a call of compiled `fn` (`callee` its chunk's entry) from compiled code: a new
+        /// window (or heap frame) with the arguments at `args`, and on at its first instruction.
+        func enter(_ fn: Unmanaged<Function>, _ callee: Chunk.Entry, args: UnsafeMutablePointer<Value>, result: UnsafeMutablePointer<Value>) throws {
+            if st.pointee.mustStop() {
+                if st.pointee.budget < 0 { throw StepLimitExceeded() }
+                let site = cur.pointee.chunk.sites[pc - 1]
+                throw ScriptInterrupted(file: site.file, pos: site.pos)
+            }
+            guard st.pointee.depth < maxDepth else { throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))") }
+            let (w, window, held): (UnsafeMutablePointer<Value>, Int, Unmanaged<Frame>?)
+            do { (w, window, held) = try registers(fn, callee, stack) } catch {
+                throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))")
+            }
+            for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) { w[j] = args[j] }
+            st.pointee.depth += 1
+            cur.pointee.pc = pc
+            stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: pc,
+                                                result: result, frame: held)
+            stack.callCount += 1
+            cur = stack.calls + (stack.callCount - 1)
+            code = callee.code
+            k = callee.constants
+            r = w
+            pc = 0
         }
 
         /// Ends the current call with `value`: on in the caller, or out of the VM (the value).
