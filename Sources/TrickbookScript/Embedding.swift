@@ -95,6 +95,15 @@ public final class Builtin {
     /// Matches positional and keyword arguments to the parameters, with uniform messages. A
     /// method can be given its receiver here instead of being bound to it first.
     func bind(_ positional: [Value], _ keywords: [(String, Value)], in interpreter: Interpreter, receiver given: Value? = nil) throws -> Args {
+        if keywords.isEmpty, positional.count <= params.count, !params.contains(where: \.variadic) {
+            // Positional arguments only (most calls): they are the values, defaults after them.
+            var out = positional
+            for p in params[positional.count...] {
+                guard let d = p.defaultValue else { throw ScriptError("\(name)() missing argument '\(p.name)'") }
+                out.append(d)
+            }
+            return Args(callee: self, values: out, receiver: given ?? receiver, interpreter: interpreter)
+        }
         var values = [Value?](repeating: nil, count: params.count)
         let variadicIndex = params.firstIndex { $0.variadic }
         let fixed = variadicIndex ?? params.count
