@@ -196,13 +196,25 @@ enum DataLibrary: Library {
     }
 
     static func loader(_ a: Args) throws -> Value {
-        .host(
-            LoaderBox(
+        let workers = try a.int("workers", in: 0...64)
+        var transform = try transformOrNil(a), note: String?
+        if workers > 0, let t = transform as? ScriptTransform {
+            // Copied to the workers when it can be; else it runs on the session's thread.
+            do {
+                let copy = try a.interpreter.standalone(t.callback.function, what: "the transform")
+                transform = ScriptTransform(callback: t.callback, workers: WorkerSessions(copy, of: a.interpreter))
+                note = "the transform \(t.callback.name) runs on \(workers) worker\(workers == 1 ? "" : "s")"
+            } catch {
+                note = (error as? ScriptError)?.message ?? "\(error)"
+            }
+        }
+        return .host(
+            LoaderBox(note: note, 
                 try Loader(
                     try a.host("dataset", DatasetBox.self).dataset, batchSize: try a.int("batch", in: 1...(1 << 24)),
                     shuffle: try a.bool("shuffle"),
-                    dropLast: try a.bool("drop_last"), transform: try transformOrNil(a),
-                    workers: try a.int("workers", in: 0...64),
+                    dropLast: try a.bool("drop_last"), transform: transform,
+                    workers: workers,
                     seed: try a.seed())))
     }
 }
@@ -258,9 +270,14 @@ final class BatchBox: TypedHost {
 /// A loader: `for b in batches` runs one epoch; next(batches) steps through epochs by hand.
 final class LoaderBox: TypedHost {
     let loader: Loader
+    /// Where a transform written in the language runs, and why (nil: no such transform).
+    let note: String?
     /// The epoch that next() is stepping through.
     private var stepping: BatchIterator?
-    init(_ loader: Loader) { self.loader = loader }
+    init(note: String? = nil, _ loader: Loader) {
+        self.loader = loader
+        self.note = note
+    }
 
     /// For undo: the epoch, and whether next() was between epochs (an iterator cannot be rewound,
     /// so a snapshot taken mid-epoch leaves next()'s position as it is).
@@ -299,7 +316,7 @@ final class LoaderBox: TypedHost {
         }
         t.next(LoaderBox.self) { o in .host(BatchBox(try o.next())) }
         t.describe(LoaderBox.self) { o in
-            "loader: \(o.loader.dataset.count) images in \(o.loader.batchCount) batches of \(o.loader.batchSize)"
+            "loader: \(o.loader.dataset.count) images in \(o.loader.batchCount) batches of \(o.loader.batchSize)" + (o.note.map { "; \($0)" } ?? "")
         }
         return t
     }()

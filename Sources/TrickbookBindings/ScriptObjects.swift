@@ -1,3 +1,4 @@
+import Foundation
 import TrickbookData
 import TrickbookModels
 import TrickbookScript
@@ -76,14 +77,23 @@ final class BufferBox: TypedHost {
 }
 
 /// A per-image transform `fn(image, rng)`: the image as a tensor [C, H, W] of 0–255 values, rng
-/// a generator drawn from (seed, epoch, position) as the built-in transforms draw theirs.
+/// a generator drawn from (seed, epoch, position) as the built-in transforms draw theirs. Given
+/// copies for the loader's workers (`workers`), it runs on their threads, each image in a worker
+/// session; else on its session's thread.
 struct ScriptTransform: Transform {
     let callback: Callback
-    var runsOnAnyThread: Bool { false }
+    let workers: WorkerSessions?
+    init(callback: Callback, workers: WorkerSessions? = nil) {
+        self.callback = callback
+        self.workers = workers
+    }
+    var runsOnAnyThread: Bool { workers != nil }
+    func onWorker(_ body: () -> Void) { Interpreter.onDeepStack(body) }
 
     func apply(_ image: Image, _ g: Generator, _ log: inout [Sampled]) throws -> Image {
         let x = try Tensor(image.pixels, shape: [image.channels, image.height, image.width])
-        let r = try callback.call([box(x), .host(GeneratorBox(g))])
+        let args: [Value] = [box(x), .host(GeneratorBox(g))]
+        let r = try workers?.call(args) ?? callback.call(args)
         guard case .host(let t as TensorBox) = r, t.tensor.rank == 3 else {
             let got = {
                 if case .host(let t as TensorBox) = r { return "a tensor of shape \(t.tensor.shape)" }
@@ -94,6 +104,46 @@ struct ScriptTransform: Transform {
         log.append(Sampled(transform: callback.name, values: []))
         let s = t.tensor.shape
         return Image(channels: s[0], height: s[1], width: s[2], pixels: t.tensor.scalars)
+    }
+}
+
+/// Sessions of their own, each with a copy of one function (see `Interpreter.standalone`), for
+/// the loader's worker threads: a worker takes an idle one for each call (a session runs on one
+/// thread at a time) and makes one when none is idle. They stop with the session that made them
+/// (its interrupt flag), count steps as it does, and print to standard error (the session's
+/// output belongs to its own thread).
+final class WorkerSessions: @unchecked Sendable {
+    private let copy: Standalone
+    private let interrupt: InterruptFlag
+    private let stepLimit: Int?
+    private let lock = NSLock()
+    private var idle: [(Interpreter, Value)] = []
+
+    init(_ copy: Standalone, of session: Interpreter) {
+        self.copy = copy
+        interrupt = session.interrupt
+        stepLimit = session.stepLimit
+    }
+
+    func call(_ args: [Value]) throws -> Value {
+        lock.lock()
+        let taken = idle.popLast()
+        lock.unlock()
+        let (session, f) = try taken ?? make()
+        defer {
+            lock.lock()
+            idle.append((session, f))
+            lock.unlock()
+        }
+        return try session.callAsRun(f, args)
+    }
+
+    private func make() throws -> (Interpreter, Value) {
+        let session = Interpreter(interrupt: interrupt)
+        Bindings.register(into: session)
+        session.stepLimit = stepLimit
+        session.output = { FileHandle.standardError.write(Data(("loader worker: " + $0).utf8)) }
+        return (session, try copy.install(into: session))
     }
 }
 

@@ -100,21 +100,25 @@ public final class BatchIterator {
         started = true
         let total = loader.batchCount
         for _ in 0..<loader.activeWorkers {
+            let transform = loader.transform
             let thread = Thread { [weak self] in
-                while true {
-                    guard let self else { return }
-                    self.condition.lock()
-                    while !self.cancelled && self.claimed < total && self.claimed >= self.next + self.loader.prefetch { self.condition.wait() }
-                    if self.cancelled || self.claimed >= total { self.condition.unlock(); return }
-                    let b = self.claimed
-                    self.claimed += 1
-                    self.condition.unlock()
-                    let result = Result { try self.loader.makeBatch(b, order: self.order, epoch: self.epoch) }
-                    self.condition.lock()
-                    self.ready[b] = result
-                    self.condition.broadcast()
-                    self.condition.unlock()
+                let work = { [weak self] in
+                    while true {
+                        guard let self else { return }
+                        self.condition.lock()
+                        while !self.cancelled && self.claimed < total && self.claimed >= self.next + self.loader.prefetch { self.condition.wait() }
+                        if self.cancelled || self.claimed >= total { self.condition.unlock(); return }
+                        let b = self.claimed
+                        self.claimed += 1
+                        self.condition.unlock()
+                        let result = Result { try self.loader.makeBatch(b, order: self.order, epoch: self.epoch) }
+                        self.condition.lock()
+                        self.ready[b] = result
+                        self.condition.broadcast()
+                        self.condition.unlock()
+                    }
                 }
+                if let transform { transform.onWorker(work) } else { work() }
             }
             thread.stackSize = 1 << 20
             thread.start()

@@ -15,12 +15,16 @@ public struct Sampled: CustomStringConvertible, Sendable {
 public protocol Transform {
     func apply(_ image: Image, _ g: Generator, _ log: inout [Sampled]) throws -> Image
     /// Whether loader workers may run it on their threads (a transform written in the language
-    /// runs on the thread of its session).
+    /// runs on the thread of its session unless it could be copied to the workers).
     var runsOnAnyThread: Bool { get }
+    /// Runs a loader worker's loop (`body`), in whatever setting the transform needs on that
+    /// thread (one written in the language needs a deep stack).
+    func onWorker(_ body: () -> Void)
 }
 
 extension Transform {
     public var runsOnAnyThread: Bool { true }
+    public func onWorker(_ body: () -> Void) { body() }
 }
 
 extension Transform {
@@ -35,6 +39,11 @@ public struct Compose: Transform {
     public let steps: [any Transform]
     public init(_ steps: [any Transform]) { self.steps = steps }
     public var runsOnAnyThread: Bool { steps.allSatisfy(\.runsOnAnyThread) }
+    /// Each step's setting around the loop, the first step's outermost.
+    public func onWorker(_ body: () -> Void) {
+        func nest(_ k: Int) { if k == steps.count { body() } else { steps[k].onWorker { nest(k + 1) } } }
+        nest(0)
+    }
     public func apply(_ image: Image, _ g: Generator, _ log: inout [Sampled]) throws -> Image {
         var im = image
         for s in steps { im = try s.apply(im, g, &log) }

@@ -15,6 +15,9 @@ private final class FnScope {
     var loopDepth = 0
     /// Whether a function is made inside this one (which may then keep its frame alive).
     var makesClosures = false
+    /// The locals of functions around this one that it reads or writes, by name: how many
+    /// functions out, and the slot there.
+    var captures: [String: (depth: Int, slot: Int)] = [:]
 
     init(parent: FnScope?, isChunk: Bool) {
         self.parent = parent
@@ -166,7 +169,11 @@ struct Compiler {
         var depth = 0
         while let fs = s {
             for block in fs.blocks.reversed() {
-                if let l = block[name] { return (depth == 0 ? .local(l.slot) : .upvalue(depth, l.slot), l.isConst) }
+                if let l = block[name] {
+                    var inner: FnScope? = scope
+                    for k in 0..<depth { inner?.captures[name] = (depth - k, l.slot); inner = inner?.parent }
+                    return (depth == 0 ? .local(l.slot) : .upvalue(depth, l.slot), l.isConst)
+                }
             }
             s = fs.parent
             depth += 1
@@ -249,6 +256,7 @@ struct Compiler {
     private mutating func functionRest(name: String, pos: SourcePos) throws -> FunctionProto {
         try deeper("functions")
         defer { nesting -= 1 }
+        let textStart = peekAhead(0).pos
         _ = try expect("(")
         var params: [(String, SourcePos)] = []
         var defaultTokens: [(Int, Int)?] = []  // token ranges of default expressions, compiled in the new scope
@@ -289,6 +297,8 @@ struct Compiler {
         }
         proto.slotCount = scope.slotCount
         proto.makesClosures = scope.makesClosures
+        proto.captures = scope.captures.map { ($0.key, $0.value.depth, $0.value.slot) }
+        proto.text = (textStart, peekAhead(0).pos)
         return proto
     }
 

@@ -25,7 +25,7 @@ public final class Interpreter {
     /// Where rich output goes (charts, pictures, tables, progress bars): nil on a terminal.
     public var display: ((Display) -> Void)?
     /// Set from any thread to stop the running script at its next loop iteration or call.
-    public let interrupt = InterruptFlag()
+    public let interrupt: InterruptFlag
     /// The deepest chain of script calls before "recursion depth exceeded".
     public var maxDepth = 500
     /// Loop iterations plus calls a run may take (nil: no limit). For fuzzing and sandboxes.
@@ -74,8 +74,10 @@ public final class Interpreter {
     /// Whether functions are compiled to bytecode at their first call (else they run as trees).
     public var compilesFunctions = Interpreter.vmEnabled
 
-    public init(searchPath: [String] = []) {
+    /// `interrupt`: another session's flag, to be stopped with it (a loader worker's session).
+    public init(searchPath: [String] = [], interrupt: InterruptFlag = InterruptFlag()) {
         self.searchPath = searchPath
+        self.interrupt = interrupt
         state = .allocate(capacity: 1)
         state.initialize(to: RuntimeState(globals: .allocate(capacity: 256), defined: .allocate(capacity: 256), interrupt: interrupt.atomic))
         registerCoreLibrary()
@@ -275,6 +277,20 @@ public final class Interpreter {
     /// Calls a script function or builtin from Swift (a host binding calling back into a script).
     public func callValue(_ f: Value, _ args: [Value]) throws -> Value {
         try LargeStack.run { try entered { try callHere(f, args) } }
+    }
+
+    /// `callValue` counted as a run of its own: the step limit starts afresh (a call from a
+    /// thread where no run of this session is under way, such as a loader worker's).
+    public func callAsRun(_ f: Value, _ args: [Value]) throws -> Value {
+        state.pointee.budget = stepLimit ?? Int.max
+        return try callValue(f, args)
+    }
+
+    /// Runs `body` on a thread whose stack is deep enough for the language (see `LargeStack`), so
+    /// that the calls it makes into sessions run in place; `body` runs on the caller's thread if
+    /// that thread cannot be made.
+    public static func onDeepStack(_ body: () -> Void) {
+        do { try LargeStack.run(body) } catch { body() }
     }
 
     private func callHere(_ f: Value, _ args: [Value]) throws -> Value {

@@ -72,6 +72,11 @@ final class FunctionProto {
     let pos: SourcePos
     /// Whether the body makes a function (a closure may then outlive a call's frame).
     var makesClosures = false
+    /// The locals of functions around it that the body uses: their names, how many functions
+    /// out they are and their slots there (see `Interpreter.standalone`).
+    var captures: [(name: String, depth: Int, slot: Int)] = []
+    /// Where its text is in `file`: from its parameters' "(" to the token after its body.
+    var text: (from: SourcePos, to: SourcePos)?
     /// The body as bytecode, made at the first call; nil when it cannot be (see BytecodeCompiler).
     var bytecode: Chunk? { didSet { entry = bytecode?.entry } }
     /// What the VM's calls read of `bytecode`, without a reference count (`bytecode` keeps it).

@@ -58,7 +58,7 @@ struct StepBench: ParsableCommand {
 /// against the built-in transforms, over Fashion-MNIST's training images.
 struct TransformBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "transform", abstract: "Images/s of a pad-crop-flip written in the language against the built-ins (2 workers).")
+        commandName: "transform", abstract: "Images/s of a pad-crop-flip written in the language against the built-ins (2 workers, and none).")
     @Option(help: "Training images.") var images: Int = 60000
 
     func validate() throws {
@@ -70,16 +70,18 @@ struct TransformBench: ParsableCommand {
         try i.run("""
         import "augment"
         let train = fashion_mnist("train", limit: \(images))
-        fn epoch(transform) {
+        fn epoch(transform, workers) {
           var n = 0
-          for b in loader(train, 256, shuffle: true, transform: transform, workers: 2, seed: 1) { n += b.size }
+          for b in loader(train, 256, shuffle: true, transform: transform, workers: workers, seed: 1) { n += b.size }
           return n
         }
         """, name: "setup")
-        for (name, transform) in [("built-in pad_crop + hflip", "compose([pad_crop(28, padding: 2), hflip()])"),
-                                  ("pad_crop_flip written in the language (stdlib/augment.tb)", "pad_crop_flip(28, padding: 2)")] {
-            _ = try i.run("epoch(\(transform))", name: "warm-up")
-            let t = try timed { try i.run("epoch(\(transform))", name: "epoch") }
+        let builtin = "compose([pad_crop(28, padding: 2), hflip()])", script = "pad_crop_flip(28, padding: 2)"
+        for (name, transform, workers) in [("built-in pad_crop + hflip, 2 workers", builtin, 2),
+                                           ("pad_crop_flip written in the language (stdlib/augment.tb), 2 workers", script, 2),
+                                           ("the same on the session's thread (workers: 0)", script, 0)] {
+            _ = try i.run("epoch(\(transform), \(workers))", name: "warm-up")
+            let t = try timed { try i.run("epoch(\(transform), \(workers))", name: "epoch") }
             print(String(format: "%@: %9.0f images/s", name, Double(images) / t))
         }
     }
