@@ -133,7 +133,7 @@ final class Chunk {
         keys = .allocate(capacity: max(constants.count, 1))
         keys.initialize(from: constants.map { try? MapKeyForm($0) }.map { ($0, $0?.hash ?? 0) }, count: constants.count)
         keyCount = constants.count
-        entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
+        entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
     }
 
     /// What a call of this chunk reads, as plain data: read once per call, with no reference
@@ -143,10 +143,12 @@ final class Chunk {
         let constants: UnsafeMutablePointer<Value>
         let keys: UnsafeMutablePointer<(form: MapKeyForm?, hash: UInt64)>
         let registers: Int
+        /// Its declared slots: the registers after them are temporaries.
+        let slots: Int
         let onHeap: Bool
         let chunk: Unmanaged<Chunk>
     }
-    private(set) lazy var entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
+    private(set) lazy var entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
 
     /// Each constant as a map key, hashed once (nil: it cannot be one): `m.name(...)` looks
     /// `name` up in a map without hashing the string at each call.

@@ -120,9 +120,16 @@ fileprivate struct Call {
     var fn: Function { fnRef.takeUnretainedValue() }
     var chunk: Chunk { entry.chunk.takeUnretainedValue() }
 
-    /// Lets go of what the call holds: its window's values, its frame.
+    /// Lets go of what the call holds: its window's values, its frame. A heap frame's
+    /// temporaries are let go first: the closures that keep the frame see only its declared
+    /// slots, and a closure the call made and returned would otherwise sit in a temporary of the
+    /// very frame it keeps, a cycle that only the cycle collector would free.
     @inline(__always) func end(_ stack: ValueStack) {
-        if window >= 0 { stack.clear(window, entry.registers) }
+        if window >= 0 {
+            stack.clear(window, entry.registers)
+        } else {
+            for k in entry.slots..<entry.registers { regs[k] = .nil_ }
+        }
         frame?.release()
     }
 }
@@ -170,6 +177,15 @@ extension Interpreter {
         if state.pointee.defined[i] { vmStack.retire(state.pointee.globals[i]) }
         state.pointee.globals[i] = v
         state.pointee.defined[i] = true
+    }
+
+    /// Bytes of the VM's data, for `trickbook bench script`: a value (a register, a list's item),
+    /// the record of a running call (its registers are `value` bytes each, in the stack's
+    /// segments: a call of a function that makes no closures allocates nothing), and a map's
+    /// entry (its key, its value, its hash, and two to four slots of its index).
+    public static var layout: (value: Int, callRecord: Int, mapEntry: ClosedRange<Int>) {
+        let v = MemoryLayout<Value>.stride
+        return (v, MemoryLayout<Call>.stride, (2 * v + 8 + 2 * 8)...(2 * v + 8 + 4 * 8))
     }
 
     /// TRICKBOOK_VM=0 runs every function as a tree (to compare the two).

@@ -226,6 +226,36 @@ struct ScriptBench: ParsableCommand {
             print(line)
         }
         print("ratio: trickbook's time over the other's (at most 1.0 is as fast or faster)")
+        let l = Interpreter.layout
+        print("""
+            memory: a value (a register, a list's item) \(l.value) bytes; a running call \(l.callRecord) bytes \
+            plus \(l.value) a register, on the VM's stack (no allocation unless the function makes closures); \
+            a map's entry \(l.mapEntry.lowerBound)-\(l.mapEntry.upperBound) bytes
+            """)
+        let (before, after) = try Self.callsMemory()
+        print(String(format: "10M calls (functions, closures made and called, map-held methods, builtins): resident memory %.1f MB before, %.1f MB after",
+                     Double(before) / 1e6, Double(after) / 1e6))
+    }
+
+    /// Resident memory before and after 10M calls of every kind, in a process of its own.
+    static func callsMemory() throws -> (Int, Int) {
+        let source = """
+            fn leaf(x) { return x + 1 }
+            fn adder(k) { return fn(x) => x + k }
+            let o = {"step": fn(x) => x - 1}
+            let m0 = memory().rss
+            var s = 0
+            for i in 0..<2500000 {
+              s += leaf(i)
+              s += adder(i)(1)
+              s += o.step(len(str(i)))
+            }
+            print("{m0} {memory().rss}")
+            """
+        let line = try lastLine("trickbook", source: source, suffix: "tb", executable: "/proc/self/exe", arguments: ["run"])
+        let parts = line.split(separator: " ").compactMap { Int($0) }
+        guard parts.count == 2 else { throw ValidationError("the memory run printed \(line.debugDescription)") }
+        return (parts[0], parts[1])
     }
 
     private func best(_ body: () throws -> (ms: Double, checksum: String)) throws -> (ms: Double, checksum: String) {
@@ -252,6 +282,13 @@ struct ScriptBench: ParsableCommand {
 
     static func external(_ command: String, source: String, suffix: String,
                          executable: String = "/usr/bin/env", arguments: [String] = []) throws -> (ms: Double, checksum: String) {
+        try parse(try lastLine(command, source: source, suffix: suffix, executable: executable, arguments: arguments), command)
+    }
+
+    /// The last line `command` printed running `source` (`trickbook run` heads its output with
+    /// the cell's number).
+    static func lastLine(_ command: String, source: String, suffix: String,
+                         executable: String = "/usr/bin/env", arguments: [String] = []) throws -> String {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("trickbook-bench-\(getpid()).\(suffix)")
         try source.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -266,8 +303,6 @@ struct ScriptBench: ParsableCommand {
         guard process.terminationStatus == 0 else {
             throw ValidationError("\(command) failed (status \(process.terminationStatus)); install it (apt-get install lua5.4) or pass none")
         }
-        // The last line: `trickbook run` heads the output with the cell's number.
-        let last = String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
-        return try parse(last, command)
+        return String(decoding: data, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
     }
 }

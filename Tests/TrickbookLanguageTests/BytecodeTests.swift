@@ -43,6 +43,24 @@ final class Probe: HostObject {
         #expect(Probe.alive == before)
     }
 
+    /// A closure that a call makes and returns, then dropped, is freed at once: it is not left
+    /// in a temporary of the heap frame it keeps (a cycle only the collector would free).
+    @Test func aReturnedClosureIsFreedWhenDropped() throws {
+        let (i, _) = try session()
+        try i.register(Builtin("probe()", doc: "A probe.") { _ in .host(Probe()) })
+        let before = Probe.alive
+        try i.run("""
+            fn adder(k) { let p = probe()
+              return fn(x) => x + k }
+            var s = 0
+            for i in 0..<200 {
+              s += adder(i)(1)
+              s += (fn(k) => fn(x) => x * k)(2)(i)
+            }
+            """, name: "t")
+        #expect(Probe.alive == before, "\(Probe.alive - before) frames of closures made and dropped are still alive")
+    }
+
     @Test func compiledAndTreeAgreeOnTheSameSession() throws {
         // The same functions, compiled and not, called from each other.
         for compiled in [true, false] {
