@@ -73,53 +73,74 @@ struct MapKeyForm {
 /// The positions of a map's keys by hash. A slot holds the top 32 bits of the key's hash and its
 /// position + 1 (0: empty), so that a probe reads one word before it reads a key; the table is
 /// at most half full. A probe goes on from slot i to 5i + 1 + the hash's bits not used yet
-/// (CPython's sequence): every slot is reached, and keys whose low bits agree part soon.
-struct MapIndex {
-    private var slots: [UInt64] = []
+/// (CPython's sequence): every slot is reached, and keys whose low bits agree part soon. The
+/// table is plain memory of its own, so that a lookup touches no reference count.
+final class MapIndex {
+    private var slots: UnsafeMutablePointer<UInt64>?
     private var mask = 0
-    /// Each position's hash, to compare before comparing keys and to grow without rehashing.
-    private(set) var hashes: [UInt64] = []
+    /// Each position's hash, to grow without hashing the keys again.
+    private var hashes: [UInt64] = []
+
+    deinit { slots?.deallocate() }
 
     /// The position of the key `form` (hash `hash`) among `keys`, or nil.
     @inline(__always) func find(_ form: borrowing MapKeyForm, _ hash: UInt64, _ keys: UnsafeBufferPointer<Value>) -> Int? {
-        guard mask > 0 else { return nil }
+        guard let slots else { return nil }
         let tag = hash >> 32
-        return slots.withUnsafeBufferPointer { slots in
-            var i = Int(truncatingIfNeeded: hash) & mask, perturb = hash
-            while true {
-                let s = slots[i]
-                if s == 0 { return nil }
-                if s >> 32 == tag {
-                    let p = Int(truncatingIfNeeded: s & 0xffff_ffff) - 1
-                    if form.matches(keys.baseAddress.unsafelyUnwrapped + p) { return p }
-                }
-                perturb >>= 5
-                i = (i &* 5 &+ 1 &+ Int(truncatingIfNeeded: perturb)) & mask
+        var i = Int(truncatingIfNeeded: hash) & mask, perturb = hash
+        while true {
+            let s = slots[i]
+            if s == 0 { return nil }
+            if s >> 32 == tag {
+                let p = Int(truncatingIfNeeded: s & 0xffff_ffff) - 1
+                if form.matches(keys.baseAddress.unsafelyUnwrapped + p) { return p }
             }
+            perturb >>= 5
+            i = (i &* 5 &+ 1 &+ Int(truncatingIfNeeded: perturb)) & mask
         }
     }
 
     /// Records that position `hashes.count` holds a key with `hash` (a new key, appended).
-    mutating func append(_ hash: UInt64) {
+    func append(_ hash: UInt64) {
         hashes.append(hash)
-        if hashes.count * 2 > slots.count { grow() } else { place(hashes.count - 1) }
+        if hashes.count * 2 > mask + 1 { grow() } else { place(hashes.count - 1) }
     }
 
     /// Forgets position `p`: the positions after it move down by one, as the keys do.
-    mutating func remove(at p: Int) {
+    func remove(at p: Int) {
         hashes.remove(at: p)
         grow()
     }
 
-    private mutating func grow() {
+    /// Forgets every key.
+    func removeAll() {
+        hashes = []
+        slots?.deallocate()
+        slots = nil
+        mask = 0
+    }
+
+    /// The same index, for a copy of its map.
+    func copy() -> MapIndex {
+        let c = MapIndex()
+        c.hashes = hashes
+        c.grow()
+        return c
+    }
+
+    private func grow() {
         var size = 8
         while size < hashes.count * 2 { size *= 2 }
-        slots = [UInt64](repeating: 0, count: size)
+        slots?.deallocate()
+        let table = UnsafeMutablePointer<UInt64>.allocate(capacity: size)
+        table.initialize(repeating: 0, count: size)
+        slots = table
         mask = size - 1
         for p in hashes.indices { place(p) }
     }
 
-    private mutating func place(_ p: Int) {
+    private func place(_ p: Int) {
+        guard let slots else { return }
         let h = hashes[p]
         var i = Int(truncatingIfNeeded: h) & mask, perturb = h
         while slots[i] != 0 {

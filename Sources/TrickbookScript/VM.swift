@@ -21,22 +21,28 @@ final class ValueStack {
     fileprivate var callCount = 0
     private var callCapacity = 0
 
-    /// Functions a global held when it was given another value while compiled code ran: a call
-    /// made by `callGlobal` holds its function without a reference count, so a function that
-    /// replaces itself (or is replaced by a callee) must live until its call ends. Let go when
-    /// the VM is left, and pruned to the running ones when there are many.
+    /// Functions and builtins a global held when it was given another value while compiled code
+    /// ran: a call made by `callGlobal` holds its callee without a reference count, so a function
+    /// that replaces itself (or is replaced by a callee, or by a script a builtin calls back)
+    /// must live until its call ends. Let go when the VM is left, and pruned to the running
+    /// functions when there are many.
     var retired: [Value] = []
 
     init() { calls = .allocate(capacity: 1) }
 
     /// Keeps `old`, a global's value being replaced, while it may be running.
     func retire(_ old: Value) {
-        guard callCount > 0, case .function = old else { return }
-        retired.append(old)
+        guard callCount > 0 else { return }
+        switch old {
+        case .function, .builtin: retired.append(old)
+        default: return
+        }
         if retired.count >= 1024 {
+            // A builtin's call may be anywhere in the Swift stack: builtins stay; functions stay
+            // while a call of theirs runs.
             var running = Set<ObjectIdentifier>()
             for c in 0..<callCount { running.insert(ObjectIdentifier(calls[c].fnRef.takeUnretainedValue())) }
-            retired.removeAll { if case .function(let f) = $0 { !running.contains(ObjectIdentifier(f)) } else { true } }
+            retired.removeAll { if case .function(let f) = $0 { !running.contains(ObjectIdentifier(f)) } else { false } }
         }
     }
 
@@ -71,7 +77,7 @@ final class ValueStack {
     @inline(__always) func clear(_ start: Int, _ count: Int) {
         let p = segments[start / ValueStack.segmentSize] + start % ValueStack.segmentSize
         var k = 0
-        while k < count { p[k] = .nil_; k += 1 }
+        while k < count { put(p + k, .nil_); k += 1 }
     }
 
     deinit {
@@ -154,6 +160,25 @@ fileprivate struct Call {
 @inline(never) private func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
     guard case .map(let m) = p.pointee else { return nil }
     return .passUnretained(m)
+}
+
+/// Whether `p` holds a value with an object in it (whose count a store over it must drop).
+@inline(__always) private func holdsObject(_ p: UnsafePointer<Value>) -> Bool {
+    switch p.pointee {
+    case .nil_, .bool, .int, .float, .range: return false
+    default: return true
+    }
+}
+
+/// `p.pointee = v`, without the call that lets go of the old value when it is a number, a bool
+/// or nil (most stores into registers).
+@inline(__always) func put(_ p: UnsafeMutablePointer<Value>, _ v: Value) {
+    if holdsObject(p) { p.pointee = v } else { p.initialize(to: v) }
+}
+
+@inline(never) private func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
+    guard case .builtin(let b) = p.pointee else { return nil }
+    return .passUnretained(b)
 }
 
 @inline(never) private func functionAt(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
@@ -377,6 +402,16 @@ extension Interpreter {
                         try enter(fn, callee, args: r + a + 1, result: r + a)
                         continue
                     }
+                    if let b = builtinAt(st.pointee.globals + g) {
+                        // A builtin: called as `call` calls one, without its value in a register.
+                        let site = cur.pointee.chunk.sites[pc - 1]
+                        if st.pointee.mustStop() { throw site.stopError() }
+                        let args = Array(UnsafeBufferPointer(start: r + a + 1, count: Int(i.b)))
+                        do {
+                            r[a] = try b._withUnsafeGuaranteedRef { try $0.body(try $0.bind(args, [], in: self)) }
+                        } catch { throw site.locate(error) }
+                        continue
+                    }
                     r[a] = st.pointee.globals[g]
                 }
                 fallthrough
@@ -489,7 +524,7 @@ extension Interpreter {
             do { (w, window, held) = try registers(fn, callee, stack) } catch {
                 throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))")
             }
-            for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) { w[j] = args[j] }
+            for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) { put(w + j, args[j]) }
             st.pointee.depth += 1
             cur.pointee.pc = pc
             stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: pc,

@@ -46,14 +46,21 @@ public final class ListRef {
 /// A map with insertion order, shared by reference.
 public final class MapRef {
     public private(set) var keys: [Value] = []
-    private var index = MapIndex()
+    private let index: MapIndex
     public private(set) var values: [Value] = []
 
     /// The session whose cycle collector may track this map (0: none); tracked once it holds a
     /// list, map or function (see ListRef).
     let gcOwner: Int32
     var gcTracked = false
-    public init() { gcOwner = CycleCollector.currentOwner }
+    public init() {
+        gcOwner = CycleCollector.currentOwner
+        index = MapIndex()
+    }
+    private init(index: MapIndex) {
+        gcOwner = CycleCollector.currentOwner
+        self.index = index
+    }
     deinit {
         if gcTracked { CycleCollector.unregister(self, owner: gcOwner) }
         Teardown.take(&keys)
@@ -66,13 +73,13 @@ public final class MapRef {
         Teardown.take(&values)
         keys = []
         values = []
-        index = MapIndex()
+        index.removeAll()
     }
 
     /// A shallow copy: the same keys and values in a new map.
     public func copy() -> MapRef {
-        let m = MapRef()
-        m.keys = keys; m.index = index; m.values = values
+        let m = MapRef(index: index.copy())
+        m.keys = keys; m.values = values
         if m.gcOwner != 0, values.contains(where: \.canLeadBack) {
             m.gcTracked = true
             CycleCollector.register(m, owner: m.gcOwner)

@@ -61,6 +61,23 @@ final class Probe: HostObject {
         #expect(Probe.alive == before, "\(Probe.alive - before) frames of closures made and dropped are still alive")
     }
 
+    /// A builtin replaced in its global while a call of it runs (by the script it calls back)
+    /// finishes as the builtin it began as; the next call is the new value.
+    @Test func aBuiltinReplacedWhileItRunsFinishes() throws {
+        let (i, out) = try session()
+        try i.register(Builtin("call_it(f)", doc: "Calls f.") { a in
+            let r = try a.interpreter.callValue(a[0], [])
+            return .list(ListRef([r, .string(a.callee.name)]))
+        })
+        try i.run("""
+            fn swap() { call_it = fn(f) => "replaced"
+              return 1 }
+            fn use() { return [call_it(swap), call_it(swap)] }
+            print(use())
+            """, name: "t")
+        #expect(out() == ["[[1, \"call_it\"], \"replaced\"]"], "\(out())")
+    }
+
     @Test func compiledAndTreeAgreeOnTheSameSession() throws {
         // The same functions, compiled and not, called from each other.
         for compiled in [true, false] {
