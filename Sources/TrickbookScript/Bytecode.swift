@@ -80,6 +80,9 @@ enum Op: UInt8 {
     case forNext
     /// The interrupt and the step limit (a `while` loop's round).
     case check
+    /// When r[a] (sub) r[b], a comparison: the interrupt and the step limit, then go to c (the
+    /// bottom of a `while` on a comparison; its stop is reported at the loop, `stopSites`)
+    case loopIf
     /// r[a] = expression b (a tree node) evaluated on this frame's slots
     case eval
     /// statement a (a tree node) run on this frame's slots; where a `break` and a `continue`
@@ -94,6 +97,9 @@ final class Chunk {
     var code: [Instr] = []
     /// The node each instruction came from: where its errors are located.
     var sites: [Node] = []
+    /// Where an instruction's stop (the interrupt, the step limit) is reported, when not at its
+    /// site: a `loopIf`'s, at its loop.
+    var stopSites: [Int: Node] = [:]
     var constants: [Value] = []
     var exprs: [Expr] = []
     var stmts: [Stmt] = []
@@ -194,6 +200,7 @@ final class Chunk {
             case .forPrep: text += "r\(i.a), else → \(i.c)"
             case .forNext: text += "r\(i.b) = next of r\(i.a), else → \(i.c)"
             case .check: break
+            case .loopIf: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) → \(i.c)"
             case .eval: text += "r\(i.a) = tree \(type(of: exprs[Int(i.b)]))"
             case .exec: text += "tree \(type(of: stmts[Int(i.a)]))" + (i.b >= 0 ? ", break → \(i.b), continue → \(i.c)" : "")
             case .keep: text += "r\(i.a)"
@@ -209,8 +216,9 @@ extension BinOp {
     static let all: [BinOp] = [.add, .sub, .mul, .div, .floorDiv, .mod, .pow, .matmul, .eq, .ne, .lt, .le, .gt, .ge, .inOp, .notIn]
     var index: UInt8 { UInt8(BinOp.all.firstIndex(of: self) ?? 0) }
 
-    /// Comparison `all[k]` of two ints, straight from the index (nil: `k` is not a comparison).
-    @inline(__always) static func compare(_ k: UInt8, _ x: Int, _ y: Int) -> Bool? {
+    /// Comparison `all[k]` of two ints or two floats, straight from the index (nil: `k` is not
+    /// a comparison).
+    @inline(__always) static func compare<T: Comparable>(_ k: UInt8, _ x: T, _ y: T) -> Bool? {
         switch k {
         case 8: return x == y
         case 9: return x != y

@@ -136,13 +136,30 @@ struct BytecodeCompiler {
                 patch(skip, to: here)
             }
         case let w as WhileStmt:
-            let start = here
-            let exit = jumpUnless(w.cond)
-            emit(Instr(.check), w)
-            loop(start: start) { $0.statement(w.body) }
-            emit(Instr(.jump, start), w)
-            patch(exit, to: here)
-            patchLoopExits()
+            if let cmp = w.cond as? BinaryExpr, BytecodeCompiler.comparisons.contains(cmp.op) {
+                // Tested at the top once, then at the bottom: each round is the body and one
+                // `loopIf` (the test, the interrupt and the step limit, the jump back).
+                let exit = jumpUnless(w.cond)
+                emit(Instr(.check), w)
+                let body = here
+                loop(start: -1) { $0.statement(w.body) }
+                let test = here
+                let mark = top
+                let a = value(cmp.lhs), b = value(cmp.rhs)
+                free(to: mark)
+                let at = emit(Instr(.loopIf, a, b, body, sub: cmp.op.index), cmp)
+                chunk.stopSites[at] = w
+                patch(exit, to: here)
+                patchLoopExits(continueAt: test)
+            } else {
+                let start = here
+                let exit = jumpUnless(w.cond)
+                emit(Instr(.check), w)
+                loop(start: start) { $0.statement(w.body) }
+                emit(Instr(.jump, start), w)
+                patch(exit, to: here)
+                patchLoopExits()
+            }
         case let f as ForStmt where f.second == nil:
             let state = temp()
             _ = temp(); _ = temp()  // the loop's position and its end (or its items)
@@ -163,7 +180,9 @@ struct BytecodeCompiler {
         case is BreakStmt:
             loops[loops.count - 1].breaks.append(emit(Instr(.jump), s))
         case is ContinueStmt:
-            emit(Instr(.jump, loops[loops.count - 1].start), s)
+            let start = loops[loops.count - 1].start
+            let at = emit(Instr(.jump, start), s)
+            if start < 0 { loops[loops.count - 1].continues.append(at) }
         default:
             // Run by the tree: a `break` or `continue` that comes out of it goes where ours would.
             chunk.stmts.append(s)
@@ -171,6 +190,7 @@ struct BytecodeCompiler {
             if !loops.isEmpty {
                 loops[loops.count - 1].breaks.append(at)
                 chunk.code[at].c = Int32(loops[loops.count - 1].start)
+                if loops[loops.count - 1].start < 0 { loops[loops.count - 1].continues.append(at) }
             }
         }
     }
@@ -179,7 +199,7 @@ struct BytecodeCompiler {
     private mutating func jumpUnless(_ cond: Expr) -> Int {
         let mark = top
         defer { free(to: mark) }
-        if let cmp = cond as? BinaryExpr, [.lt, .le, .gt, .ge, .eq, .ne].contains(cmp.op) {
+        if let cmp = cond as? BinaryExpr, BytecodeCompiler.comparisons.contains(cmp.op) {
             let a = value(cmp.lhs), b = value(cmp.rhs)
             return emit(Instr(.jumpUnless, a, b, 0, sub: cmp.op.index), cmp)
         }
@@ -191,13 +211,20 @@ struct BytecodeCompiler {
         body(&self)
     }
 
-    /// Points the loop's `break`s (and the break targets of its tree statements) past its end.
-    private mutating func patchLoopExits() {
+    /// Points the loop's `break`s (and the break targets of its tree statements) past its end,
+    /// and its `continue`s, when its start was not known as they were compiled, at `continueAt`.
+    private mutating func patchLoopExits(continueAt: Int? = nil) {
         let l = loops.removeLast()
         for at in l.breaks {
             if chunk.code[at].op == .exec { chunk.code[at].b = Int32(here) } else { patch(at, to: here) }
         }
+        guard let continueAt else { return }
+        for at in l.continues {
+            if chunk.code[at].op == .exec { chunk.code[at].c = Int32(continueAt) } else { chunk.code[at].a = Int32(continueAt) }
+        }
     }
+
+    static let comparisons: [BinOp] = [.lt, .le, .gt, .ge, .eq, .ne]
 
     private mutating func store(_ t: Target, from r: Int, mustExist: Bool, site: Node) {
         switch t {

@@ -77,7 +77,10 @@ final class ValueStack {
     @inline(__always) func clear(_ start: Int, _ count: Int) {
         let p = segments[start / ValueStack.segmentSize] + start % ValueStack.segmentSize
         var k = 0
-        while k < count { put(p + k, .nil_); k += 1 }
+        while k < count {
+            if Raw.ok, !Raw.holdsObject(p + k) { Raw.setNil(p + k) } else { p[k] = .nil_ }
+            k += 1
+        }
     }
 
     deinit {
@@ -164,6 +167,7 @@ fileprivate struct Call {
 
 /// Whether `p` holds a value with an object in it (whose count a store over it must drop).
 @inline(__always) private func holdsObject(_ p: UnsafePointer<Value>) -> Bool {
+    if Raw.ok { return Raw.holdsObject(p) }
     switch p.pointee {
     case .nil_, .bool, .int, .float, .range: return false
     default: return true
@@ -174,6 +178,52 @@ fileprivate struct Call {
 /// or nil (most stores into registers).
 @inline(__always) func put(_ p: UnsafeMutablePointer<Value>, _ v: Value) {
     if holdsObject(p) { p.pointee = v } else { p.initialize(to: v) }
+}
+
+/// `dst.pointee = src.pointee`: as bytes when neither holds an object.
+@inline(__always) private func move(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>, _ raw: Bool) {
+    if raw, !Raw.holdsObject(dst), !Raw.holdsObject(src) { Raw.copy(dst, src) } else { dst.pointee = src.pointee }
+}
+
+/// `a (op) b` into `dst` (which holds no object) when both are ints or both floats and the
+/// result is what `binary` gives (an int sum that overflows, a division of ints, and every
+/// other case take `binary`); false when it is not done.
+@inline(__always) private func rawBinary(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>, into dst: UnsafeMutablePointer<Value>) -> Bool {
+    let ta = Raw.tag(a), tb = Raw.tag(b)
+    if ta == Raw.intTag, tb == Raw.intTag {
+        let x = Raw.int(a), y = Raw.int(b)
+        switch op {
+        case 0: let (s, o) = x.addingReportingOverflow(y); if o { return false }; Raw.setInt(dst, s)
+        case 1: let (s, o) = x.subtractingReportingOverflow(y); if o { return false }; Raw.setInt(dst, s)
+        case 2: let (s, o) = x.multipliedReportingOverflow(by: y); if o { return false }; Raw.setInt(dst, s)
+        default:
+            guard let holds = BinOp.compare(op, x, y) else { return false }
+            Raw.setBool(dst, holds)
+        }
+        return true
+    }
+    if ta == Raw.floatTag, tb == Raw.floatTag {
+        let x = Raw.float(a), y = Raw.float(b)
+        switch op {
+        case 0: Raw.setFloat(dst, x + y)
+        case 1: Raw.setFloat(dst, x - y)
+        case 2: Raw.setFloat(dst, x * y)
+        case 3: Raw.setFloat(dst, x / y)
+        default:
+            guard let holds = BinOp.compare(op, x, y) else { return false }
+            Raw.setBool(dst, holds)
+        }
+        return true
+    }
+    return false
+}
+
+/// Comparison `op` of two ints or two floats (nil: anything else).
+@inline(__always) private func rawCompare(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>) -> Bool? {
+    let ta = Raw.tag(a), tb = Raw.tag(b)
+    if ta == Raw.intTag, tb == Raw.intTag { return BinOp.compare(op, Raw.int(a), Raw.int(b)) }
+    if ta == Raw.floatTag, tb == Raw.floatTag { return BinOp.compare(op, Raw.float(a), Raw.float(b)) }
+    return nil
 }
 
 @inline(never) private func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
@@ -321,6 +371,7 @@ extension Interpreter {
     }
 
     private func loop(_ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) throws -> Value {
+        let raw = Raw.ok
         var cur = stack.calls + (stack.callCount - 1)
         var code = cur.pointee.entry.code
         var k = cur.pointee.entry.constants
@@ -329,12 +380,12 @@ extension Interpreter {
         defer { cur.pointee.pc = pc }
         while true {
             let i = code[pc]
-            pc += 1
+            pc &+= 1
             switch i.op {
             case .loadK:
-                r[Int(i.a)] = k[Int(i.b)]
+                move(r + Int(i.a), k + Int(i.b), raw)
             case .move:
-                r[Int(i.a)] = r[Int(i.b)]
+                move(r + Int(i.a), r + Int(i.b), raw)
             case .getUpvalue:
                 r[Int(i.a)] = upvalueSlots(cur.pointee.fn, r, Int(i.b))[Int(i.c)]
             case .setUpvalue:
@@ -348,14 +399,20 @@ extension Interpreter {
                 if i.c == 1, !st.pointee.defined[g] { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
                 storeGlobal(g, r[Int(i.a)])
             case .binary:
-                let a = i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], b = i.c >= 0 ? r[Int(i.c)] : k[Int(-i.c - 1)], op = BinOp.at(i.sub)
+                let pa = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pb = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1), dst = r + Int(i.a)
+                if raw, !Raw.holdsObject(dst), rawBinary(i.sub, pa, pb, into: dst) { continue }
+                let a = pa.pointee, b = pb.pointee, op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
             case .update:
-                try updateInPlace(r + Int(i.a), BinOp.at(i.sub), i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)])
+                let pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), dst = r + Int(i.a)
+                if raw, rawBinary(i.sub, dst, pb, into: dst) { continue }
+                try updateInPlace(dst, BinOp.at(i.sub), pb.pointee)
             case .updateGlobal:
                 let g = Int(i.a)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                try updateInPlace(st.pointee.globals + g, BinOp.at(i.sub), i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)])
+                let pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), dst = st.pointee.globals + g
+                if raw, rawBinary(i.sub, dst, pb, into: dst) { continue }
+                try updateInPlace(dst, BinOp.at(i.sub), pb.pointee)
             case .neg:
                 r[Int(i.a)] = try negate(r[Int(i.b)])
             case .not:
@@ -367,16 +424,35 @@ extension Interpreter {
             case .jumpIfTrue:
                 if case .bool(let b) = r[Int(i.a)] { if b { pc = Int(i.b) } } else if try r[Int(i.a)].truth() { pc = Int(i.b) }
             case .jumpUnless:
-                let a = i.a >= 0 ? r[Int(i.a)] : k[Int(-i.a - 1)], b = i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)]
-                if case .int(let x) = a, case .int(let y) = b, let holds = BinOp.compare(i.sub, x, y) {
+                let pa = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1), pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
+                if raw, let holds = rawCompare(i.sub, pa, pb) {
                     if !holds { pc = Int(i.c) }
-                } else if let holds = quickCompare(BinOp.at(i.sub), a, b) {
+                    continue
+                }
+                let a = pa.pointee, b = pb.pointee
+                if let holds = quickCompare(BinOp.at(i.sub), a, b) {
                     if !holds { pc = Int(i.c) }
                 } else if !(try binary(BinOp.at(i.sub), a, b).truth()) {
                     pc = Int(i.c)
                 }
             case .check:
                 if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+            case .loopIf:
+                let pa = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1), pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
+                let holds: Bool
+                if raw, let h = rawCompare(i.sub, pa, pb) {
+                    holds = h
+                } else {
+                    let a = pa.pointee, b = pb.pointee
+                    if let h = quickCompare(BinOp.at(i.sub), a, b) { holds = h } else { holds = try binary(BinOp.at(i.sub), a, b).truth() }
+                }
+                if holds {
+                    if st.pointee.mustStop() {
+                        let c = cur.pointee.chunk
+                        throw (c.stopSites[pc - 1] ?? c.sites[pc - 1]).stopError()
+                    }
+                    pc = Int(i.c)
+                }
             case .callMethod:
                 // A function a map holds under the name (`m.name` is the key's value first, as in
                 // `member`) is called as `call` calls one: on to `call`, with it in the receiver's place.
@@ -399,7 +475,9 @@ extension Interpreter {
                     if let (fn, callee) = compiledCallee(st.pointee.globals + g, Int(i.b)) {
                         // The function stays in its global, held there (or, replaced while it
                         // runs, in `retired`): the call needs no register and no reference count.
-                        try enter(fn, callee, args: r + a + 1, result: r + a)
+                        var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                        try enter(fn, callee, args: r + a + 1, result: r + a, &h, stack, st)
+                        (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
                         continue
                     }
                     if let b = builtinAt(st.pointee.globals + g) {
@@ -418,7 +496,9 @@ extension Interpreter {
             case .call:
                 let a = Int(i.a), n = Int(i.b)
                 if let (fn, callee) = compiledCallee(r + a, n) {
-                    try enter(fn, callee, args: r + a + 1, result: r + a)
+                    var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                    try enter(fn, callee, args: r + a + 1, result: r + a, &h, stack, st)
+                    (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
                     continue
                 }
                 if case .function(let fn) = r[a], fn.paramCount == n {
@@ -448,7 +528,9 @@ extension Interpreter {
                 st.pointee.lastValue = r[Int(i.a)]
             case .ret, .retNil:
                 let value = i.op == .retNil ? .nil_ : i.a >= 0 ? r[Int(i.a)] : k[Int(-i.a - 1)]
-                if let out = finish(value) { return out }
+                var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                if let out = finish(value, &h, stack, entryCall, st) { return out }
+                (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
             case .index:
                 r[Int(i.a)] = try indexValue(i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], i.c >= 0 ? r[Int(i.c)] : k[Int(-i.c - 1)])
             case .setIndex:
@@ -475,6 +557,15 @@ extension Interpreter {
                 }
             case .forNext:
                 let a = Int(i.a)
+                if raw, Raw.tag(r + a + 1) == Raw.intTag, Raw.tag(r + a + 2) == Raw.intTag, !Raw.holdsObject(r + Int(i.b)) {
+                    // A range's next int, in place.
+                    let n = Raw.int(r + a + 1)
+                    guard n < Raw.int(r + a + 2) else { pc = Int(i.c); continue }
+                    Raw.setInt(r + a + 1, n + 1)
+                    if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+                    Raw.setInt(r + Int(i.b), n)
+                    continue
+                }
                 let item: Value
                 if case .int(let k) = r[a + 1], case .int(let hi) = r[a + 2] {
                     guard k < hi else { pc = Int(i.c); continue }
@@ -506,53 +597,62 @@ extension Interpreter {
                 case .returnValue:
                     let value = st.pointee.returned
                     st.pointee.returned = .nil_
-                    if let out = finish(value) { return out }
+                    var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                    if let out = finish(value, &h, stack, entryCall, st) { return out }
+                    (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
                 }
             }
         }
+    }
 
-        /// Starts a call of compiled `fn` (`callee` its chunk's entry) from compiled code: a new
-        /// window (or heap frame) with the arguments at `args`, and on at its first instruction.
-        func enter(_ fn: Unmanaged<Function>, _ callee: Chunk.Entry, args: UnsafeMutablePointer<Value>, result: UnsafeMutablePointer<Value>) throws {
-            if st.pointee.mustStop() {
-                if st.pointee.budget < 0 { throw StepLimitExceeded() }
-                let site = cur.pointee.chunk.sites[pc - 1]
-                throw ScriptInterrupted(file: site.file, pos: site.pos)
-            }
-            guard st.pointee.depth < maxDepth else { throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))") }
-            let (w, window, held): (UnsafeMutablePointer<Value>, Int, Unmanaged<Frame>?)
-            do { (w, window, held) = try registers(fn, callee, stack) } catch {
-                throw cur.pointee.chunk.sites[pc - 1].fail("recursion depth exceeded (\(maxDepth))")
-            }
-            for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) { put(w + j, args[j]) }
-            st.pointee.depth += 1
-            cur.pointee.pc = pc
-            stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: pc,
-                                                result: result, frame: held)
-            stack.callCount += 1
-            cur = stack.calls + (stack.callCount - 1)
-            code = callee.code
-            k = callee.constants
-            r = w
-            pc = 0
-        }
+    /// Where the loop is: the running call's record, its code, constants and registers, and the
+    /// next instruction. Kept in the loop's own variables (in machine registers); `enter` and
+    /// `finish` move them.
+    private struct Here {
+        var cur: UnsafeMutablePointer<Call>
+        var code: UnsafeMutablePointer<Instr>
+        var k: UnsafeMutablePointer<Value>
+        var r: UnsafeMutablePointer<Value>
+        var pc: Int
+    }
 
-        /// Ends the current call with `value`: on in the caller, or out of the VM (the value).
-        func finish(_ value: Value) -> Value? {
-            let done = cur.pointee
-            done.end(stack)
-            stack.callCount -= 1
-            if stack.callCount == entryCall { return value }
-            st.pointee.depth -= 1
-            done.result.pointee = value
-            cur = stack.calls + (stack.callCount - 1)
-            stack.top = cur.pointee.top
-            code = cur.pointee.entry.code
-            k = cur.pointee.entry.constants
-            r = cur.pointee.regs
-            pc = cur.pointee.pc
-            return nil
+    /// Starts a call of compiled `fn` (`callee` its chunk's entry) from compiled code: a new
+    /// window (or heap frame) with the arguments at `args`, and on at its first instruction.
+    @inline(__always)
+    private func enter(_ fn: Unmanaged<Function>, _ callee: Chunk.Entry, args: UnsafeMutablePointer<Value>, result: UnsafeMutablePointer<Value>,
+                       _ h: inout Here, _ stack: ValueStack, _ st: UnsafeMutablePointer<RuntimeState>) throws {
+        if st.pointee.mustStop() {
+            if st.pointee.budget < 0 { throw StepLimitExceeded() }
+            let site = h.cur.pointee.chunk.sites[h.pc - 1]
+            throw ScriptInterrupted(file: site.file, pos: site.pos)
         }
+        guard st.pointee.depth < maxDepth else { throw h.cur.pointee.chunk.sites[h.pc - 1].fail("recursion depth exceeded (\(maxDepth))") }
+        let (w, window, held): (UnsafeMutablePointer<Value>, Int, Unmanaged<Frame>?)
+        do { (w, window, held) = try registers(fn, callee, stack) } catch {
+            throw h.cur.pointee.chunk.sites[h.pc - 1].fail("recursion depth exceeded (\(maxDepth))")
+        }
+        for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) { put(w + j, args[j]) }
+        st.pointee.depth += 1
+        h.cur.pointee.pc = h.pc
+        stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: h.pc,
+                                            result: result, frame: held)
+        stack.callCount += 1
+        h = Here(cur: stack.calls + (stack.callCount - 1), code: callee.code, k: callee.constants, r: w, pc: 0)
+    }
+
+    /// Ends the current call with `value`: on in the caller, or out of the VM (the value).
+    @inline(__always)
+    private func finish(_ value: Value, _ h: inout Here, _ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) -> Value? {
+        let done = h.cur.pointee
+        done.end(stack)
+        stack.callCount -= 1
+        if stack.callCount == entryCall { return value }
+        st.pointee.depth -= 1
+        done.result.pointee = value
+        let cur = stack.calls + (stack.callCount - 1)
+        stack.top = cur.pointee.top
+        h = Here(cur: cur, code: cur.pointee.entry.code, k: cur.pointee.entry.constants, r: cur.pointee.regs, pc: cur.pointee.pc)
+        return nil
     }
 
     /// The builtin method `member(o, name)` would bind to `o` (for a map with no key `name`), or
