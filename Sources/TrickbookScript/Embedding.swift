@@ -16,6 +16,8 @@ public struct Param {
 public final class Builtin {
     public let name: String
     public let params: [Param]
+    /// Whether a parameter collects the rest (`*rest`): then arguments are matched one by one.
+    let hasVariadic: Bool
     public let signature: String
     public let doc: String
     public let example: String?
@@ -54,6 +56,7 @@ public final class Builtin {
         let (name, params) = try Builtin.parsed(signature)
         self.name = name
         self.params = params
+        hasVariadic = params.contains(where: \.variadic)
         self.signature = signature
         self.doc = doc
         self.example = example
@@ -84,7 +87,7 @@ public final class Builtin {
     }
 
     private init(bound: Builtin, to receiver: Value) {
-        name = bound.name; params = bound.params; signature = bound.signature
+        name = bound.name; params = bound.params; hasVariadic = bound.hasVariadic; signature = bound.signature
         doc = bound.doc; example = bound.example; body = bound.body; slots = bound.slots
         self.receiver = receiver
         origin = bound.origin ?? bound
@@ -95,7 +98,7 @@ public final class Builtin {
     /// Matches positional and keyword arguments to the parameters, with uniform messages. A
     /// method can be given its receiver here instead of being bound to it first.
     func bind(_ positional: [Value], _ keywords: [(String, Value)], in interpreter: Interpreter, receiver given: Value? = nil) throws -> Args {
-        if keywords.isEmpty, positional.count <= params.count, !params.contains(where: \.variadic) {
+        if keywords.isEmpty, !hasVariadic, positional.count <= params.count {
             // Positional arguments only (most calls): they are the values, defaults after them.
             var out = positional
             for p in params[positional.count...] {

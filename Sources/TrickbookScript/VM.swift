@@ -226,6 +226,11 @@ fileprivate struct Call {
     return nil
 }
 
+@inline(never) private func listAt(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
+    guard case .list(let l) = p.pointee else { return nil }
+    return .passUnretained(l)
+}
+
 @inline(never) private func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
     guard case .builtin(let b) = p.pointee else { return nil }
     return .passUnretained(b)
@@ -482,12 +487,11 @@ extension Interpreter {
                     }
                     if let b = builtinAt(st.pointee.globals + g) {
                         // A builtin: called as `call` calls one, without its value in a register.
-                        let site = cur.pointee.chunk.sites[pc - 1]
-                        if st.pointee.mustStop() { throw site.stopError() }
+                        if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
                         let args = Array(UnsafeBufferPointer(start: r + a + 1, count: Int(i.b)))
                         do {
-                            r[a] = try b._withUnsafeGuaranteedRef { try $0.body(try $0.bind(args, [], in: self)) }
-                        } catch { throw site.locate(error) }
+                            put(r + a, try b._withUnsafeGuaranteedRef { try $0.body(try $0.bind(args, [], in: self)) })
+                        } catch { throw cur.pointee.chunk.sites[pc - 1].locate(error) }
                         continue
                     }
                     r[a] = st.pointee.globals[g]
@@ -512,12 +516,15 @@ extension Interpreter {
                 // What `call` and the core library's list append do (CoreLibrary.swift): count a
                 // step, check the size, append, let the collector know.
                 let a = Int(i.a)
-                if case .list(let l) = r[a] {
+                if let l = listAt(r + a) {
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                    try checkSize(l.items.count + 1, "the list")
-                    let v = r[a + 1]
-                    l.items.append(v)
-                    l.stored(v)
+                    try l._withUnsafeGuaranteedRef { l in
+                        try checkSize(l.items.count + 1, "the list")
+                        // The item moves from its register into the list: no count taken, none dropped.
+                        l.items.append((r + a + 1).move())
+                        (r + a + 1).initialize(to: .nil_)
+                        l.stored(l.items[l.items.count - 1])
+                    }
                     r[a] = .nil_
                     continue
                 }
@@ -532,7 +539,21 @@ extension Interpreter {
                 if let out = finish(value, &h, stack, entryCall, st) { return out }
                 (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
             case .index:
-                r[Int(i.a)] = try indexValue(i.b >= 0 ? r[Int(i.b)] : k[Int(-i.b - 1)], i.c >= 0 ? r[Int(i.c)] : k[Int(-i.c - 1)])
+                let po = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pk = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1)
+                if raw, Raw.tag(pk) == Raw.intTag, r + Int(i.a) != po, let l = listAt(po) {
+                    // A list's item at an int in range, copied in place (anything else: `indexValue`;
+                    // and a store over the list's own register, which may hold its last reference).
+                    let n = Raw.int(pk), dst = r + Int(i.a)
+                    let done: Bool = l._withUnsafeGuaranteedRef { l in
+                        l.items.withUnsafeBufferPointer { items in
+                            guard n >= 0, n < items.count, let base = items.baseAddress else { return false }
+                            move(dst, base + n, true)
+                            return true
+                        }
+                    }
+                    if done { continue }
+                }
+                r[Int(i.a)] = try indexValue(po.pointee, pk.pointee)
             case .setIndex:
                 let o = r[Int(i.a)], k = r[Int(i.b)]
                 var v = r[Int(i.c)]
