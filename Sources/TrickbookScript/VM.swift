@@ -533,10 +533,23 @@ extension Interpreter {
                 r[a] = try call(m, [r[a + 1]], [], site: site)
             case .keep:
                 st.pointee.lastValue = r[Int(i.a)]
-            case .ret, .retNil:
-                let value = i.op == .retNil ? .nil_ : i.a >= 0 ? r[Int(i.a)] : k[Int(-i.a - 1)]
+            case .ret:
+                let src = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1)
+                if raw, stack.callCount - 1 > entryCall, !Raw.holdsObject(src), !Raw.holdsObject(cur.pointee.result) {
+                    // A number, bool or nil back to compiled code: copied as bytes before the
+                    // call's registers are let go.
+                    Raw.copy(cur.pointee.result, src)
+                    var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                    _ = finish(nil, &h, stack, entryCall, st)
+                    (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
+                    continue
+                }
                 var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
-                if let out = finish(value, &h, stack, entryCall, st) { return out }
+                if let out = finish(src.pointee, &h, stack, entryCall, st) { return out }
+                (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
+            case .retNil:
+                var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                if let out = finish(.nil_, &h, stack, entryCall, st) { return out }
                 (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
             case .index:
                 let po = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pk = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1)
@@ -662,14 +675,15 @@ extension Interpreter {
     }
 
     /// Ends the current call with `value`: on in the caller, or out of the VM (the value).
+    /// nil: the result is in place already.
     @inline(__always)
-    private func finish(_ value: Value, _ h: inout Here, _ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) -> Value? {
+    private func finish(_ value: Value?, _ h: inout Here, _ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) -> Value? {
         let done = h.cur.pointee
         done.end(stack)
         stack.callCount -= 1
-        if stack.callCount == entryCall { return value }
+        if stack.callCount == entryCall { return value ?? .nil_ }
         st.pointee.depth -= 1
-        done.result.pointee = value
+        if let value { done.result.pointee = value }
         let cur = stack.calls + (stack.callCount - 1)
         stack.top = cur.pointee.top
         h = Here(cur: cur, code: cur.pointee.entry.code, k: cur.pointee.entry.constants, r: cur.pointee.regs, pc: cur.pointee.pc)
