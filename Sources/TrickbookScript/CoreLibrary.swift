@@ -289,14 +289,35 @@ private func stopIfInterrupted(_ a: Args) throws {
 
 /// The items' text joined by a separator, after checking the total size.
 private func joined(_ items: [Value], _ separator: String) throws -> Value {
-    var parts: [String] = []
-    parts.reserveCapacity(items.count)
+    // Each item's text and the size (checked) first, then the bytes copied once into a string
+    // made at that size.
+    var texts: [String] = []
+    texts.reserveCapacity(items.count)
     var total = 0
     for v in items {
-        let t = v.str
-        total += t.utf8.count + separator.utf8.count
+        let t: String
+        if case .string(let s) = v { t = s } else { t = v.str }
+        total += t.utf8.count + (texts.isEmpty ? 0 : separator.utf8.count)
         try checkSize(total, "the joined string")
-        parts.append(t)
+        texts.append(t)
     }
-    return .string(parts.joined(separator: separator))
+    let sep = Array(separator.utf8)
+    return .string(String(unsafeUninitializedCapacity: total) { buffer in
+        var at = 0
+        func copy<C: Collection<UInt8>>(_ bytes: C) {
+            let copied = bytes.withContiguousStorageIfAvailable { src -> Bool in
+                if let base = src.baseAddress, let dst = buffer.baseAddress { (dst + at).update(from: base, count: src.count) }
+                at += src.count
+                return true
+            }
+            if copied == nil {
+                for b in bytes { buffer[at] = b; at += 1 }
+            }
+        }
+        for (k, t) in texts.enumerated() {
+            if k > 0 { copy(sep) }
+            copy(t.utf8)
+        }
+        return at
+    })
 }

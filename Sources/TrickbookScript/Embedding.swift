@@ -100,6 +100,9 @@ public final class Builtin {
     func bind(_ positional: [Value], _ keywords: [(String, Value)], in interpreter: Interpreter, receiver given: Value? = nil) throws -> Args {
         if keywords.isEmpty, !hasVariadic, positional.count <= params.count {
             // Positional arguments only (most calls): they are the values, defaults after them.
+            if positional.count == params.count {
+                return Args(callee: self, values: positional, receiver: given ?? receiver, interpreter: interpreter)
+            }
             var out = positional
             for p in params[positional.count...] {
                 guard let d = p.defaultValue else { throw ScriptError("\(name)() missing argument '\(p.name)'") }

@@ -398,11 +398,15 @@ extension Interpreter {
             case .getGlobal:
                 let g = Int(i.b)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                r[Int(i.a)] = st.pointee.globals[g]
+                move(r + Int(i.a), st.pointee.globals + g, raw)
             case .setGlobal:
                 let g = Int(i.b)
                 if i.c == 1, !st.pointee.defined[g] { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                storeGlobal(g, r[Int(i.a)])
+                if raw, st.pointee.defined[g], !Raw.holdsObject(st.pointee.globals + g), !Raw.holdsObject(r + Int(i.a)) {
+                    Raw.copy(st.pointee.globals + g, r + Int(i.a))  // a number over a number: nothing to retire
+                } else {
+                    storeGlobal(g, r[Int(i.a)])
+                }
             case .binary:
                 let pa = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pb = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1), dst = r + Int(i.a)
                 if raw, !Raw.holdsObject(dst), rawBinary(i.sub, pa, pb, into: dst) { continue }
