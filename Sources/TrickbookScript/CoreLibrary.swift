@@ -289,34 +289,30 @@ private func stopIfInterrupted(_ a: Args) throws {
 
 /// The items' text joined by a separator, after checking the total size.
 private func joined(_ items: [Value], _ separator: String) throws -> Value {
-    // Each item's text and the size (checked) first, then the bytes copied once into a string
-    // made at that size.
-    var texts: [String] = []
-    texts.reserveCapacity(items.count)
+    // The size (checked) first, then each part's bytes copied once into a string made at that
+    // size (a part that is not a string is made into one again: those are few).
     var total = 0
-    for v in items {
-        let t: String
-        if case .string(let s) = v { t = s } else { t = v.str }
-        total += t.utf8.count + (texts.isEmpty ? 0 : separator.utf8.count)
+    for (k, v) in items.enumerated() {
+        if case .string(let s) = v { total += s.utf8.count } else { total += v.str.utf8.count }
+        if k > 0 { total += separator.utf8.count }
         try checkSize(total, "the joined string")
-        texts.append(t)
     }
     let sep = Array(separator.utf8)
     return .string(String(unsafeUninitializedCapacity: total) { buffer in
         var at = 0
         func copy<C: Collection<UInt8>>(_ bytes: C) {
             let copied = bytes.withContiguousStorageIfAvailable { src -> Bool in
-                if let base = src.baseAddress, let dst = buffer.baseAddress { (dst + at).update(from: base, count: src.count) }
-                at += src.count
+                if let base = src.baseAddress, let dst = buffer.baseAddress { (dst + at).update(from: base, count: min(src.count, total - at)) }
+                at += min(src.count, total - at)
                 return true
             }
             if copied == nil {
-                for b in bytes { buffer[at] = b; at += 1 }
+                for b in bytes where at < total { buffer[at] = b; at += 1 }
             }
         }
-        for (k, t) in texts.enumerated() {
+        for (k, v) in items.enumerated() {
             if k > 0 { copy(sep) }
-            copy(t.utf8)
+            if case .string(let s) = v { copy(s.utf8) } else { copy(v.str.utf8) }
         }
         return at
     })

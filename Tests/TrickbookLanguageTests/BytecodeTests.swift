@@ -78,6 +78,26 @@ final class Probe: HostObject {
         #expect(out() == ["[[1, \"call_it\"], \"replaced\"]"], "\(out())")
     }
 
+    /// The VM's byte-level paths for numbers are on: `Value` is laid out as they assume (if a
+    /// compiler lays it out otherwise, they are off and everything still works, only slower).
+    @Test func valuesAreLaidOutAsTheVMReadsThem() {
+        #expect(Raw.ok)
+        // Written as bytes, read by Swift's enum.
+        let p = UnsafeMutablePointer<Value>.allocate(capacity: 1)
+        defer { p.deinitialize(count: 1); p.deallocate() }
+        p.initialize(to: .nil_)
+        Raw.setInt(p, -42)
+        #expect(Raw.tag(p) == Raw.intTag && Raw.int(p) == -42 && p.pointee.repr == "-42")
+        Raw.setFloat(p, 2.5)
+        #expect(Raw.float(p) == 2.5 && !Raw.holdsObject(p) && p.pointee.repr == "2.5")
+        Raw.setBool(p, true)
+        #expect(p.pointee.repr == "true")
+        Raw.setNil(p)
+        #expect(p.pointee.repr == "nil")
+        p.pointee = .string("an object")
+        #expect(Raw.holdsObject(p))
+    }
+
     @Test func compiledAndTreeAgreeOnTheSameSession() throws {
         // The same functions, compiled and not, called from each other.
         for compiled in [true, false] {
