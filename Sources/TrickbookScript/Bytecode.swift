@@ -83,6 +83,12 @@ enum Op: UInt8 {
     /// When r[a] (sub) r[b], a comparison: the interrupt and the step limit, then go to c (the
     /// bottom of a `while` on a comparison; its stop is reported at the loop, `stopSites`)
     case loopIf
+    /// r[a] = r[b] ..< r[c] (sub 1: r[b] ... r[c]), both ints
+    case range
+    /// r[a] = [r[b], ..., r[b + c - 1]]
+    case list
+    /// r[a] = member c (a constant name) of r[b]: a property, a bound method, a map's key
+    case member
     /// r[a] = expression b (a tree node) evaluated on this frame's slots
     case eval
     /// statement a (a tree node) run on this frame's slots; where a `break` and a `continue`
@@ -201,6 +207,9 @@ final class Chunk {
             case .forNext: text += "r\(i.b) = next of r\(i.a), else → \(i.c)"
             case .check: break
             case .loopIf: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) → \(i.c)"
+            case .range: text += "r\(i.a) = r\(i.b) \(i.sub == 1 ? "..." : "..<") r\(i.c)"
+            case .list: text += "r\(i.a) = [r\(i.b) ..< r\(i.b + i.c)]"
+            case .member: text += "r\(i.a) = r\(i.b).\(constants[Int(i.c)].str)"
             case .eval: text += "r\(i.a) = tree \(type(of: exprs[Int(i.b)]))"
             case .exec: text += "tree \(type(of: stmts[Int(i.a)]))" + (i.b >= 0 ? ", break → \(i.b), continue → \(i.c)" : "")
             case .keep: text += "r\(i.a)"

@@ -301,6 +301,15 @@ struct BytecodeCompiler {
         case let x as IndexExpr:
             let o = value(x.object), k = value(x.index)
             emit(Instr(.index, dst, o, k), x)
+        case let x as RangeExpr:
+            let lo = operand(x.lo), hi = operand(x.hi)
+            emit(Instr(.range, dst, lo, hi, sub: x.inclusive ? 1 : 0), x)
+        case let x as ListExpr:
+            let first = top
+            for item in x.items { expression(item, into: temp()) }
+            emit(Instr(.list, dst, first, x.items.count), x)
+        case let x as MemberExpr:
+            emit(Instr(.member, dst, operand(x.object), constant(.string(x.name))), x)
         case let call as CallExpr where !call.hasKeywords:
             let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()  // the result where it is wanted
             if let g = call.callee as? GlobalGet, g.state.pointee.defined[g.index], call.args.allSatisfy(Self.runsNoScript) {

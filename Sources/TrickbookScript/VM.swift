@@ -625,6 +625,21 @@ extension Interpreter {
                 }
                 if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
                 r[Int(i.b)] = item
+            case .range:
+                // What RangeExpr does.
+                guard case .int(let lo) = r[Int(i.b)], case .int(let hi) = r[Int(i.c)] else {
+                    throw ScriptError("range bounds must be ints, got \(r[Int(i.b)].typeName) and \(r[Int(i.c)].typeName)")
+                }
+                if i.sub == 1 {
+                    guard hi < Int.max else { throw ScriptError("integer overflow") }
+                    r[Int(i.a)] = .range(lo, hi + 1, inclusive: true)
+                } else {
+                    r[Int(i.a)] = .range(lo, hi, inclusive: false)
+                }
+            case .list:
+                r[Int(i.a)] = .list(ListRef(Array(UnsafeBufferPointer(start: r + Int(i.b), count: Int(i.c)))))
+            case .member:
+                r[Int(i.a)] = try member(r[Int(i.b)], k[Int(i.c)].str)
             case .eval:
                 r[Int(i.a)] = try cur.pointee.chunk.exprs[Int(i.b)].eval(view(cur, r))
             case .exec:
