@@ -64,6 +64,12 @@ enum Op: UInt8 {
     case callMethod
     /// `callMethod` of `append` with one argument: on a list, the core library's append done here
     case append
+    /// What r[a] + 1 will call for member c of r[a], found before the arguments are evaluated (as
+    /// the tree finds it): a map's item or another member value (then r[a] = nil: no receiver),
+    /// or a declared method (r[a] stays, the receiver)
+    case method
+    /// r[a] = r[a + 1](r[a + 2], ..., r[a + 1 + b]), with r[a] as the receiver unless it is nil
+    case callResolved
     /// return r[a]
     case ret
     /// return nil
@@ -199,6 +205,8 @@ final class Chunk {
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
             case .callGlobal: text += "r\(i.a) = \(global(i.c))(\(i.b) arguments)"
             case .callMethod, .append: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
+            case .method: text += "r\(i.a + 1) = r\(i.a).\(constants[Int(i.c)].str)"
+            case .callResolved: text += "r\(i.a) = r\(i.a + 1)(\(i.b) arguments), receiver r\(i.a)"
             case .ret: text += v(i.a)
             case .retNil: break
             case .index: text += "r\(i.a) = \(v(i.b))[\(v(i.c))]"

@@ -46,6 +46,16 @@ struct BytecodeCompiler {
         self.top = top
     }
 
+    /// Whether evaluating `e` can neither fail nor change anything: a constant, a local, or a
+    /// global that is defined (a global cannot become undefined).
+    private static func isSettled(_ e: Expr) -> Bool {
+        switch e {
+        case is ConstExpr, is LocalGet, is UpvalueGet: return true
+        case let g as GlobalGet: return g.state.pointee.defined[g.index]
+        default: return false
+        }
+    }
+
     /// Whether evaluating `e` runs no script code (no call): a global read before or after it
     /// is the same read. What `callGlobal` needs of a call's arguments.
     private static func runsNoScript(_ e: Expr) -> Bool {
@@ -323,10 +333,22 @@ struct BytecodeCompiler {
             if base != dst { emit(Instr(.move, dst, base), call) }
         case let m as MethodCallExpr where !m.names.contains(where: { $0 != nil }):
             let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()
-            expression(m.object, into: base)
-            for a in m.args { expression(a, into: temp()) }
-            let append = m.name == "append" && m.args.count == 1  // a list's append, without a call
-            emit(Instr(append ? .append : .callMethod, base, m.args.count, constant(.string(m.name))), m)
+            if m.args.allSatisfy(Self.isSettled) {
+                // Finding the method after the arguments is no change: they can neither fail
+                // nor change anything.
+                expression(m.object, into: base)
+                for a in m.args { expression(a, into: temp()) }
+                let append = m.name == "append" && m.args.count == 1  // a list's append, without a call
+                emit(Instr(append ? .append : .callMethod, base, m.args.count, constant(.string(m.name))), m)
+            } else {
+                // Found first, as the tree finds it: an error in finding it comes before the
+                // arguments' effects, and they cannot change what is called.
+                _ = temp()  // base + 1: what is called
+                expression(m.object, into: base)
+                emit(Instr(.method, base, 0, constant(.string(m.name))), m)
+                for a in m.args { expression(a, into: temp()) }
+                emit(Instr(.callResolved, base, m.args.count), m)
+            }
             if base != dst { emit(Instr(.move, dst, base), m) }
         default:
             chunk.exprs.append(e)

@@ -226,6 +226,18 @@ fileprivate struct Call {
     return nil
 }
 
+/// A list's append as the core library does it (CoreLibrary.swift: the size checked, the
+/// collector told), the item moved in from its register (a temporary): no count taken, none
+/// dropped.
+@inline(__always) private func append(moving p: UnsafeMutablePointer<Value>, to list: Unmanaged<ListRef>) throws {
+    try list._withUnsafeGuaranteedRef { l in
+        try checkSize(l.items.count + 1, "the list")
+        l.items.append(p.move())
+        p.initialize(to: .nil_)
+        l.stored(l.items[l.items.count - 1])
+    }
+}
+
 @inline(never) private func listAt(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
     guard case .list(let l) = p.pointee else { return nil }
     return .passUnretained(l)
@@ -462,6 +474,36 @@ extension Interpreter {
                     }
                     pc = Int(i.c)
                 }
+            case .method:
+                let a = Int(i.a)
+                if let v = mapItem(r + a, cur.pointee.entry.keys + Int(i.c)) {
+                    r[a + 1] = v
+                    r[a] = .nil_
+                } else if let m = declaredMethod(r[a], k[Int(i.c)].str) {
+                    r[a + 1] = .builtin(m)
+                } else {
+                    r[a + 1] = try member(r[a], k[Int(i.c)].str)
+                    r[a] = .nil_
+                }
+            case .callResolved:
+                let a = Int(i.a), n = Int(i.b)
+                if case .nil_ = r[a] {
+                    if let (fn, callee) = compiledCallee(r + a + 1, n) {
+                        var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                        try enter(fn, callee, args: r + a + 2, result: r + a, &h, stack, st)
+                        (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
+                        continue
+                    }
+                    r[a] = try call(r[a + 1], Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], site: cur.pointee.chunk.sites[pc - 1])
+                } else if case .builtin(let m) = r[a + 1] {
+                    if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+                    if n == 1, m === listAppend, let l = listAt(r + a) {
+                        try append(moving: r + a + 2, to: l)  // as `append` does it
+                        r[a] = .nil_
+                        continue
+                    }
+                    r[a] = try m.body(try m.bind(Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], in: self, receiver: r[a]))
+                }
             case .callMethod:
                 // A function a map holds under the name (`m.name` is the key's value first, as in
                 // `member`) is called as `call` calls one: on to `call`, with it in the receiver's place.
@@ -522,13 +564,7 @@ extension Interpreter {
                 let a = Int(i.a)
                 if let l = listAt(r + a) {
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                    try l._withUnsafeGuaranteedRef { l in
-                        try checkSize(l.items.count + 1, "the list")
-                        // The item moves from its register into the list: no count taken, none dropped.
-                        l.items.append((r + a + 1).move())
-                        (r + a + 1).initialize(to: .nil_)
-                        l.stored(l.items[l.items.count - 1])
-                    }
+                    try append(moving: r + a + 1, to: l)
                     r[a] = .nil_
                     continue
                 }
