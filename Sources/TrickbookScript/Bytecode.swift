@@ -98,8 +98,12 @@ enum Op: UInt8 {
     /// r[a] = expression b (a tree node) evaluated on this frame's slots
     case eval
     /// statement a (a tree node) run on this frame's slots; where a `break` and a `continue`
-    /// coming out of it go (b, c; -1 outside a loop)
+    /// coming out of it go (b, c; -1 outside a loop), leaving `sub` `try`s
     case exec
+    /// a `try` starts: its handler at a, which finds the error in r[b]
+    case tryBegin
+    /// the innermost a `try`s end (their body finished, or a jump leaves them)
+    case tryEnd
     /// the session's last value = r[a] (an expression statement of a cell's top level)
     case keep
 }
@@ -221,6 +225,8 @@ final class Chunk {
             case .eval: text += "r\(i.a) = tree \(type(of: exprs[Int(i.b)]))"
             case .exec: text += "tree \(type(of: stmts[Int(i.a)]))" + (i.b >= 0 ? ", break → \(i.b), continue → \(i.c)" : "")
             case .keep: text += "r\(i.a)"
+            case .tryBegin: text += "handler → \(i.a), error in r\(i.b)"
+            case .tryEnd: text += "\(i.a)"
             }
             lines.append(text)
         }

@@ -14,7 +14,10 @@ struct BytecodeCompiler {
     private let chunk: Chunk
     private var top: Int
     /// Where `break` and `continue` go in the loops around: the jumps to patch, and the start.
-    private var loops: [(breaks: [Int], continues: [Int], start: Int)] = []
+    private var loops: [(breaks: [Int], continues: [Int], start: Int, tries: Int)] = []
+    /// The `try`s the code being compiled is inside (a jump out of a loop leaves those opened
+    /// since the loop began).
+    private var tries = 0
     /// Compiling a cell's top level: its expression statements set the session's last value.
     private var topLevel = false
 
@@ -185,18 +188,34 @@ struct BytecodeCompiler {
             patch(next, to: here)
             patchLoopExits()
             emit(Instr(.loadK, state, constant(.nil_)), f)  // the items are let go as the loop ends
+        case let t as TryStmt where tries < 200:
+            // The handler finds the error in `error`; the VM goes there when a script error
+            // comes out of the body (or a call it makes), as the tree's TryStmt catches it.
+            let error = temp()
+            let begin = emit(Instr(.tryBegin, 0, error), t)
+            tries += 1
+            statement(t.body)
+            tries -= 1
+            emit(Instr(.tryEnd, 1), t)
+            let skip = emit(Instr(.jump), t)
+            chunk.code[begin].a = Int32(here)
+            if let target = t.errorTarget { store(target, from: error, mustExist: false, site: t) }
+            statement(t.handler)
+            patch(skip, to: here)
         case let r as ReturnStmt:
             if let v = r.value { emit(Instr(.ret, value(v)), r) } else { emit(Instr(.retNil), r) }
         case is BreakStmt:
+            leaveTries(s)
             loops[loops.count - 1].breaks.append(emit(Instr(.jump), s))
         case is ContinueStmt:
+            leaveTries(s)
             let start = loops[loops.count - 1].start
             let at = emit(Instr(.jump, start), s)
             if start < 0 { loops[loops.count - 1].continues.append(at) }
         default:
             // Run by the tree: a `break` or `continue` that comes out of it goes where ours would.
             chunk.stmts.append(s)
-            let at = emit(Instr(.exec, chunk.stmts.count - 1, -1, -1), s)
+            let at = emit(Instr(.exec, chunk.stmts.count - 1, -1, -1, sub: UInt8(truncatingIfNeeded: tries - (loops.last?.tries ?? tries))), s)
             if !loops.isEmpty {
                 loops[loops.count - 1].breaks.append(at)
                 chunk.code[at].c = Int32(loops[loops.count - 1].start)
@@ -216,8 +235,14 @@ struct BytecodeCompiler {
         return emit(Instr(.jumpIfFalse, expression(cond), 0), cond)
     }
 
+    /// Before a `break` or `continue`: ends the `try`s it jumps out of.
+    private func leaveTries(_ s: Stmt) {
+        let n = tries - loops[loops.count - 1].tries
+        if n > 0 { emit(Instr(.tryEnd, n), s) }
+    }
+
     private mutating func loop(start: Int, _ body: (inout BytecodeCompiler) -> Void) {
-        loops.append(([], [], start))
+        loops.append(([], [], start, tries))
         body(&self)
     }
 

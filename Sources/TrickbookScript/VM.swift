@@ -28,7 +28,21 @@ final class ValueStack {
     /// functions when there are many.
     var retired: [Value] = []
 
+    /// The `try`s running in compiled code, innermost last: the call they are in (its index in
+    /// `calls`), where their handler starts, the register that gets the error, and the call
+    /// depth to go back to.
+    var handlers: [(call: Int, pc: Int, error: Int, depth: Int)] = []
+
     init() { calls = .allocate(capacity: 1) }
+
+    /// Ends the innermost `n` tries of the running call (never those of a caller).
+    func endTries(_ n: Int) {
+        var n = n
+        while n > 0, let h = handlers.last, h.call == callCount - 1 {
+            handlers.removeLast()
+            n -= 1
+        }
+    }
 
     /// Keeps `old`, a global's value being replaced, while it may be running.
     func retire(_ old: Value) {
@@ -367,24 +381,48 @@ extension Interpreter {
         stack.callCount += 1
         let st = state
         defer { if stack.callCount == 0, !stack.retired.isEmpty { stack.retired = [] } }
-        do {
-            return try loop(stack, entryCall, st)
-        } catch {
-            // Every call of this entry ends here: its registers are let go and the error gains
-            // a trace line for each call above the entry, as the tree's `run` gives them.
-            let top = stack.calls[stack.callCount - 1]
-            var e = top.pc > 0 ? top.chunk.sites[top.pc - 1].locate(error) : error
-            while stack.callCount > entryCall {
-                let c = stack.calls[stack.callCount - 1]
-                c.end(stack)
-                stack.callCount -= 1
-                guard c.callerPC >= 0 else { break }
-                st.pointee.depth -= 1
-                let caller = stack.calls[stack.callCount - 1], site = caller.chunk.sites[c.callerPC - 1]
-                if var se = e as? ScriptError { se.trace.append((c.fn.name, site.file, site.pos)); e = se }
+        while true {
+            do {
+                return try loop(stack, entryCall, st)
+            } catch {
+                let top = stack.calls[stack.callCount - 1]
+                let e = top.pc > 0 ? top.chunk.sites[top.pc - 1].locate(error) : error
+                // A script error with a `try` of this entry around it: the calls above the try's
+                // let go, and on at its handler with the error (as the tree's TryStmt).
+                if let se = e as? ScriptError, let h = stack.handlers.last, h.call >= entryCall {
+                    stack.handlers.removeLast()
+                    while stack.callCount - 1 > h.call {
+                        stack.calls[stack.callCount - 1].end(stack)
+                        stack.callCount -= 1
+                    }
+                    st.pointee.depth = h.depth
+                    let c = stack.calls + h.call
+                    stack.top = c.pointee.top
+                    c.pointee.pc = h.pc
+                    c.pointee.regs[h.error] = .error(ErrorValue(message: se.message, line: (se.pos?.line ?? 0) + (se.file?.lineOffset ?? 0)))
+                    continue
+                }
+                throw unwind(e, stack, entryCall, st)
             }
-            throw e
         }
+    }
+
+    /// Ends every call of the entry at `entryCall` for an error going out of it: their registers
+    /// are let go, their `try`s dropped, and the error gains a trace line for each call above the
+    /// entry, as the tree's `run` gives them.
+    private func unwind(_ error: Error, _ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) -> Error {
+        var e = error
+        while let h = stack.handlers.last, h.call >= entryCall { stack.handlers.removeLast() }
+        while stack.callCount > entryCall {
+            let c = stack.calls[stack.callCount - 1]
+            c.end(stack)
+            stack.callCount -= 1
+            guard c.callerPC >= 0 else { break }
+            st.pointee.depth -= 1
+            let caller = stack.calls[stack.callCount - 1], site = caller.chunk.sites[c.callerPC - 1]
+            if var se = e as? ScriptError { se.trace.append((c.fn.name, site.file, site.pos)); e = se }
+        }
+        return e
     }
 
     private func loop(_ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) throws -> Value {
@@ -393,7 +431,7 @@ extension Interpreter {
         var code = cur.pointee.entry.code
         var k = cur.pointee.entry.constants
         var r = cur.pointee.regs
-        var pc = 0
+        var pc = cur.pointee.pc
         defer { cur.pointee.pc = pc }
         while true {
             let i = code[pc]
@@ -678,11 +716,19 @@ extension Interpreter {
                 r[Int(i.a)] = try member(r[Int(i.b)], k[Int(i.c)].str)
             case .eval:
                 r[Int(i.a)] = try cur.pointee.chunk.exprs[Int(i.b)].eval(view(cur, r))
+            case .tryBegin:
+                stack.handlers.append((stack.callCount - 1, Int(i.a), Int(i.b), st.pointee.depth))
+            case .tryEnd:
+                stack.endTries(Int(i.a))
             case .exec:
                 switch try cur.pointee.chunk.stmts[Int(i.a)].exec(view(cur, r)) {
                 case .normal: break
-                case .breakLoop: pc = Int(i.b)
-                case .continueLoop: pc = Int(i.c)
+                case .breakLoop:
+                    stack.endTries(Int(i.sub))  // the `try`s the jump leaves
+                    pc = Int(i.b)
+                case .continueLoop:
+                    stack.endTries(Int(i.sub))
+                    pc = Int(i.c)
                 case .returnValue:
                     let value = st.pointee.returned
                     st.pointee.returned = .nil_
@@ -734,6 +780,7 @@ extension Interpreter {
     @inline(__always)
     private func finish(_ value: Value?, _ h: inout Here, _ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) -> Value? {
         let done = h.cur.pointee
+        while let t = stack.handlers.last, t.call == stack.callCount - 1 { stack.handlers.removeLast() }  // a return from inside a `try`
         done.end(stack)
         stack.callCount -= 1
         if stack.callCount == entryCall { return value ?? .nil_ }
