@@ -95,6 +95,9 @@ enum Op: UInt8 {
     case list
     /// r[a] = member c (a constant name) of r[b]: a property, a bound method, a map's key
     case member
+    /// r[a] (a string being built) += part `sub` of the interpolated string exprs[c]: its text,
+    /// or r[b] formatted by the part's spec
+    case interpolate
     /// r[a] = expression b (a tree node) evaluated on this frame's slots
     case eval
     /// statement a (a tree node) run on this frame's slots; where a `break` and a `continue`
@@ -222,6 +225,7 @@ final class Chunk {
             case .range: text += "r\(i.a) = r\(i.b) \(i.sub == 1 ? "..." : "..<") r\(i.c)"
             case .list: text += "r\(i.a) = [r\(i.b) ..< r\(i.b + i.c)]"
             case .member: text += "r\(i.a) = r\(i.b).\(constants[Int(i.c)].str)"
+            case .interpolate: text += "r\(i.a) += part \(i.sub)" + (i.b >= 0 ? " of r\(i.b)" : "")
             case .eval: text += "r\(i.a) = tree \(type(of: exprs[Int(i.b)]))"
             case .exec: text += "tree \(type(of: stmts[Int(i.a)]))" + (i.b >= 0 ? ", break → \(i.b), continue → \(i.c)" : "")
             case .keep: text += "r\(i.a)"

@@ -343,6 +343,20 @@ struct BytecodeCompiler {
             let first = top
             for item in x.items { expression(item, into: temp()) }
             emit(Instr(.list, dst, first, x.items.count), x)
+        case let x as InterpolationExpr where x.parts.count < 250:
+            // Part by part into `dst`, as the tree builds it: a part's value is formatted (an
+            // error there is the value's) and the size checked after each part.
+            chunk.exprs.append(x)
+            let node = chunk.exprs.count - 1
+            emit(Instr(.loadK, dst, constant(.string(""))), x)
+            for (k, p) in x.parts.enumerated() {
+                let mark = top
+                switch p {
+                case .text: emit(Instr(.interpolate, dst, -1, node, sub: UInt8(k)), x)
+                case .value(let e, _): emit(Instr(.interpolate, dst, operand(e), node, sub: UInt8(k)), e)
+                }
+                free(to: mark)
+            }
         case let x as MemberExpr:
             emit(Instr(.member, dst, operand(x.object), constant(.string(x.name))), x)
         case let call as CallExpr where !call.hasKeywords:

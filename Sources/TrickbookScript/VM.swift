@@ -714,6 +714,23 @@ extension Interpreter {
                 r[Int(i.a)] = .list(ListRef(Array(UnsafeBufferPointer(start: r + Int(i.b), count: Int(i.c)))))
             case .member:
                 r[Int(i.a)] = try member(r[Int(i.b)], k[Int(i.c)].str)
+            case .interpolate:
+                guard let node = cur.pointee.chunk.exprs[Int(i.c)] as? InterpolationExpr, Int(i.sub) < node.parts.count else {
+                    throw ScriptError("internal error: an interpolation's part is missing")
+                }
+                let piece: String
+                switch node.parts[Int(i.sub)] {
+                case .text(let t): piece = t
+                case .value(_, let spec): piece = try spec.map { try $0.apply(r[Int(i.b)]) } ?? r[Int(i.b)].str
+                }
+                // The string moves out of its register, grows in place, and moves back.
+                let acc = r + Int(i.a)
+                var s = ""
+                if case .string(let t) = acc.move() { s = t }
+                s += piece
+                let size = s.utf8.count
+                acc.initialize(to: .string(s))
+                do { try checkSize(size, "the interpolated string") } catch { throw node.locate(error) }
             case .eval:
                 r[Int(i.a)] = try cur.pointee.chunk.exprs[Int(i.b)].eval(view(cur, r))
             case .tryBegin:
