@@ -20,6 +20,8 @@ struct BytecodeCompiler {
     private var tries = 0
     /// Compiling a cell's top level: its expression statements set the session's last value.
     private var topLevel = false
+    /// Globals the body's statements so far gave values (see `isSettled`).
+    private var assigned: Set<Int> = []
 
     /// The bytecode of `proto`'s body, or nil when it should stay a tree.
     static func compile(_ proto: FunctionProto) -> Chunk? {
@@ -37,7 +39,12 @@ struct BytecodeCompiler {
     private static func compile(_ body: [Stmt], into chunk: Chunk, end: Node, topLevel: Bool) -> Chunk? {
         var c = BytecodeCompiler(chunk: chunk, top: chunk.slots)
         c.topLevel = topLevel
-        for s in body { c.statement(s) }
+        for s in body {
+            c.statement(s)
+            // A global this body gives a value before anything nested is defined from then on
+            // (had the statement failed, nothing after it would run).
+            if let a = s as? AssignStmt, case .global(let g) = a.target { c.assigned.insert(g) }
+        }
         c.emit(Instr(.retNil), end)
         guard chunk.registers <= maxRegisters else { return nil }
         chunk.finish()
@@ -50,11 +57,12 @@ struct BytecodeCompiler {
     }
 
     /// Whether evaluating `e` can neither fail nor change anything: a constant, a local, or a
-    /// global that is defined (a global cannot become undefined).
-    private static func isSettled(_ e: Expr) -> Bool {
+    /// global that is defined by then (defined now, or given a value by an earlier statement of
+    /// the body; a global cannot become undefined).
+    private func isSettled(_ e: Expr) -> Bool {
         switch e {
         case is ConstExpr, is LocalGet, is UpvalueGet: return true
-        case let g as GlobalGet: return g.state.pointee.defined[g.index]
+        case let g as GlobalGet: return g.state.pointee.defined[g.index] || assigned.contains(g.index)
         default: return false
         }
     }
@@ -372,7 +380,7 @@ struct BytecodeCompiler {
             if base != dst { emit(Instr(.move, dst, base), call) }
         case let m as MethodCallExpr where !m.names.contains(where: { $0 != nil }):
             let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()
-            if m.args.allSatisfy(Self.isSettled) {
+            if m.args.allSatisfy(isSettled) {
                 // Finding the method after the arguments is no change: they can neither fail
                 // nor change anything.
                 expression(m.object, into: base)
@@ -384,9 +392,10 @@ struct BytecodeCompiler {
                 // arguments' effects, and they cannot change what is called.
                 _ = temp()  // base + 1: what is called
                 expression(m.object, into: base)
-                emit(Instr(.method, base, 0, constant(.string(m.name))), m)
+                let append: UInt8 = m.name == "append" && m.args.count == 1 ? 1 : 0  // a list's, done in place
+                emit(Instr(.method, base, 0, constant(.string(m.name)), sub: append), m)
                 for a in m.args { expression(a, into: temp()) }
-                emit(Instr(.callResolved, base, m.args.count), m)
+                emit(Instr(.callResolved, base, m.args.count, sub: append), m)
             }
             if base != dst { emit(Instr(.move, dst, base), m) }
         default:

@@ -17,8 +17,6 @@ public final class Interpreter {
     public private(set) var builtins: [Builtin] = []
     public private(set) var hostTypes: [HostType] = []
     var listMethods: [String: Builtin] = [:]
-    /// The list method `append`, which the VM does itself.
-    var listAppend: Builtin?
     var mapMethods: [String: Builtin] = [:]
     var stringMethods: [String: Builtin] = [:]
 
@@ -185,9 +183,7 @@ public final class Interpreter {
     /// Adds methods of lists, maps or strings.
     func registerMethod(_ type: String, _ b: Builtin) {
         switch type {
-        case "list":
-            listMethods[b.name] = b
-            if b.name == "append" { listAppend = b }
+        case "list": listMethods[b.name] = b
         case "map": mapMethods[b.name] = b
         default: stringMethods[b.name] = b
         }

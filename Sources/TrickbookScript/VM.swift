@@ -514,6 +514,10 @@ extension Interpreter {
                 }
             case .method:
                 let a = Int(i.a)
+                if i.sub == 1, listAt(r + a) != nil {
+                    put(r + a + 1, .nil_)  // a list's append: `callResolved` does it
+                    continue
+                }
                 if let v = mapItem(r + a, cur.pointee.entry.keys + Int(i.c)) {
                     r[a + 1] = v
                     r[a] = .nil_
@@ -525,6 +529,12 @@ extension Interpreter {
                 }
             case .callResolved:
                 let a = Int(i.a), n = Int(i.b)
+                if i.sub == 1, let l = listAt(r + a), !holdsObject(r + a + 1) {
+                    if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+                    try append(moving: r + a + 2, to: l)
+                    r[a] = .nil_
+                    continue
+                }
                 if case .nil_ = r[a] {
                     if let (fn, callee) = compiledCallee(r + a + 1, n) {
                         var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
@@ -535,11 +545,6 @@ extension Interpreter {
                     r[a] = try call(r[a + 1], Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], site: cur.pointee.chunk.sites[pc - 1])
                 } else if case .builtin(let m) = r[a + 1] {
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                    if n == 1, m === listAppend, let l = listAt(r + a) {
-                        try append(moving: r + a + 2, to: l)  // as `append` does it
-                        r[a] = .nil_
-                        continue
-                    }
                     r[a] = try m.body(try m.bind(Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], in: self, receiver: r[a]))
                 }
             case .callMethod:
