@@ -649,8 +649,21 @@ extension Interpreter {
                     }
                     if done { continue }
                 }
+                if let m = mapAt(po) {
+                    // A map's item read without counting the map (what `indexValue` does for maps).
+                    guard let v = try m._withUnsafeGuaranteedRef({ try $0.get(pk.pointee) }) else {
+                        throw ScriptError("key \(pk.pointee.repr) not in map")
+                    }
+                    put(r + Int(i.a), v)
+                    continue
+                }
                 r[Int(i.a)] = try indexValue(po.pointee, pk.pointee)
             case .setIndex:
+                if i.sub == 0, let m = mapAt(r + Int(i.a)) {
+                    // A map's item set without counting the map (what `storeIndex` does for maps).
+                    try m._withUnsafeGuaranteedRef { try $0.set(r[Int(i.b)], r[Int(i.c)]) }
+                    continue
+                }
                 let o = r[Int(i.a)], k = r[Int(i.b)]
                 var v = r[Int(i.c)]
                 if i.sub != 0 { v = try binary(BinOp.at(i.sub - 1), try indexValue(o, k), v) }
