@@ -98,6 +98,12 @@ enum Op: UInt8 {
     /// r[a] (a string being built) += part `sub` of the interpolated string exprs[c]: its text,
     /// or r[b] formatted by the part's spec
     case interpolate
+    /// r[a] = a function made from the FunctionExpr exprs[b], closing over this call's frame
+    case closure
+    /// r[a] = r[a](r[a + 1], ..., r[a + b]) with the argument names of the call exprs[c]
+    case callKeywords
+    /// raise an error whose message is r[a] as text (`throw`)
+    case raise
     /// r[a] = expression b (a tree node) evaluated on this frame's slots
     case eval
     /// statement a (a tree node) run on this frame's slots; where a `break` and a `continue`
@@ -226,6 +232,9 @@ final class Chunk {
             case .list: text += "r\(i.a) = [r\(i.b) ..< r\(i.b + i.c)]"
             case .member: text += "r\(i.a) = r\(i.b).\(constants[Int(i.c)].str)"
             case .interpolate: text += "r\(i.a) += part \(i.sub)" + (i.b >= 0 ? " of r\(i.b)" : "")
+            case .closure: text += "r\(i.a) = fn \((exprs[Int(i.b)] as? FunctionExpr)?.proto.name ?? "?")"
+            case .callKeywords: text += "r\(i.a) = r\(i.a)(\(i.b) arguments, named)"
+            case .raise: text += "r\(i.a)"
             case .eval: text += "r\(i.a) = tree \(type(of: exprs[Int(i.b)]))"
             case .exec: text += "tree \(type(of: stmts[Int(i.a)]))" + (i.b >= 0 ? ", break → \(i.b), continue → \(i.c)" : "")
             case .keep: text += "r\(i.a)"

@@ -210,6 +210,8 @@ struct BytecodeCompiler {
             if let target = t.errorTarget { store(target, from: error, mustExist: false, site: t) }
             statement(t.handler)
             patch(skip, to: here)
+        case let t as ThrowStmt:
+            emit(Instr(.raise, expression(t.value)), t)
         case let r as ReturnStmt:
             if let v = r.value { emit(Instr(.ret, value(v)), r) } else { emit(Instr(.retNil), r) }
         case is BreakStmt:
@@ -365,6 +367,9 @@ struct BytecodeCompiler {
                 }
                 free(to: mark)
             }
+        case let f as FunctionExpr:
+            chunk.exprs.append(f)
+            emit(Instr(.closure, dst, chunk.exprs.count - 1), f)
         case let x as MemberExpr:
             emit(Instr(.member, dst, operand(x.object), constant(.string(x.name))), x)
         case let call as CallExpr where !call.hasKeywords:
@@ -397,6 +402,21 @@ struct BytecodeCompiler {
                 for a in m.args { expression(a, into: temp()) }
                 emit(Instr(.callResolved, base, m.args.count, sub: append), m)
             }
+            if base != dst { emit(Instr(.move, dst, base), m) }
+        case let call as CallExpr:  // with argument names (those without come before)
+            let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()
+            expression(call.callee, into: base)
+            for a in call.args { expression(a, into: temp()) }
+            chunk.exprs.append(call)
+            emit(Instr(.callKeywords, base, call.args.count, chunk.exprs.count - 1), call)
+            if base != dst { emit(Instr(.move, dst, base), call) }
+        case let m as MethodCallExpr:  // with argument names: the member found first, as the tree does
+            let base = dst >= chunk.slots && dst == mark - 1 ? dst : temp()
+            expression(m.object, into: base)
+            emit(Instr(.member, base, base, constant(.string(m.name))), m)
+            for a in m.args { expression(a, into: temp()) }
+            chunk.exprs.append(m)
+            emit(Instr(.callKeywords, base, m.args.count, chunk.exprs.count - 1), m)
             if base != dst { emit(Instr(.move, dst, base), m) }
         default:
             chunk.exprs.append(e)

@@ -749,6 +749,22 @@ extension Interpreter {
                 let size = s.utf8.count
                 acc.initialize(to: .string(s))
                 do { try checkSize(size, "the interpolated string") } catch { throw node.locate(error) }
+            case .closure:
+                guard let f = cur.pointee.chunk.exprs[Int(i.b)] as? FunctionExpr else { throw ScriptError("internal error: a closure's function is missing") }
+                r[Int(i.a)] = .function(Function(proto: f.proto, env: view(cur, r)))
+            case .callKeywords:
+                // What the tree's calls do with argument names: the call's names sort them.
+                let a = Int(i.a), node = cur.pointee.chunk.exprs[Int(i.c)]
+                guard let names = (node as? CallExpr)?.names ?? (node as? MethodCallExpr)?.names, names.count == Int(i.b) else {
+                    throw ScriptError("internal error: a call's argument names are missing")
+                }
+                var positional: [Value] = [], keywords: [(String, Value)] = []
+                for (j, n) in names.enumerated() {
+                    if let n { keywords.append((n, r[a + 1 + j])) } else { positional.append(r[a + 1 + j]) }
+                }
+                r[a] = try call(r[a], positional, keywords, site: node)
+            case .raise:
+                throw ScriptError(r[Int(i.a)].str)
             case .eval:
                 r[Int(i.a)] = try cur.pointee.chunk.exprs[Int(i.b)].eval(view(cur, r))
             case .tryBegin:
