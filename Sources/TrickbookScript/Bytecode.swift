@@ -84,6 +84,8 @@ enum Op: UInt8 {
     /// The next item of that loop into r[b], or go to c when there is none (the interrupt and
     /// the step limit are checked first).
     case forNext
+    /// r[b], r[c] = the two items of the pair r[a] (a `for` over two names)
+    case unpack
     /// The interrupt and the step limit (a `while` loop's round).
     case check
     /// When r[a] (sub) r[b], a comparison: the interrupt and the step limit, then go to c (the
@@ -227,6 +229,7 @@ final class Chunk {
             case .forPrep: text += "r\(i.a), else → \(i.c)"
             case .forNext: text += "r\(i.b) = next of r\(i.a), else → \(i.c)"
             case .check: break
+            case .unpack: text += "r\(i.b), r\(i.c) = r\(i.a)"
             case .loopIf: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) → \(i.c)"
             case .range: text += "r\(i.a) = r\(i.b) \(i.sub == 1 ? "..." : "..<") r\(i.c)"
             case .list: text += "r\(i.a) = [r\(i.b) ..< r\(i.b + i.c)]"

@@ -181,15 +181,23 @@ struct BytecodeCompiler {
                 patch(exit, to: here)
                 patchLoopExits()
             }
-        case let f as ForStmt where f.second == nil:
+        case let f as ForStmt:
             let state = temp()
             _ = temp(); _ = temp()  // the loop's position and its end (or its items)
             let item = temp()
             _ = expression(f.iterable, into: state)
-            let prep = emit(Instr(.forPrep, state, 0, 0), f)
+            // Two names: a map gives [key, value] pairs, and each item is unpacked.
+            let prep = emit(Instr(.forPrep, state, 0, 0, sub: f.second == nil ? 0 : 1), f)
             let start = here
             let next = emit(Instr(.forNext, state, item, 0), f)
-            store(f.first, from: item, mustExist: false, site: f)
+            if let second = f.second {
+                let a = temp(), b = temp()
+                emit(Instr(.unpack, item, a, b), f)
+                store(f.first, from: a, mustExist: false, site: f)
+                store(second, from: b, mustExist: false, site: f)
+            } else {
+                store(f.first, from: item, mustExist: false, site: f)
+            }
             loop(start: start) { $0.statement(f.body) }
             emit(Instr(.jump, start), f)
             patch(prep, to: here)

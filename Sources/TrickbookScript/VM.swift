@@ -496,6 +496,12 @@ extension Interpreter {
                 }
             case .check:
                 if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+            case .unpack:
+                guard case .list(let pair) = r[Int(i.a)], pair.items.count == 2 else {
+                    throw ScriptError("'for a, b in …' needs pairs (2-element lists), got \(r[Int(i.a)].repr)")
+                }
+                r[Int(i.b)] = pair.items[0]
+                r[Int(i.c)] = pair.items[1]
             case .loopIf:
                 let pa = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1), pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
                 let holds: Bool
@@ -673,7 +679,20 @@ extension Interpreter {
                 switch r[a] {
                 case .range(let lo, let hi, _): r[a + 1] = .int(lo); r[a + 2] = .int(hi)
                 case .list(let l): r[a + 1] = .nil_; r[a] = .host(LoopItems(l.items))
-                case .map(let m): r[a + 1] = .nil_; r[a] = .host(LoopItems(m.keys))
+                case .map(let m):
+                    r[a + 1] = .nil_
+                    if i.sub == 1 {
+                        // [key, value] pairs, made one at a time from the map as it was (as the tree does)
+                        let keys = m.keys, values = m.values
+                        var j = 0
+                        r[a] = .host(LoopItems(next: {
+                            guard j < keys.count, j < values.count else { return nil }
+                            defer { j += 1 }
+                            return .list(ListRef([keys[j], values[j]]))
+                        }))
+                    } else {
+                        r[a] = .host(LoopItems(m.keys))
+                    }
                 case .string(let text):
                     r[a + 1] = .nil_
                     var it = text.makeIterator()
