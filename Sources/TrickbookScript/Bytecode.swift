@@ -95,6 +95,8 @@ enum Op: UInt8 {
     case range
     /// r[a] = [r[b], ..., r[b + c - 1]]
     case list
+    /// r[a] = a new empty map (a map literal's items follow, each a `setIndex`)
+    case newMap
     /// r[a] = member c (a constant name) of r[b]: a property, a bound method, a map's key
     case member
     /// r[a] (a string being built) += part `sub` of the interpolated string exprs[c]: its text,
@@ -233,6 +235,7 @@ final class Chunk {
             case .loopIf: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) → \(i.c)"
             case .range: text += "r\(i.a) = r\(i.b) \(i.sub == 1 ? "..." : "..<") r\(i.c)"
             case .list: text += "r\(i.a) = [r\(i.b) ..< r\(i.b + i.c)]"
+            case .newMap: text += "r\(i.a) = {}"
             case .member: text += "r\(i.a) = r\(i.b).\(constants[Int(i.c)].str)"
             case .interpolate: text += "r\(i.a) += part \(i.sub)" + (i.b >= 0 ? " of r\(i.b)" : "")
             case .closure: text += "r\(i.a) = fn \((exprs[Int(i.b)] as? FunctionExpr)?.proto.name ?? "?")"

@@ -375,6 +375,16 @@ struct BytecodeCompiler {
                 }
                 free(to: mark)
             }
+        case let x as MapExpr:
+            // Key, value, then the item set, pair by pair, as the tree builds it (an error in
+            // setting an item is its key's).
+            emit(Instr(.newMap, dst), x)
+            for (k, v) in zip(x.keys, x.values) {
+                let mark = top
+                let key = expression(k), value = expression(v)
+                emit(Instr(.setIndex, dst, key, value), k)
+                free(to: mark)
+            }
         case let f as FunctionExpr:
             chunk.exprs.append(f)
             emit(Instr(.closure, dst, chunk.exprs.count - 1), f)

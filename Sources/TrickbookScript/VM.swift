@@ -749,6 +749,8 @@ extension Interpreter {
                 }
             case .list:
                 r[Int(i.a)] = .list(ListRef(Array(UnsafeBufferPointer(start: r + Int(i.b), count: Int(i.c)))))
+            case .newMap:
+                r[Int(i.a)] = .map(MapRef())
             case .member:
                 r[Int(i.a)] = try member(r[Int(i.b)], k[Int(i.c)].str)
             case .interpolate:
