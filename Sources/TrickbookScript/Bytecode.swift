@@ -299,3 +299,28 @@ private extension String {
     func padded(_ n: Int) -> String { self + String(repeating: " ", count: max(0, n - count)) }
     func leftPadded(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
 }
+
+extension Interpreter {
+    /// The bytecode of each function `source` declares with `fn` (at the top and inside other
+    /// functions), or why it runs as a tree: what `trickbook disasm` prints. Nothing runs.
+    public func disassemble(_ source: String, name: String) throws -> String {
+        var compiler = try Compiler(ctx: self, file: SourceFile(name: name, text: source))
+        let (body, _) = try compiler.compileChunk()
+        var out: [String] = []
+        var pending: [Stmt] = Array(body)
+        while !pending.isEmpty {
+            let s = pending.removeFirst()
+            guard let a = s as? AssignStmt, let f = a.value as? FunctionExpr else { continue }
+            let p = f.proto
+            if let chunk = BytecodeCompiler.compile(p) {
+                out.append(chunk.disassembly(name: p.name, globals: globalNames))
+            } else {
+                let why = !p.defaults.allSatisfy({ $0 == nil }) ? "it has default arguments"
+                    : p.body.isEmpty ? "its body is empty" : "it needs more than \(BytecodeCompiler.maxRegisters) registers"
+                out.append("fn \(p.name): runs as a tree (\(why))")
+            }
+            pending.append(contentsOf: p.body)
+        }
+        return out.isEmpty ? "\(name): no functions" : out.joined(separator: "\n\n")
+    }
+}

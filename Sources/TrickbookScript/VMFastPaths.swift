@@ -1,0 +1,113 @@
+// What the VM's instructions do without Swift's copies of a `Value`: a callee, a map's item, a
+// list read where they are, without a reference count (a register keeps them), and numbers
+// read and written as bytes (RawValue.swift), Swift's path taken whenever an object is involved.
+
+/// The compiled function `p` holds with `argc` parameters, and its chunk's entry, read without
+/// a reference count (the register keeps the function; its proto, the chunk); nil for anything
+/// else, and for a function not compiled yet (its first call compiles it). Kept out of line:
+/// a small function reads the enum's payload in place, where the VM's loop would copy it.
+@inline(__always) func compiledCallee(_ p: UnsafePointer<Value>, _ argc: Int) -> (Unmanaged<Function>, Chunk.Entry)? {
+    guard let f = functionAt(p) else { return nil }
+    let e: Chunk.Entry? = f._withUnsafeGuaranteedRef { f in f.paramCount == argc ? f.unownedProto.entry : nil }
+    return e.map { (f, $0) }
+}
+
+/// The value of key `key` in the map `p` holds (nil: `p` holds no map, or the map no such key),
+/// without a reference count on the map.
+@inline(__always) func mapItem(_ p: UnsafePointer<Value>, _ key: UnsafePointer<(form: MapKeyForm?, hash: UInt64)>) -> Value? {
+    guard let m = mapAt(p), let form = key.pointee.form else { return nil }
+    return m._withUnsafeGuaranteedRef { $0.get(form, key.pointee.hash) }
+}
+
+@inline(never) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
+    guard case .map(let m) = p.pointee else { return nil }
+    return .passUnretained(m)
+}
+
+/// Whether `p` holds a value with an object in it (whose count a store over it must drop).
+@inline(__always) func holdsObject(_ p: UnsafePointer<Value>) -> Bool {
+    if Raw.ok { return Raw.holdsObject(p) }
+    switch p.pointee {
+    case .nil_, .bool, .int, .float, .range: return false
+    default: return true
+    }
+}
+
+/// `p.pointee = v`, without the call that lets go of the old value when it is a number, a bool
+/// or nil (most stores into registers).
+@inline(__always) func put(_ p: UnsafeMutablePointer<Value>, _ v: Value) {
+    if holdsObject(p) { p.pointee = v } else { p.initialize(to: v) }
+}
+
+/// `dst.pointee = src.pointee`: as bytes when neither holds an object.
+@inline(__always) func move(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>, _ raw: Bool) {
+    if raw, !Raw.holdsObject(dst), !Raw.holdsObject(src) { Raw.copy(dst, src) } else { dst.pointee = src.pointee }
+}
+
+/// `a (op) b` into `dst` (which holds no object) when both are ints or both floats and the
+/// result is what `binary` gives (an int sum that overflows, a division of ints, and every
+/// other case take `binary`); false when it is not done.
+@inline(__always) func rawBinary(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>, into dst: UnsafeMutablePointer<Value>) -> Bool {
+    let ta = Raw.tag(a), tb = Raw.tag(b)
+    if ta == Raw.intTag, tb == Raw.intTag {
+        let x = Raw.int(a), y = Raw.int(b)
+        switch op {
+        case 0: let (s, o) = x.addingReportingOverflow(y); if o { return false }; Raw.setInt(dst, s)
+        case 1: let (s, o) = x.subtractingReportingOverflow(y); if o { return false }; Raw.setInt(dst, s)
+        case 2: let (s, o) = x.multipliedReportingOverflow(by: y); if o { return false }; Raw.setInt(dst, s)
+        default:
+            guard let holds = BinOp.compare(op, x, y) else { return false }
+            Raw.setBool(dst, holds)
+        }
+        return true
+    }
+    if ta == Raw.floatTag, tb == Raw.floatTag {
+        let x = Raw.float(a), y = Raw.float(b)
+        switch op {
+        case 0: Raw.setFloat(dst, x + y)
+        case 1: Raw.setFloat(dst, x - y)
+        case 2: Raw.setFloat(dst, x * y)
+        case 3: Raw.setFloat(dst, x / y)
+        default:
+            guard let holds = BinOp.compare(op, x, y) else { return false }
+            Raw.setBool(dst, holds)
+        }
+        return true
+    }
+    return false
+}
+
+/// Comparison `op` of two ints or two floats (nil: anything else).
+@inline(__always) func rawCompare(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>) -> Bool? {
+    let ta = Raw.tag(a), tb = Raw.tag(b)
+    if ta == Raw.intTag, tb == Raw.intTag { return BinOp.compare(op, Raw.int(a), Raw.int(b)) }
+    if ta == Raw.floatTag, tb == Raw.floatTag { return BinOp.compare(op, Raw.float(a), Raw.float(b)) }
+    return nil
+}
+
+/// A list's append as the core library does it (CoreLibrary.swift: the size checked, the
+/// collector told), the item moved in from its register (a temporary): no count taken, none
+/// dropped.
+@inline(__always) func append(moving p: UnsafeMutablePointer<Value>, to list: Unmanaged<ListRef>) throws {
+    try list._withUnsafeGuaranteedRef { l in
+        try checkSize(l.items.count + 1, "the list")
+        l.items.append(p.move())
+        p.initialize(to: .nil_)
+        l.stored(l.items[l.items.count - 1])
+    }
+}
+
+@inline(never) func listAt(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
+    guard case .list(let l) = p.pointee else { return nil }
+    return .passUnretained(l)
+}
+
+@inline(never) func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
+    guard case .builtin(let b) = p.pointee else { return nil }
+    return .passUnretained(b)
+}
+
+@inline(never) func functionAt(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
+    guard case .function(let f) = p.pointee else { return nil }
+    return .passUnretained(f)
+}
