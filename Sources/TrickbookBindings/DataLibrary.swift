@@ -103,8 +103,9 @@ enum DataLibrary: Library {
         Row(
             "loader(dataset, batch, shuffle = false, transform = nil, workers = 1, seed = nil, drop_last = false)",
             doc: """
-                Batches of a dataset, shuffled per epoch by seed, augmented on worker threads; `for b in batches` \
-                runs an epoch, next(batches) steps.
+                Batches of a dataset, shuffled per epoch by seed, augmented on worker threads (a transform \
+                written in the language too, as a copy, when it uses only functions and plain values; printing the \
+                loader says where it runs); `for b in batches` runs an epoch, next(batches) steps.
                 """,
             example: "loader(train, 128, shuffle: true, transform: augment)", loader),
         Row(
