@@ -315,7 +315,7 @@ extension Interpreter {
             if let chunk = BytecodeCompiler.compile(p) {
                 out.append(chunk.disassembly(name: p.name, globals: globalNames))
             } else {
-                let why = !p.defaults.allSatisfy({ $0 == nil }) ? "it has default arguments"
+                let why = p.defaultsMakeFunctions ? "a default argument makes a function"
                     : p.body.isEmpty ? "its body is empty" : "it needs more than \(BytecodeCompiler.maxRegisters) registers"
                 out.append("fn \(p.name): runs as a tree (\(why))")
             }

@@ -25,7 +25,9 @@ struct BytecodeCompiler {
 
     /// The bytecode of `proto`'s body, or nil when it should stay a tree.
     static func compile(_ proto: FunctionProto) -> Chunk? {
-        guard proto.defaults.allSatisfy({ $0 == nil }), proto.slotCount < maxRegisters, let last = proto.body.last else { return nil }
+        // Defaults are evaluated by the call's binding, in a frame whose slots the call's
+        // registers then take: unless a default makes a function that would keep that frame.
+        guard !proto.defaultsMakeFunctions, proto.slotCount < maxRegisters, let last = proto.body.last else { return nil }
         let chunk = Chunk(slots: proto.slotCount, params: proto.params.count, onHeap: proto.makesClosures)
         return compile(Array(proto.body), into: chunk, end: last, topLevel: false)
     }

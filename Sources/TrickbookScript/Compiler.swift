@@ -50,6 +50,8 @@ struct Compiler {
     /// running and freeing a tree all recurse on its depth, so past `maxNesting` the script gets
     /// an error instead of a stack overflow.
     private var nesting = 0
+    /// Functions compiled so far (to tell whether a function's defaults make any).
+    private var functionsMade = 0
     static let maxNesting = 1000
 
     /// One level deeper; undo with `nesting -= 1` (or by restoring a saved count).
@@ -256,6 +258,7 @@ struct Compiler {
     private mutating func functionRest(name: String, pos: SourcePos) throws -> FunctionProto {
         try deeper("functions")
         defer { nesting -= 1 }
+        functionsMade += 1
         let textStart = peekAhead(0).pos
         _ = try expect("(")
         var params: [(String, SourcePos)] = []
@@ -281,12 +284,13 @@ struct Compiler {
         scope = FnScope(parent: saved, isChunk: false)
         defer { scope = saved }
         for (p, _) in params { _ = scope.declare(p, isConst: false) }
-        let resume = i
+        let resume = i, madeBefore = functionsMade
         proto.defaults = try defaultTokens.map { range -> Expr? in
             guard let (start, _) = range else { return nil }
             i = start
             return try expression()
         }
+        proto.defaultsMakeFunctions = functionsMade != madeBefore
         i = resume
         if match("=>") {
             skipNewlines()

@@ -66,6 +66,9 @@ final class FunctionProto {
     let params: [String]
     /// Default value expressions, evaluated in the new frame at each call (nil: required).
     var defaults: [Expr?]
+    /// Whether a default makes a function: it would close over the frame the defaults are
+    /// evaluated in, so the body must run in that frame (as a tree), not in registers.
+    var defaultsMakeFunctions = false
     var body: ContiguousArray<Stmt> = []
     var slotCount = 0
     let file: SourceFile
