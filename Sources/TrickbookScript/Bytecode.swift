@@ -97,6 +97,12 @@ enum Op: UInt8 {
     case list
     /// r[a] = a new empty map (a map literal's items follow, each a `setIndex`)
     case newMap
+    /// r[a] = r[b][r[b + 1] : r[b + 2] : r[b + 3]]
+    case slice
+    /// r[a] = r[b][items], the items of the subscript exprs[c] in r[b + 1] on
+    case multiIndex
+    /// r[b][items] (op)= r[a], the subscript assignment stmts[c] with its items in r[b + 1] on
+    case setSubscript
     /// r[a] = member c (a constant name) of r[b]: a property, a bound method, a map's key
     case member
     /// r[a] (a string being built) += part `sub` of the interpolated string exprs[c]: its text,
@@ -236,6 +242,9 @@ final class Chunk {
             case .range: text += "r\(i.a) = r\(i.b) \(i.sub == 1 ? "..." : "..<") r\(i.c)"
             case .list: text += "r\(i.a) = [r\(i.b) ..< r\(i.b + i.c)]"
             case .newMap: text += "r\(i.a) = {}"
+            case .slice: text += "r\(i.a) = r\(i.b)[r\(i.b + 1):r\(i.b + 2):r\(i.b + 3)]"
+            case .multiIndex: text += "r\(i.a) = r\(i.b)[items from r\(i.b + 1)]"
+            case .setSubscript: text += "r\(i.b)[items from r\(i.b + 1)] = r\(i.a)"
             case .member: text += "r\(i.a) = r\(i.b).\(constants[Int(i.c)].str)"
             case .interpolate: text += "r\(i.a) += part \(i.sub)" + (i.b >= 0 ? " of r\(i.b)" : "")
             case .closure: text += "r\(i.a) = fn \((exprs[Int(i.b)] as? FunctionExpr)?.proto.name ?? "?")"

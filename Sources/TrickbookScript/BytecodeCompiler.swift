@@ -220,6 +220,13 @@ struct BytecodeCompiler {
             if let target = t.errorTarget { store(target, from: error, mustExist: false, site: t) }
             statement(t.handler)
             patch(skip, to: here)
+        case let x as SubscriptAssignStmt:
+            let base = temp()
+            expression(x.object, into: base)
+            subscriptItems(x.items, site: x)
+            let v = expression(x.value, into: temp())
+            chunk.stmts.append(x)
+            emit(Instr(.setSubscript, v, base, chunk.stmts.count - 1), x)
         case let t as ThrowStmt:
             emit(Instr(.raise, expression(t.value)), t)
         case let r as ReturnStmt:
@@ -299,6 +306,22 @@ struct BytecodeCompiler {
 
     // MARK: Expressions
 
+    /// `e` into `r`, or nil when it is omitted (`site`: the node it belongs to).
+    private mutating func optional(_ e: Expr?, into r: Int, site: Node) {
+        if let e { expression(e, into: r) } else { emit(Instr(.loadK, r, constant(.nil_)), site) }
+    }
+
+    /// A subscript's items into the next registers, in order (see `subscripts(_:from:)`).
+    private mutating func subscriptItems(_ items: [SubscriptItem], site: Node) {
+        for item in items {
+            switch item {
+            case .index(let e): expression(e, into: temp())
+            case .slice(let a, let b, let c): for part in [a, b, c] { optional(part, into: temp(), site: site) }
+            case .ellipsis: break
+            }
+        }
+    }
+
     /// An operand of the instructions that take constants too (`binary`, `update`, `index`,
     /// `jumpUnless`, `ret`): a constant is -1 - its index; else as `operand`.
     private mutating func value(_ e: Expr) -> Int {
@@ -377,6 +400,17 @@ struct BytecodeCompiler {
                 }
                 free(to: mark)
             }
+        case let x as SliceExpr:
+            let base = temp()
+            expression(x.object, into: base)
+            for part in [x.start, x.end, x.step] { optional(part, into: temp(), site: x) }
+            emit(Instr(.slice, dst, base), x)
+        case let x as MultiIndexExpr:
+            let base = temp()
+            expression(x.object, into: base)
+            subscriptItems(x.items, site: x)
+            chunk.exprs.append(x)
+            emit(Instr(.multiIndex, dst, base, chunk.exprs.count - 1), x)
         case let x as MapExpr:
             // Key, value, then the item set, pair by pair, as the tree builds it (an error in
             // setting an item is its key's).

@@ -514,6 +514,23 @@ func sliceIndices(count: Int, start: Value, end: Value, step: Value) throws -> [
     return out
 }
 
+/// `o[s:e:st]` of a list, string, range or host object (each bound nil when omitted).
+func sliceValue(_ o: Value, _ s: Value, _ e: Value, _ st: Value) throws -> Value {
+    switch o {
+    case .list(let l): return .list(ListRef(try sliceIndices(count: l.items.count, start: s, end: e, step: st).map { l.items[$0] }))
+    case .string(let str):
+        let chars = Array(str)
+        return .string(String(try sliceIndices(count: chars.count, start: s, end: e, step: st).map { chars[$0] }))
+    case .range(let lo, let hi, _):
+        return .list(ListRef(try sliceIndices(count: max(0, hi - lo), start: s, end: e, step: st).map { .int(lo + $0) }))
+    case .host(let h):
+        if let read = h.hostType.getSubscript { return try read(h, [.slice(s, e, st)]) }
+        guard let slice = h.hostType.slice else { throw ScriptError("\(h.hostType.name) cannot be sliced") }
+        return try slice(h, s, e, st)
+    default: throw ScriptError("\(o.typeName) cannot be sliced")
+    }
+}
+
 final class SliceExpr: Expr {
     let object: Expr, start: Expr?, end: Expr?, step: Expr?
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ object: Expr, _ start: Expr?, _ end: Expr?, _ step: Expr?) {
@@ -523,21 +540,7 @@ final class SliceExpr: Expr {
     override func eval(_ f: Frame) throws -> Value {
         let o = try object.eval(f)
         let s = try start?.eval(f) ?? .nil_, e = try end?.eval(f) ?? .nil_, st = try step?.eval(f) ?? .nil_
-        do {
-            switch o {
-            case .list(let l): return .list(ListRef(try sliceIndices(count: l.items.count, start: s, end: e, step: st).map { l.items[$0] }))
-            case .string(let str):
-                let chars = Array(str)
-                return .string(String(try sliceIndices(count: chars.count, start: s, end: e, step: st).map { chars[$0] }))
-            case .range(let lo, let hi, _):
-                return .list(ListRef(try sliceIndices(count: max(0, hi - lo), start: s, end: e, step: st).map { .int(lo + $0) }))
-            case .host(let h):
-                if let read = h.hostType.getSubscript { return try read(h, [.slice(s, e, st)]) }
-                guard let slice = h.hostType.slice else { throw ScriptError("\(h.hostType.name) cannot be sliced") }
-                return try slice(h, s, e, st)
-            default: throw ScriptError("\(o.typeName) cannot be sliced")
-            }
-        } catch { throw locate(error) }
+        do { return try sliceValue(o, s, e, st) } catch { throw locate(error) }
     }
 }
 

@@ -32,6 +32,33 @@ func subscriptValue(_ o: Value, _ items: [Subscript]) throws -> Value {
     return try read(h, items)
 }
 
+/// `o[items] = v` (after `op` with the old value, when given) through the host type's hook.
+func assignSubscript(_ o: Value, _ items: [Subscript], _ op: BinOp?, _ value: Value) throws {
+    guard case .host(let h) = o, let write = h.hostType.setSubscript else {
+        throw ScriptError("\(o.typeName) does not support assignment into a slice")
+    }
+    var v = value
+    if let op { v = try binary(op, try subscriptValue(o, items), v) }
+    try write(h, items, v)
+}
+
+/// The subscript items written as `items`, their values in registers from `r` on in order (an
+/// index one, a slice three, `...` none).
+func subscripts(_ items: [SubscriptItem], from r: UnsafeMutablePointer<Value>) -> [Subscript] {
+    var k = 0
+    return items.map { item in
+        switch item {
+        case .index:
+            defer { k += 1 }
+            return .index(r[k])
+        case .slice:
+            defer { k += 3 }
+            return .slice(r[k], r[k + 1], r[k + 2])
+        case .ellipsis: return .ellipsis
+        }
+    }
+}
+
 final class MultiIndexExpr: Expr {
     let object: Expr, items: [SubscriptItem]
     init(_ ctx: Interpreter, _ file: SourceFile, _ pos: SourcePos, _ object: Expr, _ items: [SubscriptItem]) {
@@ -55,14 +82,8 @@ final class SubscriptAssignStmt: Stmt {
     override func exec(_ f: Frame) throws -> Flow {
         let o = try object.eval(f)
         let subs = try items.map { try $0.eval(f) }
-        var v = try value.eval(f)
-        do {
-            guard case .host(let h) = o, let write = h.hostType.setSubscript else {
-                throw ScriptError("\(o.typeName) does not support assignment into a slice")
-            }
-            if let op { v = try binary(op, try subscriptValue(o, subs), v) }
-            try write(h, subs, v)
-        } catch { throw locate(error) }
+        let v = try value.eval(f)
+        do { try assignSubscript(o, subs, op, v) } catch { throw locate(error) }
         return .normal
     }
 }

@@ -490,6 +490,15 @@ extension Interpreter {
                 r[Int(i.a)] = .list(ListRef(Array(UnsafeBufferPointer(start: r + Int(i.b), count: Int(i.c)))))
             case .newMap:
                 r[Int(i.a)] = .map(MapRef())
+            case .slice:
+                let b = Int(i.b)
+                r[Int(i.a)] = try sliceValue(r[b], r[b + 1], r[b + 2], r[b + 3])
+            case .multiIndex:
+                guard let node = cur.pointee.chunk.exprs[Int(i.c)] as? MultiIndexExpr else { throw ScriptError("internal error: a subscript is missing") }
+                r[Int(i.a)] = try subscriptValue(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1))
+            case .setSubscript:
+                guard let node = cur.pointee.chunk.stmts[Int(i.c)] as? SubscriptAssignStmt else { throw ScriptError("internal error: a subscript is missing") }
+                try assignSubscript(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1), node.op, r[Int(i.a)])
             case .member:
                 r[Int(i.a)] = try member(r[Int(i.b)], k[Int(i.c)].str)
             case .interpolate:
