@@ -103,6 +103,10 @@ enum Op: UInt8 {
     case multiIndex
     /// r[b][items] (op)= r[a], the subscript assignment stmts[c] with its items in r[b + 1] on
     case setSubscript
+    /// r[b].name (op)= r[a], the member assignment stmts[c]
+    case setMember
+    /// an assertion failed: its message r[a] as text (-1: none)
+    case assertFailed
     /// r[a] = member c (a constant name) of r[b]: a property, a bound method, a map's key
     case member
     /// r[a] (a string being built) += part `sub` of the interpolated string exprs[c]: its text,
@@ -244,6 +248,8 @@ final class Chunk {
             case .newMap: text += "r\(i.a) = {}"
             case .slice: text += "r\(i.a) = r\(i.b)[r\(i.b + 1):r\(i.b + 2):r\(i.b + 3)]"
             case .multiIndex: text += "r\(i.a) = r\(i.b)[items from r\(i.b + 1)]"
+            case .setMember: text += "r\(i.b).member = r\(i.a)"
+            case .assertFailed: text += i.a >= 0 ? "r\(i.a)" : ""
             case .setSubscript: text += "r\(i.b)[items from r\(i.b + 1)] = r\(i.a)"
             case .member: text += "r\(i.a) = r\(i.b).\(constants[Int(i.c)].str)"
             case .interpolate: text += "r\(i.a) += part \(i.sub)" + (i.b >= 0 ? " of r\(i.b)" : "")

@@ -220,6 +220,17 @@ struct BytecodeCompiler {
             if let target = t.errorTarget { store(target, from: error, mustExist: false, site: t) }
             statement(t.handler)
             patch(skip, to: here)
+        case let x as MemberAssignStmt:
+            let o = expression(x.object), v = expression(x.value)
+            chunk.stmts.append(x)
+            emit(Instr(.setMember, v, o, chunk.stmts.count - 1), x)
+        case let a as AssertStmt:
+            // As an `if`: the condition's truth as the tree takes it; the message only on failure.
+            let failed = jumpUnless(a.cond)
+            let end = emit(Instr(.jump), a)
+            patch(failed, to: here)
+            emit(Instr(.assertFailed, a.message.map { expression($0) } ?? -1), a)
+            patch(end, to: here)
         case let x as SubscriptAssignStmt:
             let base = temp()
             expression(x.object, into: base)

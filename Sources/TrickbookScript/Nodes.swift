@@ -692,6 +692,20 @@ func storeIndex(_ o: Value, _ k: Value, _ v: Value) throws {
     }
 }
 
+extension Interpreter {
+    /// `o.name = v`, or `o.name op= v`: a host object's property that can be set.
+    func assignMember(_ o: Value, _ name: String, _ op: BinOp?, _ value: Value) throws {
+        var v = value
+        if let op { v = try binary(op, try member(o, name), v) }
+        guard case .host(let h) = o else { throw ScriptError("cannot set member '\(name)' of \(o.typeName)") }
+        guard let prop = h.hostType.properties[name] else {
+            throw ScriptError("\(h.hostType.name) has no property '\(name)'\(didYouMean(name, Array(h.hostType.properties.keys)))")
+        }
+        guard let set = prop.set else { throw ScriptError("property '\(name)' of \(h.hostType.name) is read-only") }
+        try set(h, v)
+    }
+}
+
 /// `o.p = e` and `o.p op= e`.
 final class MemberAssignStmt: Stmt {
     let object: Expr, name: String, op: BinOp?, value: Expr
@@ -701,16 +715,8 @@ final class MemberAssignStmt: Stmt {
     }
     override func exec(_ f: Frame) throws -> Flow {
         let o = try object.eval(f)
-        var v = try value.eval(f)
-        do {
-            if let op { v = try binary(op, try ctx.member(o, name), v) }
-            guard case .host(let h) = o else { throw ScriptError("cannot set member '\(name)' of \(o.typeName)") }
-            guard let prop = h.hostType.properties[name] else {
-                throw ScriptError("\(h.hostType.name) has no property '\(name)'\(didYouMean(name, Array(h.hostType.properties.keys)))")
-            }
-            guard let set = prop.set else { throw ScriptError("property '\(name)' of \(h.hostType.name) is read-only") }
-            try set(h, v)
-        } catch { throw locate(error) }
+        let v = try value.eval(f)
+        do { try ctx.assignMember(o, name, op, v) } catch { throw locate(error) }
         return .normal
     }
 }

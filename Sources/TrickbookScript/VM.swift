@@ -496,6 +496,11 @@ extension Interpreter {
             case .multiIndex:
                 guard let node = cur.pointee.chunk.exprs[Int(i.c)] as? MultiIndexExpr else { throw ScriptError("internal error: a subscript is missing") }
                 r[Int(i.a)] = try subscriptValue(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1))
+            case .setMember:
+                guard let node = cur.pointee.chunk.stmts[Int(i.c)] as? MemberAssignStmt else { throw ScriptError("internal error: a member assignment is missing") }
+                try assignMember(r[Int(i.b)], node.name, node.op, r[Int(i.a)])
+            case .assertFailed:
+                throw ScriptError(i.a >= 0 ? "assertion failed: \(r[Int(i.a)].str)" : "assertion failed")
             case .setSubscript:
                 guard let node = cur.pointee.chunk.stmts[Int(i.c)] as? SubscriptAssignStmt else { throw ScriptError("internal error: a subscript is missing") }
                 try assignSubscript(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1), node.op, r[Int(i.a)])
