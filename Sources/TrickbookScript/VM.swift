@@ -180,10 +180,6 @@ extension Interpreter {
                 move(r + Int(i.a), k + Int(i.b), raw)
             case .move:
                 move(r + Int(i.a), r + Int(i.b), raw)
-            case .getUpvalue:
-                r[Int(i.a)] = upvalueSlots(cur.pointee.fn, r, Int(i.b))[Int(i.c)]
-            case .setUpvalue:
-                upvalueSlots(cur.pointee.fn, r, Int(i.b))[Int(i.c)] = r[Int(i.a)]
             case .getGlobal:
                 let g = Int(i.b)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
@@ -211,10 +207,6 @@ extension Interpreter {
                 let pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), dst = st.pointee.globals + g
                 if raw, rawBinary(i.sub, dst, pb, into: dst) { continue }
                 try updateInPlace(dst, BinOp.at(i.sub), pb.pointee)
-            case .neg:
-                r[Int(i.a)] = try negate(r[Int(i.b)])
-            case .not:
-                r[Int(i.a)] = .bool(!(try r[Int(i.b)].truth()))
             case .jump:
                 pc = Int(i.a)
             case .jumpIfFalse:
@@ -235,12 +227,6 @@ extension Interpreter {
                 }
             case .check:
                 if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-            case .unpack:
-                guard case .list(let pair) = r[Int(i.a)], pair.items.count == 2 else {
-                    throw ScriptError("'for a, b in …' needs pairs (2-element lists), got \(r[Int(i.a)].repr)")
-                }
-                r[Int(i.b)] = pair.items[0]
-                r[Int(i.c)] = pair.items[1]
             case .loopIf:
                 let pa = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1), pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
                 let holds: Bool
@@ -359,8 +345,6 @@ extension Interpreter {
                 let site = cur.pointee.chunk.sites[pc - 1]
                 let m = try member(r[a], "append")
                 r[a] = try call(m, [r[a + 1]], [], site: site)
-            case .keep:
-                st.pointee.lastValue = r[Int(i.a)]
             case .ret:
                 let src = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1)
                 if raw, stack.callCount - 1 > entryCall, !Raw.holdsObject(src), !Raw.holdsObject(cur.pointee.result) {
@@ -413,36 +397,6 @@ extension Interpreter {
                 var v = r[Int(i.c)]
                 if i.sub != 0 { v = try binary(BinOp.at(i.sub - 1), try indexValue(o, k), v) }
                 try storeIndex(o, k, v)
-            case .forPrep:
-                let a = Int(i.a), site = cur.pointee.chunk.sites[pc - 1]
-                switch r[a] {
-                case .range(let lo, let hi, _): r[a + 1] = .int(lo); r[a + 2] = .int(hi)
-                case .list(let l): r[a + 1] = .nil_; r[a] = .host(LoopItems(l.items))
-                case .map(let m):
-                    r[a + 1] = .nil_
-                    if i.sub == 1 {
-                        // [key, value] pairs, made one at a time from the map as it was (as the tree does)
-                        let keys = m.keys, values = m.values
-                        var j = 0
-                        r[a] = .host(LoopItems(next: {
-                            guard j < keys.count, j < values.count else { return nil }
-                            defer { j += 1 }
-                            return .list(ListRef([keys[j], values[j]]))
-                        }))
-                    } else {
-                        r[a] = .host(LoopItems(m.keys))
-                    }
-                case .string(let text):
-                    r[a + 1] = .nil_
-                    var it = text.makeIterator()
-                    r[a] = .host(LoopItems(next: { it.next().map { .string(String($0)) } }))
-                case .host(let o):
-                    guard let make = o.hostType.iterate else { throw site.fail("\(o.hostType.name) is not iterable") }
-                    r[a + 1] = .nil_
-                    r[a] = .host(LoopItems(next: try make(o)))
-                default:
-                    throw site.fail("\(r[a].typeName) is not iterable")
-                }
             case .forNext:
                 let a = Int(i.a)
                 if raw, Raw.tag(r + a + 1) == Raw.intTag, Raw.tag(r + a + 2) == Raw.intTag, !Raw.holdsObject(r + Int(i.b)) {
@@ -475,76 +429,6 @@ extension Interpreter {
                 }
                 if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
                 r[Int(i.b)] = item
-            case .range:
-                // What RangeExpr does.
-                guard case .int(let lo) = r[Int(i.b)], case .int(let hi) = r[Int(i.c)] else {
-                    throw ScriptError("range bounds must be ints, got \(r[Int(i.b)].typeName) and \(r[Int(i.c)].typeName)")
-                }
-                if i.sub == 1 {
-                    guard hi < Int.max else { throw ScriptError("integer overflow") }
-                    r[Int(i.a)] = .range(lo, hi + 1, inclusive: true)
-                } else {
-                    r[Int(i.a)] = .range(lo, hi, inclusive: false)
-                }
-            case .list:
-                r[Int(i.a)] = .list(ListRef(Array(UnsafeBufferPointer(start: r + Int(i.b), count: Int(i.c)))))
-            case .newMap:
-                r[Int(i.a)] = .map(MapRef())
-            case .slice:
-                let b = Int(i.b)
-                r[Int(i.a)] = try sliceValue(r[b], r[b + 1], r[b + 2], r[b + 3])
-            case .multiIndex:
-                guard let node = cur.pointee.chunk.exprs[Int(i.c)] as? MultiIndexExpr else { throw ScriptError("internal error: a subscript is missing") }
-                r[Int(i.a)] = try subscriptValue(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1))
-            case .setMember:
-                guard let node = cur.pointee.chunk.stmts[Int(i.c)] as? MemberAssignStmt else { throw ScriptError("internal error: a member assignment is missing") }
-                try assignMember(r[Int(i.b)], node.name, node.op, r[Int(i.a)])
-            case .assertFailed:
-                throw ScriptError(i.a >= 0 ? "assertion failed: \(r[Int(i.a)].str)" : "assertion failed")
-            case .setSubscript:
-                guard let node = cur.pointee.chunk.stmts[Int(i.c)] as? SubscriptAssignStmt else { throw ScriptError("internal error: a subscript is missing") }
-                try assignSubscript(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1), node.op, r[Int(i.a)])
-            case .member:
-                r[Int(i.a)] = try member(r[Int(i.b)], k[Int(i.c)].str)
-            case .interpolate:
-                guard let node = cur.pointee.chunk.exprs[Int(i.c)] as? InterpolationExpr, Int(i.sub) < node.parts.count else {
-                    throw ScriptError("internal error: an interpolation's part is missing")
-                }
-                let piece: String
-                switch node.parts[Int(i.sub)] {
-                case .text(let t): piece = t
-                case .value(_, let spec): piece = try spec.map { try $0.apply(r[Int(i.b)]) } ?? r[Int(i.b)].str
-                }
-                // The string moves out of its register, grows in place, and moves back.
-                let acc = r + Int(i.a)
-                var s = ""
-                if case .string(let t) = acc.move() { s = t }
-                s += piece
-                let size = s.utf8.count
-                acc.initialize(to: .string(s))
-                do { try checkSize(size, "the interpolated string") } catch { throw node.locate(error) }
-            case .closure:
-                guard let f = cur.pointee.chunk.exprs[Int(i.b)] as? FunctionExpr else { throw ScriptError("internal error: a closure's function is missing") }
-                r[Int(i.a)] = .function(Function(proto: f.proto, env: view(cur, r)))
-            case .callKeywords:
-                // What the tree's calls do with argument names: the call's names sort them.
-                let a = Int(i.a), node = cur.pointee.chunk.exprs[Int(i.c)]
-                guard let names = (node as? CallExpr)?.names ?? (node as? MethodCallExpr)?.names, names.count == Int(i.b) else {
-                    throw ScriptError("internal error: a call's argument names are missing")
-                }
-                var positional: [Value] = [], keywords: [(String, Value)] = []
-                for (j, n) in names.enumerated() {
-                    if let n { keywords.append((n, r[a + 1 + j])) } else { positional.append(r[a + 1 + j]) }
-                }
-                r[a] = try call(r[a], positional, keywords, site: node)
-            case .raise:
-                throw ScriptError(r[Int(i.a)].str)
-            case .eval:
-                r[Int(i.a)] = try cur.pointee.chunk.exprs[Int(i.b)].eval(view(cur, r))
-            case .tryBegin:
-                stack.handlers.append((stack.callCount - 1, Int(i.a), Int(i.b), st.pointee.depth))
-            case .tryEnd:
-                stack.endTries(Int(i.a))
             case .exec:
                 switch try cur.pointee.chunk.stmts[Int(i.a)].exec(view(cur, r)) {
                 case .normal: break
@@ -561,7 +445,136 @@ extension Interpreter {
                     if let out = finish(value, &h, stack, entryCall, st) { return out }
                     (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
                 }
+            case .getUpvalue, .setUpvalue, .neg, .not, .unpack, .keep, .forPrep, .range, .list, .newMap, .slice, .multiIndex, .setMember, .assertFailed, .setSubscript, .member, .interpolate, .closure, .callKeywords, .raise, .eval, .tryBegin, .tryEnd:
+                try cold(i, pc, r, k, cur, stack, st)
             }
+
+        }
+    }
+
+    /// The instructions the loop runs rarely, out of its way: kept inline, they made the loop's
+    /// function so large that its position and registers left the machine's registers.
+    @inline(never)
+    private func cold(_ i: Instr, _ pc: Int, _ r: UnsafeMutablePointer<Value>, _ k: UnsafeMutablePointer<Value>, _ cur: UnsafeMutablePointer<Call>,
+                      _ stack: ValueStack, _ st: UnsafeMutablePointer<RuntimeState>) throws {
+        switch i.op {
+        case .getUpvalue:
+            r[Int(i.a)] = upvalueSlots(cur.pointee.fn, r, Int(i.b))[Int(i.c)]
+        case .setUpvalue:
+            upvalueSlots(cur.pointee.fn, r, Int(i.b))[Int(i.c)] = r[Int(i.a)]
+        case .neg:
+            r[Int(i.a)] = try negate(r[Int(i.b)])
+        case .not:
+            r[Int(i.a)] = .bool(!(try r[Int(i.b)].truth()))
+        case .unpack:
+            guard case .list(let pair) = r[Int(i.a)], pair.items.count == 2 else {
+                throw ScriptError("'for a, b in …' needs pairs (2-element lists), got \(r[Int(i.a)].repr)")
+            }
+            r[Int(i.b)] = pair.items[0]
+            r[Int(i.c)] = pair.items[1]
+        case .keep:
+            st.pointee.lastValue = r[Int(i.a)]
+        case .forPrep:
+            let a = Int(i.a), site = cur.pointee.chunk.sites[pc - 1]
+            switch r[a] {
+            case .range(let lo, let hi, _): r[a + 1] = .int(lo); r[a + 2] = .int(hi)
+            case .list(let l): r[a + 1] = .nil_; r[a] = .host(LoopItems(l.items))
+            case .map(let m):
+                r[a + 1] = .nil_
+                if i.sub == 1 {
+                    // [key, value] pairs, made one at a time from the map as it was (as the tree does)
+                    let keys = m.keys, values = m.values
+                    var j = 0
+                    r[a] = .host(LoopItems(next: {
+                        guard j < keys.count, j < values.count else { return nil }
+                        defer { j += 1 }
+                        return .list(ListRef([keys[j], values[j]]))
+                    }))
+                } else {
+                    r[a] = .host(LoopItems(m.keys))
+                }
+            case .string(let text):
+                r[a + 1] = .nil_
+                var it = text.makeIterator()
+                r[a] = .host(LoopItems(next: { it.next().map { .string(String($0)) } }))
+            case .host(let o):
+                guard let make = o.hostType.iterate else { throw site.fail("\(o.hostType.name) is not iterable") }
+                r[a + 1] = .nil_
+                r[a] = .host(LoopItems(next: try make(o)))
+            default:
+                throw site.fail("\(r[a].typeName) is not iterable")
+            }
+        case .range:
+            // What RangeExpr does.
+            guard case .int(let lo) = r[Int(i.b)], case .int(let hi) = r[Int(i.c)] else {
+                throw ScriptError("range bounds must be ints, got \(r[Int(i.b)].typeName) and \(r[Int(i.c)].typeName)")
+            }
+            if i.sub == 1 {
+                guard hi < Int.max else { throw ScriptError("integer overflow") }
+                r[Int(i.a)] = .range(lo, hi + 1, inclusive: true)
+            } else {
+                r[Int(i.a)] = .range(lo, hi, inclusive: false)
+            }
+        case .list:
+            r[Int(i.a)] = .list(ListRef(Array(UnsafeBufferPointer(start: r + Int(i.b), count: Int(i.c)))))
+        case .newMap:
+            r[Int(i.a)] = .map(MapRef())
+        case .slice:
+            let b = Int(i.b)
+            r[Int(i.a)] = try sliceValue(r[b], r[b + 1], r[b + 2], r[b + 3])
+        case .multiIndex:
+            guard let node = cur.pointee.chunk.exprs[Int(i.c)] as? MultiIndexExpr else { throw ScriptError("internal error: a subscript is missing") }
+            r[Int(i.a)] = try subscriptValue(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1))
+        case .setMember:
+            guard let node = cur.pointee.chunk.stmts[Int(i.c)] as? MemberAssignStmt else { throw ScriptError("internal error: a member assignment is missing") }
+            try assignMember(r[Int(i.b)], node.name, node.op, r[Int(i.a)])
+        case .assertFailed:
+            throw ScriptError(i.a >= 0 ? "assertion failed: \(r[Int(i.a)].str)" : "assertion failed")
+        case .setSubscript:
+            guard let node = cur.pointee.chunk.stmts[Int(i.c)] as? SubscriptAssignStmt else { throw ScriptError("internal error: a subscript is missing") }
+            try assignSubscript(r[Int(i.b)], subscripts(node.items, from: r + Int(i.b) + 1), node.op, r[Int(i.a)])
+        case .member:
+            r[Int(i.a)] = try member(r[Int(i.b)], k[Int(i.c)].str)
+        case .interpolate:
+            guard let node = cur.pointee.chunk.exprs[Int(i.c)] as? InterpolationExpr, Int(i.sub) < node.parts.count else {
+                throw ScriptError("internal error: an interpolation's part is missing")
+            }
+            let piece: String
+            switch node.parts[Int(i.sub)] {
+            case .text(let t): piece = t
+            case .value(_, let spec): piece = try spec.map { try $0.apply(r[Int(i.b)]) } ?? r[Int(i.b)].str
+            }
+            // The string moves out of its register, grows in place, and moves back.
+            let acc = r + Int(i.a)
+            var s = ""
+            if case .string(let t) = acc.move() { s = t }
+            s += piece
+            let size = s.utf8.count
+            acc.initialize(to: .string(s))
+            do { try checkSize(size, "the interpolated string") } catch { throw node.locate(error) }
+        case .closure:
+            guard let f = cur.pointee.chunk.exprs[Int(i.b)] as? FunctionExpr else { throw ScriptError("internal error: a closure's function is missing") }
+            r[Int(i.a)] = .function(Function(proto: f.proto, env: view(cur, r)))
+        case .callKeywords:
+            // What the tree's calls do with argument names: the call's names sort them.
+            let a = Int(i.a), node = cur.pointee.chunk.exprs[Int(i.c)]
+            guard let names = (node as? CallExpr)?.names ?? (node as? MethodCallExpr)?.names, names.count == Int(i.b) else {
+                throw ScriptError("internal error: a call's argument names are missing")
+            }
+            var positional: [Value] = [], keywords: [(String, Value)] = []
+            for (j, n) in names.enumerated() {
+                if let n { keywords.append((n, r[a + 1 + j])) } else { positional.append(r[a + 1 + j]) }
+            }
+            r[a] = try call(r[a], positional, keywords, site: node)
+        case .raise:
+            throw ScriptError(r[Int(i.a)].str)
+        case .eval:
+            r[Int(i.a)] = try cur.pointee.chunk.exprs[Int(i.b)].eval(view(cur, r))
+        case .tryBegin:
+            stack.handlers.append((stack.callCount - 1, Int(i.a), Int(i.b), st.pointee.depth))
+        case .tryEnd:
+            stack.endTries(Int(i.a))
+        default: break
         }
     }
 
@@ -605,7 +618,7 @@ extension Interpreter {
     @inline(__always)
     private func finish(_ value: Value?, _ h: inout Here, _ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) -> Value? {
         let done = h.cur.pointee
-        while let t = stack.handlers.last, t.call == stack.callCount - 1 { stack.handlers.removeLast() }  // a return from inside a `try`
+        if stack.innermostTry == stack.callCount - 1 { stack.endTries(Int.max) }  // a return from inside a `try`
         done.end(stack)
         stack.callCount -= 1
         if stack.callCount == entryCall { return value ?? .nil_ }

@@ -28,7 +28,11 @@ final class ValueStack {
     /// The `try`s running in compiled code, innermost last: the call they are in (its index in
     /// `calls`), where their handler starts, the register that gets the error, and the call
     /// depth to go back to.
-    var handlers: [(call: Int, pc: Int, error: Int, depth: Int)] = []
+    var handlers: [(call: Int, pc: Int, error: Int, depth: Int)] = [] {
+        didSet { innermostTry = handlers.last?.call ?? -1 }
+    }
+    /// The call of the innermost `try` (-1: none): what a return checks, without the array.
+    private(set) var innermostTry = -1
 
     init() { calls = .allocate(capacity: 1) }
 
