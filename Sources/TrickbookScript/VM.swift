@@ -617,13 +617,13 @@ extension Interpreter {
     /// nil: the result is in place already.
     @inline(__always)
     private func finish(_ value: Value?, _ h: inout Here, _ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) -> Value? {
-        let done = h.cur.pointee
+        let done = h.cur  // read in place: the record is not copied
         if stack.innermostTry == stack.callCount - 1 { stack.endTries(Int.max) }  // a return from inside a `try`
-        done.end(stack)
+        done.pointee.end(stack)
         stack.callCount -= 1
         if stack.callCount == entryCall { return value ?? .nil_ }
         st.pointee.depth -= 1
-        if let value { done.result.pointee = value }
+        if let value { done.pointee.result.pointee = value }
         let cur = stack.calls + (stack.callCount - 1)
         stack.top = cur.pointee.top
         h = Here(cur: cur, code: cur.pointee.entry.code, k: cur.pointee.entry.constants, r: cur.pointee.regs, pc: cur.pointee.pc)
