@@ -160,8 +160,10 @@ func quickCompare(_ op: BinOp, _ a: Value, _ b: Value) -> Bool? {
     return nil
 }
 
+/// Comparison `op` of two numbers of one kind (nil: `op` is not a comparison). `BinOp.compare`
+/// is the same by an operator's index, for the VM.
 @inline(__always)
-private func compare<T: Comparable>(_ op: BinOp, _ x: T, _ y: T) -> Bool? {
+func compare<T: Comparable>(_ op: BinOp, _ x: T, _ y: T) -> Bool? {
     switch op {
     case .lt: return x < y
     case .gt: return x > y
@@ -180,12 +182,7 @@ func quickBinary(_ op: BinOp, _ a: Value, _ b: Value) -> Value? {
         switch op {
         case .add: let (r, o) = x.addingReportingOverflow(y); return o ? nil : .int(r)
         case .sub: let (r, o) = x.subtractingReportingOverflow(y); return o ? nil : .int(r)
-        case .lt: return .bool(x < y)
-        case .gt: return .bool(x > y)
-        case .le: return .bool(x <= y)
-        case .ge: return .bool(x >= y)
-        case .eq: return .bool(x == y)
-        default: return nil
+        default: return compare(op, x, y).map(Value.bool)
         }
     } else if case .float(let x) = a, case .float(let y) = b {
         switch op {
@@ -193,9 +190,7 @@ func quickBinary(_ op: BinOp, _ a: Value, _ b: Value) -> Value? {
         case .sub: return .float(x - y)
         case .mul: return .float(x * y)
         case .div: return .float(x / y)
-        case .lt: return .bool(x < y)
-        case .gt: return .bool(x > y)
-        default: return nil
+        default: return compare(op, x, y).map(Value.bool)
         }
     }
     return nil

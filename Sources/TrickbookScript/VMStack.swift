@@ -92,8 +92,9 @@ final class ValueStack {
     @inline(__always) func clear(_ start: Int, _ count: Int) {
         let p = segments[start / ValueStack.segmentSize] + start % ValueStack.segmentSize
         var k = 0
+        let raw = Raw.ok
         while k < count {
-            if Raw.ok, !Raw.holdsObject(p + k) { Raw.setNil(p + k) } else { p[k] = .nil_ }
+            if raw, !Raw.holdsObject(p + k) { Raw.setNil(p + k) } else { p[k] = .nil_ }
             k += 1
         }
     }
