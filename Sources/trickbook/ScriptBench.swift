@@ -217,7 +217,7 @@ struct ScriptBench: ParsableCommand {
             var line = pad(p.name, 32) + String(format: " %8.1f ms", mine.ms)
             for (label, command) in peers {
                 let source = label == "Lua 5.4" ? p.lua : p.python
-                let theirs = try best { try Self.external(command, source: source, suffix: label == "Lua 5.4" ? "lua" : "py") }
+                let theirs = try best { try Self.external(["/usr/bin/env", command], source: source, suffix: label == "Lua 5.4" ? "lua" : "py") }
                 guard theirs.checksum == mine.checksum else {
                     throw ValidationError("\(p.name): \(label) computed \(theirs.checksum), trickbook \(mine.checksum)")
                 }
@@ -252,7 +252,7 @@ struct ScriptBench: ParsableCommand {
             }
             print("{m0} {memory().rss}")
             """
-        let line = try lastLine("trickbook", source: source, suffix: "tb", executable: "/proc/self/exe", arguments: ["run"])
+        let line = try lastLine(["/proc/self/exe", "run"], source: source, suffix: "tb")
         let parts = line.split(separator: " ").compactMap { Int($0) }
         guard parts.count == 2 else { throw ValidationError("the memory run printed \(line.debugDescription)") }
         return (parts[0], parts[1])
@@ -277,24 +277,24 @@ struct ScriptBench: ParsableCommand {
     /// Runs `source` with `trickbook run` in a process of its own, as the peers run: a fresh
     /// heap each time, nothing left warm by the run before.
     static func trickbook(_ source: String, name: String) throws -> (ms: Double, checksum: String) {
-        try external("trickbook", source: source, suffix: "tb", executable: "/proc/self/exe", arguments: ["run"])
+        try external(["/proc/self/exe", "run"], source: source, suffix: "tb")
     }
 
-    static func external(_ command: String, source: String, suffix: String,
-                         executable: String = "/usr/bin/env", arguments: [String] = []) throws -> (ms: Double, checksum: String) {
-        try parse(try lastLine(command, source: source, suffix: suffix, executable: executable, arguments: arguments), command)
+    /// `program` (an executable and its first arguments) run on `source`: its time and checksum.
+    static func external(_ program: [String], source: String, suffix: String) throws -> (ms: Double, checksum: String) {
+        try parse(try lastLine(program, source: source, suffix: suffix), program.joined(separator: " "))
     }
 
     /// The last line `command` printed running `source` (`trickbook run` heads its output with
     /// the cell's number).
-    static func lastLine(_ command: String, source: String, suffix: String,
-                         executable: String = "/usr/bin/env", arguments: [String] = []) throws -> String {
+    static func lastLine(_ program: [String], source: String, suffix: String) throws -> String {
+        let command = program.joined(separator: " ")
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("trickbook-bench-\(getpid()).\(suffix)")
         try source.write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = (executable == "/usr/bin/env" ? [command] : arguments) + [file.path]
+        process.executableURL = URL(fileURLWithPath: program.first ?? "/usr/bin/env")
+        process.arguments = Array(program.dropFirst()) + [file.path]
         let out = Pipe()
         process.standardOutput = out
         do { try process.run() } catch { throw ValidationError("\(command) could not be started: \(error)") }
