@@ -285,14 +285,15 @@ extension Interpreter {
                     r[Int(i.a)] = v
                     fallthrough
                 }
-                let a = Int(i.a), n = Int(i.b), site = cur.pointee.chunk.sites[pc - 1], name = k[Int(i.c)].str, o = r[a]
+                let a = Int(i.a), n = Int(i.b), name = k[Int(i.c)].str, o = r[a]
                 let args = Array(UnsafeBufferPointer(start: r + a + 1, count: n))
                 if let method = declaredMethod(o, name) {
-                    // What `member` and `call` do for a method, without binding a copy of it first.
-                    if st.pointee.mustStop() { throw site.stopError() }
+                    // What `member` and `call` do for a method, without binding a copy of it first
+                    // (the site is read only for a stop: errors are located as the loop leaves).
+                    if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
                     r[a] = try method.body(try method.bind(args, [], in: self, receiver: o))
                 } else {
-                    r[a] = try call(try member(o, name), args, [], site: site)
+                    r[a] = try call(try member(o, name), args, [], site: cur.pointee.chunk.sites[pc - 1])
                 }
             case .callGlobal:
                 if i.op == .callGlobal {  // (`callMethod` comes through here on its way to `call`)
