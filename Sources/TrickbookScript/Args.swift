@@ -4,13 +4,17 @@
 /// A binding reads `a.int("depth")`, never a position: the names are the signature's. Reading a
 /// name the signature does not declare is a bug in the binding; it is reported as such (and the
 /// test that runs every builtin's example finds it).
+///
+/// An `Args` lives for one call: the builtin and the session are held by whoever called it, so
+/// they are kept here without a count (two atomic operations on every builtin call). A binding
+/// that keeps either beyond the call reads it into a property of its own, which counts it.
 public struct Args {
-    public let callee: Builtin
+    public unowned(unsafe) let callee: Builtin
     public let values: [Value]
     /// The object a method was called on.
     public let receiver: Value?
     /// The session, for builtins that call back into scripts or print.
-    public let interpreter: Interpreter
+    public unowned(unsafe) let interpreter: Interpreter
 
     // MARK: By name (the bindings' accessors)
 

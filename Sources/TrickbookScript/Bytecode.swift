@@ -60,6 +60,12 @@ enum Op: UInt8 {
     /// r[a] = global c(r[a + 1], ..., r[a + b]), the global defined when this was compiled (so
     /// that looking it up after the arguments is no change of order: it cannot be undefined)
     case callGlobal
+    /// r[a] = member c of the value at the `operand` after it (its `a`: a register when its `b`
+    /// is 1, else a global), called with r[a + 1], ..., r[a + b]: the value read where it is, so
+    /// that a function its map holds is the only value copied (the arguments are settled:
+    /// reading it after them is no change); sub 1: a call of `append` with one argument, done
+    /// here on a list
+    case callMethodOn
     /// r[a] = member c of r[a], called with r[a + 1], ..., r[a + b]
     case callMethod
     /// `callMethod` of `append` with one argument: on a list, the core library's append done here
@@ -76,6 +82,9 @@ enum Op: UInt8 {
     case retNil
     /// r[a] = r[b][r[c]]
     case index
+    /// r[a] = global b[r[c]], the global read where it is (r[c] is settled: reading it after
+    /// is no change)
+    case indexGlobal
     /// r[a][r[b]] = r[c] (sub: an operator applied to the old item first)
     case setIndex
     /// The start of a `for`: r[a] holds what is iterated; r[a + 1] and r[a + 2] keep the loop's
@@ -129,6 +138,8 @@ enum Op: UInt8 {
     case tryEnd
     /// the session's last value = r[a] (an expression statement of a cell's top level)
     case keep
+    /// An operand of the instruction before it that did not fit in it: never run
+    case operand
 }
 
 /// A function body's bytecode.
@@ -232,11 +243,16 @@ final class Chunk {
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
             case .callGlobal: text += "r\(i.a) = \(global(i.c))(\(i.b) arguments)"
             case .callMethod, .append: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"
+            case .callMethodOn:
+                let o = pc + 1 < code.count ? code[pc + 1].b == 1 ? "r\(code[pc + 1].a)" : global(code[pc + 1].a) : "?"
+                text += "r\(i.a) = \(o).\(constants[Int(i.c)].str)(\(i.b) arguments)"
+            case .operand: text += "\(i.a)"
             case .method: text += "r\(i.a + 1) = r\(i.a).\(constants[Int(i.c)].str)"
             case .callResolved: text += "r\(i.a) = r\(i.a + 1)(\(i.b) arguments), receiver r\(i.a)"
             case .ret: text += v(i.a)
             case .retNil: break
             case .index: text += "r\(i.a) = \(v(i.b))[\(v(i.c))]"
+            case .indexGlobal: text += "r\(i.a) = \(global(i.b))[\(v(i.c))]"
             case .setIndex: text += "r\(i.a)[r\(i.b)] \(i.sub == 0 ? "" : BinOp.all[Int(i.sub) - 1].rawValue)= r\(i.c)"
             case .forPrep: text += "r\(i.a), else → \(i.c)"
             case .forNext: text += "r\(i.b) = next of r\(i.a), else → \(i.c)"

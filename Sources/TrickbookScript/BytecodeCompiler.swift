@@ -388,8 +388,12 @@ struct BytecodeCompiler {
             expression(t.b, into: dst)
             patch(end, to: here)
         case let x as IndexExpr:
-            let o = value(x.object), k = value(x.index)
-            emit(Instr(.index, dst, o, k), x)
+            if let g = x.object as? GlobalGet, isSettled(g), isSettled(x.index) {
+                emit(Instr(.indexGlobal, dst, g.index, value(x.index)), x)  // (the global read where it is)
+            } else {
+                let o = value(x.object), k = value(x.index)
+                emit(Instr(.index, dst, o, k), x)
+            }
         case let x as RangeExpr:
             let lo = operand(x.lo), hi = operand(x.hi)
             emit(Instr(.range, dst, lo, hi, sub: x.inclusive ? 1 : 0), x)
@@ -453,10 +457,21 @@ struct BytecodeCompiler {
             if m.args.allSatisfy(isSettled) {
                 // Finding the method after the arguments is no change: they can neither fail
                 // nor change anything.
-                expression(m.object, into: base)
-                for a in m.args { expression(a, into: temp()) }
                 let append = m.name == "append" && m.args.count == 1  // a list's append, without a call
-                emit(Instr(append ? .append : .callMethod, base, m.args.count, constant(.string(m.name))), m)
+                let on: (Int, Int)? = switch m.object {
+                case let g as GlobalGet where isSettled(g): (g.index, 0)
+                case let l as LocalGet where l.slot != base: (l.slot, 1)
+                default: nil
+                }
+                if let (at, isRegister) = on {
+                    for a in m.args { expression(a, into: temp()) }
+                    emit(Instr(.callMethodOn, base, m.args.count, constant(.string(m.name)), sub: append ? 1 : 0), m)
+                    emit(Instr(.operand, at, isRegister), m)
+                } else {
+                    expression(m.object, into: base)
+                    for a in m.args { expression(a, into: temp()) }
+                    emit(Instr(append ? .append : .callMethod, base, m.args.count, constant(.string(m.name))), m)
+                }
             } else {
                 // Found first, as the tree finds it: an error in finding it comes before the
                 // arguments' effects, and they cannot change what is called.

@@ -292,27 +292,28 @@ private func joined(_ items: [Value], _ separator: String) throws -> Value {
     // The size (checked) first, then each part's bytes copied once into a string made at that
     // size (a part that is not a string is made into one again: those are few).
     var total = 0
-    for (k, v) in items.enumerated() {
-        if case .string(let s) = v { total += s.utf8.count } else { total += v.str.utf8.count }
-        if k > 0 { total += separator.utf8.count }
+    let sepCount = separator.utf8.count
+    for k in items.indices {
+        if case .string(let s) = items[k] { total += s.utf8.count } else { total += items[k].str.utf8.count }
+        if k > 0 { total += sepCount }
         try checkSize(total, "the joined string")
     }
-    let sep = Array(separator.utf8)
+    var sep = separator
     return .string(String(unsafeUninitializedCapacity: total) { buffer in
+        guard let dst = buffer.baseAddress else { return 0 }
         var at = 0
-        func copy<C: Collection<UInt8>>(_ bytes: C) {
-            let copied = bytes.withContiguousStorageIfAvailable { src -> Bool in
-                if let base = src.baseAddress, let dst = buffer.baseAddress { (dst + at).update(from: base, count: min(src.count, total - at)) }
-                at += min(src.count, total - at)
-                return true
-            }
-            if copied == nil {
-                for b in bytes where at < total { buffer[at] = b; at += 1 }
+        // (withUTF8 reads a string's bytes where they are, a short one's from its inline form)
+        func copy(_ s: inout String) {
+            s.withUTF8 { src in
+                guard let base = src.baseAddress else { return }
+                let n = min(src.count, total - at)
+                (dst + at).update(from: base, count: n)
+                at += n
             }
         }
-        for (k, v) in items.enumerated() {
-            if k > 0 { copy(sep) }
-            if case .string(let s) = v { copy(s.utf8) } else { copy(v.str.utf8) }
+        for k in items.indices {
+            if k > 0, !sep.isEmpty { copy(&sep) }
+            if case .string(var s) = items[k] { copy(&s) } else { var s = items[k].str; copy(&s) }
         }
         return at
     })

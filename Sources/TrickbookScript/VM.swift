@@ -249,8 +249,7 @@ extension Interpreter {
                     put(r + a + 1, .nil_)  // a list's append: `callResolved` does it
                     continue
                 }
-                if let v = mapItem(r + a, cur.pointee.entry.keys + Int(i.c)) {
-                    r[a + 1] = v
+                if copyMapItem(r + a, cur.pointee.entry.keys + Int(i.c), into: r + a + 1) {
                     r[a] = .nil_
                 } else if let m = declaredMethod(r[a], k[Int(i.c)].str) {
                     r[a + 1] = .builtin(m)
@@ -278,11 +277,39 @@ extension Interpreter {
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
                     r[a] = try m.body(try m.bind(Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], in: self, receiver: r[a]))
                 }
+            case .callMethodOn:
+                // A function the map holds is called from a register holding it (a count on it
+                // alone: the map stays where it is); anything else goes on as `callMethod` with
+                // the value in the receiver's place.
+                let a = Int(i.a), at = code[pc], g = Int(at.a), po = at.b == 1 ? r + g : st.pointee.globals + g
+                pc &+= 1  // (its `operand`, which has the same site)
+                if at.b == 0, !st.pointee.defined[g] { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
+                if i.sub == 1, let l = listAt(po) {
+                    // A list's append (`append`), the list not copied to a register.
+                    if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+                    try append(moving: r + a + 1, to: l)
+                    put(r + a, .nil_)
+                    continue
+                }
+                if copyMapItem(po, cur.pointee.entry.keys + Int(i.c), into: r + a) {
+                    if let (fn, callee) = compiledCallee(r + a, Int(i.b)) {
+                        var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
+                        try enter(fn, callee, args: r + a + 1, result: r + a, &h, stack, st)
+                        (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
+                        continue
+                    }
+                    r[a] = try call(r[a], Array(UnsafeBufferPointer(start: r + a + 1, count: Int(i.b))), [], site: cur.pointee.chunk.sites[pc - 1])
+                    continue
+                }
+                put(r + a, po.pointee)
+                fallthrough
             case .callMethod:
                 // A function a map holds under the name (`m.name` is the key's value first, as in
                 // `member`) is called as `call` calls one: on to `call`, with it in the receiver's place.
-                if let v = mapItem(r + Int(i.a), cur.pointee.entry.keys + Int(i.c)) {
-                    r[Int(i.a)] = v
+                if copyMapItem(r + Int(i.a), cur.pointee.entry.keys + Int(i.c), into: stack.spare) {
+                    // (through a spare register: the map may have its last count in r[a])
+                    r[Int(i.a)] = stack.spare.move()
+                    stack.spare.initialize(to: .nil_)
                     fallthrough
                 }
                 let a = Int(i.a), n = Int(i.b), name = k[Int(i.c)].str, o = r[a]
@@ -364,18 +391,22 @@ extension Interpreter {
                 var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
                 if let out = finish(.nil_, &h, stack, entryCall, st) { return out }
                 (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
-            case .index:
-                let po = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pk = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1)
+            case .index, .indexGlobal:
+                let po: UnsafeMutablePointer<Value>, pk = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1)
+                if i.op == .index {
+                    po = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
+                } else {
+                    guard st.pointee.defined[Int(i.b)] else { throw unknownGlobal(Int(i.b), at: cur.pointee.chunk.sites[pc - 1]) }
+                    po = st.pointee.globals + Int(i.b)
+                }
                 if raw, Raw.tag(pk) == Raw.intTag, r + Int(i.a) != po, let l = listAt(po) {
                     // A list's item at an int in range, copied in place (anything else: `indexValue`;
                     // and a store over the list's own register, which may hold its last reference).
                     let n = Raw.int(pk), dst = r + Int(i.a)
                     let done: Bool = l._withUnsafeGuaranteedRef { l in
-                        l.items.withUnsafeBufferPointer { items in
-                            guard n >= 0, n < items.count, let base = items.baseAddress else { return false }
-                            move(dst, base + n, true)
-                            return true
-                        }
+                        guard n >= 0, n < l.items.count else { return false }
+                        put(dst, l.items[n])
+                        return true
                     }
                     if done { continue }
                 }
@@ -446,7 +477,7 @@ extension Interpreter {
                     if let out = finish(value, &h, stack, entryCall, st) { return out }
                     (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
                 }
-            case .getUpvalue, .setUpvalue, .neg, .not, .unpack, .keep, .forPrep, .range, .list, .newMap, .slice, .multiIndex, .setMember, .assertFailed, .setSubscript, .member, .interpolate, .closure, .callKeywords, .raise, .eval, .tryBegin, .tryEnd:
+            case .getUpvalue, .setUpvalue, .neg, .not, .unpack, .keep, .operand, .forPrep, .range, .list, .newMap, .slice, .multiIndex, .setMember, .assertFailed, .setSubscript, .member, .interpolate, .closure, .callKeywords, .raise, .eval, .tryBegin, .tryEnd:
                 try cold(i, pc, r, k, cur, stack, st)
             }
 
@@ -605,7 +636,10 @@ extension Interpreter {
         do { (w, window, held) = try registers(fn, callee, stack) } catch {
             throw h.cur.pointee.chunk.sites[h.pc - 1].fail("recursion depth exceeded (\(maxDepth))")
         }
-        for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) { put(w + j, args[j]) }
+        let raw = Raw.ok
+        for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) {
+            if raw, !Raw.holdsObject(args + j) { Raw.copy(w + j, args + j) } else { put(w + j, args[j]) }  // (w's registers are nil)
+        }
         st.pointee.depth += 1
         h.cur.pointee.pc = h.pc
         stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: h.pc,

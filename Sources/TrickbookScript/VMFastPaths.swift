@@ -12,11 +12,12 @@
     return e.map { (f, $0) }
 }
 
-/// The value of key `key` in the map `p` holds (nil: `p` holds no map, or the map no such key),
-/// without a reference count on the map.
-@inline(__always) func mapItem(_ p: UnsafePointer<Value>, _ key: UnsafePointer<(form: MapKeyForm?, hash: UInt64)>) -> Value? {
-    guard let m = mapAt(p), let form = key.pointee.form else { return nil }
-    return m._withUnsafeGuaranteedRef { $0.get(form, key.pointee.hash) }
+/// The value of key `key` in the map `p` holds, copied into `dst` (not `p`: the map may have
+/// its last count there), without a count on the map: false when `p` holds no map, or the map
+/// no such key. The item is copied once, from the map into the register.
+@inline(__always) func copyMapItem(_ p: UnsafePointer<Value>, _ key: UnsafePointer<(form: MapKeyForm?, hash: UInt64)>, into dst: UnsafeMutablePointer<Value>) -> Bool {
+    guard let m = mapAt(p), let form = key.pointee.form else { return false }
+    return m._withUnsafeGuaranteedRef { $0.copyItem(form, key.pointee.hash, into: dst) }
 }
 
 @inline(never) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
@@ -35,8 +36,9 @@
 
 /// `p.pointee = v`, without the call that lets go of the old value when it is a number, a bool
 /// or nil (most stores into registers).
-@inline(__always) func put(_ p: UnsafeMutablePointer<Value>, _ v: Value) {
-    if holdsObject(p) { p.pointee = v } else { p.initialize(to: v) }
+@inline(__always) func put(_ p: UnsafeMutablePointer<Value>, _ v: consuming Value) {
+    // (`consume`: the value moves in; a copy took a count that the caller then dropped)
+    if holdsObject(p) { p.pointee = consume v } else { p.initialize(to: consume v) }
 }
 
 /// `dst.pointee = src.pointee`: as bytes when neither holds an object.

@@ -34,7 +34,15 @@ final class ValueStack {
     /// The call of the innermost `try` (-1: none): what a return checks, without the array.
     private(set) var innermostTry = -1
 
-    init() { calls = .allocate(capacity: 1) }
+    /// A register outside every window, nil between instructions: where a value goes on its
+    /// way into a register that holds what it comes from.
+    let spare: UnsafeMutablePointer<Value>
+
+    init() {
+        calls = .allocate(capacity: 1)
+        spare = .allocate(capacity: 1)
+        spare.initialize(to: .nil_)
+    }
 
     /// Ends the innermost `n` tries of the running call (never those of a caller).
     func endTries(_ n: Int) {
@@ -74,7 +82,16 @@ final class ValueStack {
 
     /// A window of `count` registers (at most a segment) at the top: where it starts, and its
     /// first register. Moves `top` past it.
-    func window(_ count: Int) -> (start: Int, registers: UnsafeMutablePointer<Value>) {
+    @inline(__always) func window(_ count: Int) -> (start: Int, registers: UnsafeMutablePointer<Value>) {
+        let start = top, size = ValueStack.segmentSize, segment = start / size
+        if start % size + count <= size, segment < segments.count {  // the usual case: room in this segment
+            top = start + count
+            return (start, segments[segment] + start % size)
+        }
+        return newWindow(count)
+    }
+
+    @inline(never) private func newWindow(_ count: Int) -> (start: Int, registers: UnsafeMutablePointer<Value>) {
         var start = top
         let size = ValueStack.segmentSize
         if start % size + count > size { start = (start / size + 1) * size }  // to the next segment
@@ -105,6 +122,8 @@ final class ValueStack {
             p.deallocate()
         }
         calls.deallocate()
+        spare.deinitialize(count: 1)
+        spare.deallocate()
     }
 }
 

@@ -45,9 +45,13 @@ public final class ListRef {
 
 /// A map with insertion order, shared by reference.
 public final class MapRef {
-    public private(set) var keys: [Value] = []
+    public private(set) var keys: [Value] = [] { didSet { keyBase = keys.withUnsafeBufferPointer { $0.baseAddress } } }
     private let index: MapIndex
-    public private(set) var values: [Value] = []
+    public private(set) var values: [Value] = [] { didSet { valueBase = values.withUnsafeBufferPointer { $0.baseAddress } } }
+    /// Where the arrays keep their items, refreshed at each change: a lookup reads them there
+    /// (a call of `withUnsafeBufferPointer` on the property took a count on the array for it,
+    /// the largest cost of a method call on a map-held function).
+    private var keyBase: UnsafePointer<Value>?, valueBase: UnsafePointer<Value>?
 
     /// The session whose cycle collector may track this map (0: none); tracked once it holds a
     /// list, map or function (see ListRef).
@@ -96,8 +100,15 @@ public final class MapRef {
 
     /// `get` of a key whose form and hash are known (a constant key, hashed once).
     @inline(__always) func get(_ form: borrowing MapKeyForm, _ hash: UInt64) -> Value? {
-        guard let i = keys.withUnsafeBufferPointer({ index.find(form, hash, $0) }) else { return nil }
-        return values[i]
+        guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keys.count)) else { return nil }
+        return valueBase[i]
+    }
+
+    /// `get`, the item copied into `dst` (a register of the VM) without a copy in between.
+    @inline(__always) func copyItem(_ form: borrowing MapKeyForm, _ hash: UInt64, into dst: UnsafeMutablePointer<Value>) -> Bool {
+        guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keys.count)) else { return false }
+        if Raw.ok, !Raw.holdsObject(dst) { dst.initialize(to: valueBase[i]) } else { dst.pointee = valueBase[i] }
+        return true
     }
 
     public func set(_ k: Value, _ v: Value) throws {
