@@ -46,7 +46,6 @@ extension Interpreter {
     /// when its frame may outlive it (it makes functions; a cell's top level), a new heap frame.
     @inline(__always) private func registers(_ fn: Unmanaged<Function>, _ entry: Chunk.Entry, _ stack: ValueStack) throws
         -> (regs: UnsafeMutablePointer<Value>, window: Int, frame: Unmanaged<Frame>?) {
-        stack.reserve(depth: maxDepth)
         guard stack.callRoom else { throw ScriptError("recursion depth exceeded (\(maxDepth))") }
         if entry.onHeap {
             let f = Frame.make(count: entry.registers, parent: fn.takeUnretainedValue().env)
@@ -59,6 +58,7 @@ extension Interpreter {
     /// The record of a call the VM is entered with, its registers made (see `registers`).
     private func entry(_ fn: Function, _ chunk: Chunk, _ stack: ValueStack) throws -> Call {
         let f = Unmanaged.passUnretained(fn), e = chunk.entry
+        stack.reserve(depth: maxDepth)  // (room for the calls it will make: only while none runs)
         let (regs, window, held) = try registers(f, e, stack)
         return Call(fnRef: f, entry: e, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held)
     }
@@ -194,7 +194,7 @@ extension Interpreter {
                 }
             case .binary:
                 let pa = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pb = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1), dst = r + Int(i.a)
-                if raw, !Raw.holdsObject(dst), rawBinary(i.sub, pa, pb, into: dst) { continue }
+                if raw, !Raw.holdsObject(dst), rawBinaryCall(i.sub, pa, pb, into: dst) { continue }
                 let a = pa.pointee, b = pb.pointee, op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
             case .update:

@@ -49,7 +49,14 @@
 /// `a (op) b` into `dst` (which holds no object) when both are ints or both floats and the
 /// result is what `binary` gives (an int sum that overflows, a division of ints, and every
 /// other case take `binary`); false when it is not done.
-@inline(__always) func rawBinary(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>, into dst: UnsafeMutablePointer<Value>) -> Bool {
+/// `rawBinary` as a call (where inlining it measured slower: fib's `binary`).
+@inline(never) func rawBinaryCall(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>, into dst: UnsafeMutablePointer<Value>) -> Bool {
+    rawBinary(op, a, b, into: dst)
+}
+
+/// Inlined wherever it is used (`@inline(__always)` was not honoured in the VM's loop, whose
+/// in-place updates then paid a call).
+@_transparent func rawBinary(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>, into dst: UnsafeMutablePointer<Value>) -> Bool {
     let ta = Raw.tag(a), tb = Raw.tag(b)
     if ta == Raw.intTag, tb == Raw.intTag {
         let x = Raw.int(a), y = Raw.int(b)

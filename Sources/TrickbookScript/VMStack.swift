@@ -105,9 +105,8 @@ final class ValueStack {
         return (start, segments[segment] + start % size)
     }
 
-    /// Sets the `count` registers of the window at `start` back to nil (when its call ends).
-    @inline(__always) func clear(_ start: Int, _ count: Int) {
-        let p = segments[start / ValueStack.segmentSize] + start % ValueStack.segmentSize
+    /// Sets the `count` registers of a window, from `p`, back to nil (when its call ends).
+    @inline(__always) static func clear(_ p: UnsafeMutablePointer<Value>, _ count: Int) {
         var k = 0
         let raw = Raw.ok
         while k < count {
@@ -170,7 +169,7 @@ struct Call {
     /// very frame it keeps, a cycle that only the cycle collector would free.
     @inline(__always) func end(_ stack: ValueStack) {
         if window >= 0 {
-            stack.clear(window, entry.registers)
+            ValueStack.clear(regs, entry.registers)
         } else {
             for k in entry.slots..<entry.registers { regs[k] = .nil_ }
         }
