@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "TrickbookModelsTests", dependencies: ["TrickbookModels"]),
         .testTarget(name: "TrickbookTrainingTests", dependencies: ["TrickbookTraining", "TrickbookData"]),
         .testTarget(name: "TrickbookDataTests", dependencies: ["TrickbookData", "CZlib"]),
-        .testTarget(name: "TrickbookBindingsTests", dependencies: ["TrickbookBindings", "TrickbookScript"]),
+        .testTarget(name: "TrickbookBindingsTests", dependencies: ["TrickbookBindings", "TrickbookScript", "TrickbookDisplay"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),
         .testTarget(name: "TrickbookREPLTests", dependencies: ["TrickbookREPL"], resources: [.copy("notebooks")]),
         .testTarget(

@@ -330,11 +330,15 @@ final class MixedBox: TypedHost {
     static let type: HostType = {
         let t = HostType(
             "mixed batch",
-            doc: "mixup's or CutMix's batch: .images, .targets (soft rows [N, K]), .lambda; m[0], m[1], m[2] the same.")
+            doc: """
+                mixup's or CutMix's batch: .images, .targets (soft rows [N, K]), .lambda, and .partners (image i was \
+                mixed with image partners[i] of the batch); m[0], m[1], m[2] are the first three.
+                """)
         t.property(MixedBox.self, "images") { o in box(o.mixed.images) }
         t.property(MixedBox.self, "targets") { o in box(o.mixed.targets) }
         t.property(MixedBox.self, "lambda") { o in .float(o.mixed.lambda) }
         t.property(MixedBox.self, "size") { o in .int(o.mixed.images.shape.first ?? 0) }
+        t.property(MixedBox.self, "partners") { o in ints(o.mixed.permutation) }
         t.index(MixedBox.self) { o, k in
             switch try sequenceIndex(k, count: 3, what: "mixed batch") {
             case 0: return box(o.mixed.images)

@@ -12,12 +12,22 @@ import TrickbookTraining
 enum DisplayLibrary: Library {
     static let rows: [Row] = [
         Row(
-            "plot(data, to = nil, title = \"\", steps = nil)",
+            "plot(data, to = nil, title = \"\", steps = nil, x = nil, y = nil, log = false, fields = nil)",
             doc: """
-                A line chart of a schedule (its per-step rates), a list of numbers or a history, as an SVG file and \
-                in the terminal.
+                A line chart, as an SVG file, under a notebook cell and in the terminal, of a schedule (its rate at \
+                each step), a list of numbers, a history (each number field by epoch, from 1; `lr` only when \
+                `fields` names it), or a map of names to any of these, drawn together to compare them. `x` and \
+                `y` title the axes (each kind has its own default), `log` makes the y axis logarithmic.
                 """,
-            example: "plot(lr, to: \"lr.svg\")", plot),
+            example: "plot({\"step\": step_decay(0.1, [30, 60, 90]), \"cosine\": cosine(0.1, 120)}, steps: 120, to: \"lr.svg\")", plot),
+        Row(
+            "hist(data, bins = 30, to = nil, title = \"\", x = \"\", range = nil)",
+            doc: """
+                A histogram of a list of numbers, or of several (a map of names to lists) drawn over one another \
+                on the same bins; each bar is the share of its list's values, so lists of different sizes \
+                compare. `range` [lo, hi] fixes the bins' span (values outside count at its ends).
+                """,
+            example: "hist({\"one-hot\": [4.1, 5.0, 6.2], \"smoothed\": [3.0, 3.4, 3.9]}, bins: 10, x: \"logit gap\")", hist),
         Row(
             "progress(total, label = \"\")",
             doc: "A progress bar: p.update(n, loss: x, acc: y) after each batch, p.close() at the end.",
@@ -36,21 +46,26 @@ enum DisplayLibrary: Library {
                 0.9071}]))
                 """, table),
         Row(
-            "show_batch(dataset, transform = nil, count = 16, to = \"batch.png\", seed = nil)",
-            doc: "Writes a PNG grid of images with their labels.",
+            "show_batch(dataset, transform = nil, count = 16, to = \"batch.png\", seed = nil, range = nil)",
+            doc: """
+                Writes a PNG grid of images with their labels, shown under a notebook cell: every image on one range \
+                (`range` [lo, hi], else 0-255 when every pixel is in it, else the grid's own least and largest \
+                value), so that brightness and contrast changes show, enlarged to about 112 pixels.
+                """,
             example: "show_batch(train, transform: augment, to: \"batch.png\")", showBatch),
         Row(
-            "show_images(images, captions = nil, to = \"images.png\", columns = 8)",
+            "show_images(images, captions = nil, to = \"images.png\", columns = 8, range = nil)",
             doc: """
-                Writes a PNG grid of a tensor of images [N, C, H, W] (a batch, or mixup's mixed images), each scaled \
-                by its own range, with optional captions.
+                Writes a PNG grid of a tensor of images [N, C, H, W] (a batch, mixup's mixed images, a map of \
+                gradients), all on one range as in show_batch, with optional captions (\"\\n\" starts a new line; \
+                a line longer than its picture is cut).
                 """,
             example: "show_images(mixup(batch, 10, seed: 1).images, to: \"mixed.png\")", showImages),
         Row(
             "show_predictions(model, dataset, transform = nil, count = 16, to = \"predictions.png\", seed = nil)",
             doc: """
-                A PNG grid of images captioned with the model's prediction (and the truth when it differs); returns \
-                how many were right.
+                A PNG grid of images captioned with the model's prediction; a wrong one is framed in red with the \
+                truth under it in parentheses. Returns how many were right.
                 """,
             example: "show_predictions(model, test, count: 8, to: \"predictions.png\")", showPredictions),
     ]
@@ -59,49 +74,99 @@ enum DisplayLibrary: Library {
 
     static func plot(_ a: Args) throws -> Value {
         let steps = try a.isNil("steps") ? nil : try a.int("steps", in: 1...TrainingLibrary.maxValues)
-        let s = try series(try a.value("data"), steps: steps)
-        let title = try a.string("title")
-        if let path = try a.stringOrNil("to") {
-            do { try writeAtomically(Chart.svg(s, title: title), to: path) } catch {
-                throw ScriptError("plot(): \(error)")
+        let fields = try a.isNil("fields") ? nil : try a.list("fields").map(\.str)
+        var (s, axes) = try series(try a.value("data"), steps: steps, fields: fields)
+        if let x = try a.stringOrNil("x") { axes.x = x }
+        if let y = try a.stringOrNil("y") { axes.y = y }
+        axes.logY = try a.bool("log")
+        return try draw(Chart.svg(s, title: try a.string("title"), axes: axes), terminal: Chart.terminal(s, axes: axes), a)
+    }
+
+    static func hist(_ a: Args) throws -> Value {
+        let bins = try a.int("bins", in: 1...1000)
+        let s: [Series]
+        switch try a.value("data") {
+        case .list(let l): s = [Series("", try numbers(l.items, a, "data"))]
+        case .map(let m):
+            s = try zip(m.keys, m.values).map { k, v in
+                guard case .list(let l) = v else { throw a.fail("data", "must map names to lists of numbers, '\(k.str)' is \(v.typeName)") }
+                return Series(k.str, try numbers(l.items, a, "data"))
             }
+        case let v: throw a.fail("data", "must be a list of numbers or a map of names to lists, got \(v.typeName)")
         }
-        if a.interpreter.showsRichOutput {
-            a.interpreter.show(.svg(Chart.svg(s, title: title)))
-        } else {
-            a.interpreter.output(Chart.terminal(s))
+        var range: ClosedRange<Double>?
+        if !(try a.isNil("range")) {
+            let r = try numbers(try a.list("range"), a, "range")
+            guard r.count == 2, r[0].isFinite, r[1].isFinite, r[0] < r[1] else { throw a.fail("range", "must be [lo, hi], two finite numbers with lo < hi") }
+            range = r[0]...r[1]
         }
+        let title = try a.string("title"), x = try a.string("x")
+        return try draw(Chart.histogramSVG(s, bins: bins, range: range, title: title, x: x), terminal: Chart.terminalHistogram(s, bins: bins, range: range, x: x), a)
+    }
+
+    /// The items as numbers, or an error naming the argument.
+    static func numbers(_ items: [Value], _ a: Args, _ name: String) throws -> [Double] {
+        try items.map { v in
+            guard let d = v.number else { throw a.fail(name, "must hold numbers only, got \(v.typeName)") }
+            return d
+        }
+    }
+
+    /// Writes the chart to the `to` argument's path, and shows it under the cell (or its text form
+    /// on a terminal).
+    static func draw(_ svg: String, terminal: String, _ a: Args) throws -> Value {
+        if let path = try a.stringOrNil("to") {
+            do { try writeAtomically(svg, to: path) } catch { throw ScriptError("\(a.callee.name)(): \(error)") }
+        }
+        if a.interpreter.showsRichOutput { a.interpreter.show(.svg(svg)) } else { a.interpreter.output(terminal) }
         return .nil_
     }
 
-    /// Series from a schedule, a list of numbers, a list of records (a history) or a map of lists.
-    static func series(_ v: Value, steps: Int?) throws -> [Series] {
+    /// Series from a schedule, a list of numbers, a history (a list of records) or a map of names
+    /// to any of these, with the axes' titles for that kind of data.
+    static func series(_ v: Value, steps: Int?, fields: [String]?) throws -> ([Series], Axes) {
+        guard case .map(let m) = v else { return try single(v, steps: steps, fields: fields) }
+        var out: [Series] = []
+        var axes = Axes()
+        for (k, item) in zip(m.keys, m.values) {
+            if case .map = item { throw ScriptError("plot(): argument 'data' maps '\(k.str)' to a map: give a schedule, a list of numbers or a history") }
+            let (s, a) = try single(item, steps: steps, fields: fields)
+            axes = a
+            out += s.map { Series(s.count == 1 ? k.str : "\(k.str) \($0.name)", $0.values, xs: $0.xs) }
+        }
+        return (out, axes)
+    }
+
+    /// The series of one schedule, list or history.
+    static func single(_ v: Value, steps: Int?, fields: [String]?) throws -> ([Series], Axes) {
         switch v {
         case .host(let s as ScheduleBox):
-            return [Series("lr", try s.schedule.values(steps ?? s.steps ?? 100).map(Double.init))]
+            let ys = try s.schedule.values(steps ?? s.steps ?? 100).map(Double.init)
+            return ([Series("learning rate", ys)], Axes(x: "step", y: "learning rate"))
         case .list(let l):
-            if l.items.allSatisfy({ $0.number != nil }) { return [Series("value", l.items.compactMap(\.number))] }
+            if l.items.allSatisfy({ $0.number != nil }) {
+                return ([Series("value", l.items.compactMap(\.number))], Axes(x: "position", y: "value"))
+            }
+            // A history: every numeric field but the epoch, which is the x axis, and the learning
+            // rate, which is on another scale (named in `fields` to draw it).
             var keys: [String] = []
-            // Every numeric field but the epoch number, which is the x axis.
             for case .map(let m) in l.items {
-                for case .string(let k) in m.keys where !keys.contains(k) && k != "epoch" { keys.append(k) }
+                for case .string(let k) in m.keys where !keys.contains(k) && k != "epoch" && (fields?.contains(k) ?? (k != "lr")) { keys.append(k) }
             }
-            return keys.compactMap { k in
-                let ys = l.items.compactMap { item -> Double? in
-                    guard case .map(let m) = item, let v = try? m.get(.string(k)) else { return nil }
-                    return v.number
-                }
-                return ys.isEmpty ? nil : Series(k, ys)
+            if let fields, let missing = fields.first(where: { !keys.contains($0) }) {
+                throw ScriptError("plot(): the history has no number field '\(missing)'\(didYouMean(missing, keys))")
             }
-        case .map(let m):
-            return zip(m.keys, m.values).compactMap { k, v in
-                guard case .string(let name) = k, case .list(let l) = v else { return nil }
-                let ys = l.items.compactMap(\.number)
-                return ys.isEmpty ? nil : Series(name, ys)
+            let records = l.items.compactMap { item -> MapRef? in if case .map(let m) = item { m } else { nil } }
+            let xs = records.enumerated().map { n, m in (try? m.get(.string("epoch")))??.number ?? Double(n + 1) }
+            let series = keys.compactMap { k -> Series? in
+                var px: [Double] = [], py: [Double] = []
+                for (n, m) in records.enumerated() { if let y = (try? m.get(.string(k)))??.number { px.append(xs[n]); py.append(y) } }
+                return py.isEmpty ? nil : Series(k, py, xs: px)
             }
+            let kinds = Set(keys.map { $0.contains("top") || $0.contains("acc") ? "accuracy" : $0.contains("loss") ? "loss" : $0 })
+            return (series, Axes(x: "epoch", y: kinds.count == 1 ? kinds.first ?? "" : kinds.sorted().joined(separator: " and ")))
         default:
-            throw ScriptError(
-                "plot(): argument 'data' must be a schedule, a list of numbers or a history, got \(v.typeName)")
+            throw ScriptError("plot(): argument 'data' must be a schedule, a list of numbers, a history or a map of these, got \(v.typeName)")
         }
     }
 
@@ -151,7 +216,7 @@ enum DisplayLibrary: Library {
             images.append(im)
             captions.append(className(d, label))
         }
-        return try grid(images, captions, columns: 8, a)
+        return try grid(zip(images, captions).map { GridItem($0, caption: $1) }, columns: 8, a)
     }
 
     static func showImages(_ a: Args) throws -> Value {
@@ -173,7 +238,7 @@ enum DisplayLibrary: Library {
         let images = (0..<n).map { k in
             Image(channels: c, height: h, width: w, pixels: Array(v[(k * size)..<((k + 1) * size)]))
         }
-        return try grid(images, captions, columns: try a.int("columns", in: 1...1000), a)
+        return try grid(zip(images, captions).map { GridItem($0, caption: $1) }, columns: try a.int("columns", in: 1...1000), a)
     }
 
     static func showPredictions(_ a: Args) throws -> Value {
@@ -181,11 +246,12 @@ enum DisplayLibrary: Library {
         let p = try predictions(
             try a.host("model", ModelBox.self).model, d, transform: try DataLibrary.transformOrNil(a),
             count: try a.int("count"), seed: try a.seed())
-        let captions = p.map {
+        let items = p.map {
             $0.predicted == $0.label
-                ? className(d, $0.predicted) : "\(className(d, $0.predicted)) (\(className(d, $0.label)))"
+                ? GridItem($0.image, caption: className(d, $0.predicted))
+                : GridItem($0.image, caption: "\(className(d, $0.predicted))\n(\(className(d, $0.label)))", mark: .red)
         }
-        _ = try grid(p.map(\.image), captions, columns: 8, a)
+        _ = try grid(items, columns: 8, a)
         return .int(p.filter { $0.predicted == $0.label }.count)
     }
 
@@ -193,13 +259,27 @@ enum DisplayLibrary: Library {
         d.classNames.indices.contains(k) ? d.classNames[k] : String(k)
     }
 
-    /// Writes the grid to the `to` argument's path, shows it under the cell, and returns the path.
-    static func grid(_ images: [Image], _ captions: [String], columns: Int, _ a: Args) throws -> Value {
+    /// Writes the grid to the `to` argument's path and shows it under the cell, or says where it
+    /// is on a terminal (nil: the picture is what a cell shows).
+    /// The range is the `range` argument when the builtin has one and it is given.
+    static func grid(_ items: [GridItem], columns: Int, _ a: Args) throws -> Value {
         let path = try a.string("to")
-        let png = try gridPNG(images, captions: captions, columns: columns, name: path)
+        var range: ClosedRange<Float>?
+        if a.callee.params.contains(where: { $0.name == "range" }), !(try a.isNil("range")) {
+            let r = try a.list("range").map { $0.number }
+            guard r.count == 2, let lo = r[0].map(Float.init), let hi = r[1].map(Float.init), lo.isFinite, hi.isFinite, lo < hi else {
+                throw a.fail("range", "must be [lo, hi], two finite numbers with lo < hi")
+            }
+            range = lo...hi
+        }
+        let png = try gridPNG(items, columns: columns, range: range, name: path)
         do { try writeAtomically(Data(png), to: path) } catch { throw ScriptError("\(a.callee.name)(): \(error)") }
-        a.interpreter.show(.png(png, alt: "\(images.count) images (\(path))"))
-        return .string(path)
+        if a.interpreter.showsRichOutput {
+            a.interpreter.show(.png(png, alt: "\(items.count) images (\(path))"))
+        } else {
+            a.interpreter.output("\(items.count) image\(items.count == 1 ? "" : "s") in \(path)")
+        }
+        return .nil_
     }
 }
 

@@ -26,10 +26,11 @@ enum ModelLibrary: Library {
             return .string(ModelSummary.diff(try x.summary(input: input), try y.summary(input: input)))
         },
         Row(
-            "activations(model, images, every = false)",
+            "activations(model, images, every = false, training = false)",
             doc: """
                 Output statistics of each residual block (every module with every: true) for a batch: records {layer, \
-                kind, shape, mean, std}, evaluation mode.
+                kind, shape, mean, std}; in evaluation mode, or with training: true in training mode (batch norm \
+                normalizing with the batch's statistics, its running statistics left as they were).
                 """,
             example: "print(table(activations(model, batch.images)))", activations),
         Row(
@@ -64,7 +65,7 @@ enum ModelLibrary: Library {
     static func activations(_ a: Args) throws -> Value {
         let m = try a.host("model", ModelBox.self).model
         let every = try a.bool("every")
-        let stats = try m.activations(try a.tensor("images")) { every || $0 is ResidualBlock }
+        let stats = try m.activations(try a.tensor("images"), inTraining: try a.bool("training")) { every || $0 is ResidualBlock }
         return list(
             try stats.map { s in
                 try record([

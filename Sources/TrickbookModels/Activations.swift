@@ -21,15 +21,19 @@ final class ActivationProbe {
 }
 
 extension Module {
-    /// Runs `input` through the model (evaluation mode, no gradients) and returns the output
-    /// statistics of every module that `keep` accepts, in the order they ran; the whole model is
-    /// named "output". To see, for example, that zero-gamma blocks start as the identity.
-    public func activations(_ input: Tensor, keep: (Module) -> Bool = { _ in true }) throws -> [ActivationStats] {
+    /// Runs `input` through the model (evaluation mode unless `inTraining`, no gradients) and
+    /// returns the output statistics of every module that `keep` accepts, in the order they ran;
+    /// the whole model is named "output". To see, for example, that zero-gamma blocks start as the
+    /// identity. In training mode batch norm normalizes with the batch's own statistics, as it
+    /// does while training; the running statistics it updates are put back afterwards.
+    public func activations(_ input: Tensor, inTraining: Bool = false, keep: (Module) -> Bool = { _ in true }) throws -> [ActivationStats] {
         let probe = ActivationProbe()
         let wasTraining = training
-        eval()
+        let saved = inTraining ? Dictionary(namedBuffers().map { ($0.0, $0.1.copy()) }, uniquingKeysWith: { a, _ in a }) : [:]
+        train(inTraining)
         defer { train(wasTraining) }
         _ = try ActivationProbe.$current.withValue(probe) { try withNoGrad { try self(input) } }
+        if inTraining { _ = try load(saved, source: "the running statistics before activations()", strict: false) }
         var names: [ObjectIdentifier: String] = [:]
         for (n, m) in namedModules() { names[ObjectIdentifier(m)] = n.isEmpty ? "output" : n }
         return probe.outputs.filter { keep($0.0) || $0.0 === self }.map { m, shape, mean, std in

@@ -44,15 +44,16 @@ public final class Session {
         setup(interp)
     }
 
-    /// Runs source text; echoes the value of a final expression (unless nil). Returns whether it
-    /// succeeded; an error is reported, never thrown, and the session stays usable.
+    /// Runs source text; echoes the value of every expression statement at its top level (unless
+    /// nil), as it runs, as IPython does with `ast_node_interactivity = "all"`: a cell that shows
+    /// two tensors shows both. Returns whether it succeeded; an error is reported, never thrown,
+    /// and the session stays usable.
     @discardableResult
     public func evaluate(_ source: String, name: String, lineOffset: Int = 0, echo: Bool = true) -> Bool {
+        interp.echo = echo ? { [unowned self] v in self.show(v) } : nil
+        defer { interp.echo = nil }
         do {
-            let v = try interp.run(source, name: name, lineOffset: lineOffset)
-            if echo, let v, !interp.showRich(v) {
-                if case .nil_ = v {} else { output(summarize(v)) }
-            }
+            _ = try interp.run(source, name: name, lineOffset: lineOffset)
             lastOutcome = .ok
             return true
         } catch let e as ScriptError {
@@ -67,6 +68,12 @@ public final class Session {
             errorOutput("error: \(error)")
         }
         return false
+    }
+
+    /// A value echoed: drawn under a notebook cell when it has a rich form, else its text.
+    private func show(_ v: Value) {
+        if case .nil_ = v { return }
+        if !interp.showRich(v) { output(summarize(v)) }
     }
 
     /// Runs one notebook cell: markdown is shown, code is run with errors located in the file.

@@ -136,7 +136,8 @@ enum Op: UInt8 {
     case tryBegin
     /// the innermost a `try`s end (their body finished, or a jump leaves them)
     case tryEnd
-    /// the session's last value = r[a] (an expression statement of a cell's top level)
+    /// the session's last value = r[a] (an expression statement of a cell's top level), echoed
+    /// when sub is 1 (one written at the top level itself: `Interpreter.echo`)
     case keep
     /// An operand of the instruction before it that did not fit in it: never run
     case operand

@@ -20,6 +20,9 @@ struct BytecodeCompiler {
     private var tries = 0
     /// Compiling a cell's top level: its expression statements set the session's last value.
     private var topLevel = false
+    /// The expression statement of a cell's top level being compiled, whose value is echoed (one
+    /// nested in a loop or an `if` is kept as the last value, not echoed).
+    private var shown: ObjectIdentifier?
     /// Globals the body's statements so far gave values (see `isSettled`).
     private var assigned: Set<Int> = []
 
@@ -42,6 +45,7 @@ struct BytecodeCompiler {
         var c = BytecodeCompiler(chunk: chunk, top: chunk.slots)
         c.topLevel = topLevel
         for s in body {
+            if topLevel, s is ExprStmt { c.shown = ObjectIdentifier(s) }
             c.statement(s)
             // A global this body gives a value before anything nested is defined from then on
             // (had the statement failed, nothing after it would run).
@@ -127,7 +131,7 @@ struct BytecodeCompiler {
         switch s {
         case let e as ExprStmt:
             let v = expression(e.expr)
-            if topLevel { emit(Instr(.keep, v), e) }
+            if topLevel { emit(Instr(.keep, v, sub: shown == ObjectIdentifier(e) ? 1 : 0), e) }
         case let a as AssignStmt:
             let v = expression(a.value)
             store(a.target, from: v, mustExist: !a.declares, site: a)

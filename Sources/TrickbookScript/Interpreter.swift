@@ -24,6 +24,9 @@ public final class Interpreter {
     public var output: (String) -> Void = { Swift.print($0) }
     /// Where rich output goes (charts, pictures, tables, progress bars): nil on a terminal.
     public var display: ((Display) -> Void)?
+    /// Given the value of every expression statement written at a cell's top level, as it runs
+    /// (IPython's `ast_node_interactivity = "all"`): a notebook shows each, not only the last.
+    public var echo: ((Value) -> Void)?
     /// Set from any thread to stop the running script at its next loop iteration or call.
     public let interrupt: InterruptFlag
     /// The deepest chain of script calls before "recursion depth exceeded".
@@ -257,7 +260,10 @@ public final class Interpreter {
             try executeTopLevel(chunk, file: file)
         } else {
             let frame = Frame.make(count: slots, parent: nil)
-            for s in body { _ = try s.exec(frame) }
+            for s in body {
+                _ = try s.exec(frame)
+                if s is ExprStmt { echo?(lastValue) }
+            }
         }
         if body.last is ExprStmt { return lastValue }
         return nil

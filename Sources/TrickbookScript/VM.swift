@@ -506,6 +506,7 @@ extension Interpreter {
             r[Int(i.c)] = pair.items[1]
         case .keep:
             st.pointee.lastValue = r[Int(i.a)]
+            if i.sub == 1 { echo?(r[Int(i.a)]) }
         case .forPrep:
             let a = Int(i.a), site = cur.pointee.chunk.sites[pc - 1]
             switch r[a] {

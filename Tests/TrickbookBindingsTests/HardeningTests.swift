@@ -50,6 +50,13 @@ import TrickbookBindings
         ("randn([1, 1, 5, 5]).conv2d(ones([1, 1, 3, 3]), padding: 4611686018427387904)", "padding 4611686018427387904 is larger than 2^20"),
         ("cutmix(next(loader(data, 4)), 10, alpha: 1e308 * 10)", "alpha must be positive and finite"),
         ("var x = [1]\nfor i in range(40) { x = [x, x] }\ntensor(x)", "cannot allocate"),
+        // Charts and grids given the wrong things
+        ("plot({\"a\": {\"b\": [1, 2]}})", "maps 'a' to a map"),
+        ("plot([{\"epoch\": 1, \"loss\": 0.5}], fields: [\"acc\"])", "the history has no number field 'acc'"),
+        ("hist([1, \"a\"])", "argument 'data' must hold numbers only, got string"),
+        ("hist([1, 2], bins: 0)", "argument 'bins' must be from 1 to 1000"),
+        ("hist([1, 2], range: [3, 3])", "argument 'range' must be [lo, hi], two finite numbers with lo < hi"),
+        ("show_images(zeros([2, 1, 4, 4]), range: [0, 1e300])", "argument 'range' must be [lo, hi], two finite numbers"),
     ])
     func refusedWithAClearError(source: String, message: String) throws {
         let (i, _) = session()

@@ -99,7 +99,35 @@ func handmadePNG(width: Int, height: Int, bitDepth: UInt8, colorType: UInt8, pal
         defer { try? FileManager.default.removeItem(atPath: grid) }
         try writeGrid((0..<12).map { try data.item($0).0 }, captions: data.labels.map { data.classNames[$0] }, columns: 4, to: grid)
         let g = try PNG.read(grid)
-        #expect(g.width == 4 * (56 + 4) + 4 && g.height == 3 * (56 + 14 + 4) + 4)
+        // 28-pixel images drawn at 112 (4 screen pixels each), one caption line, 6 pixels apart.
+        #expect(g.width == 4 * (112 + 6) + 6 && g.height == 3 * (112 + 14 + 6) + 6)
+    }
+
+    /// A grid draws every picture on one range, so that a darker copy looks darker (a grid that
+    /// stretched each picture to its own range drew a brightness change as no change at all);
+    /// normalized pictures share the grid's own range; a marked picture gets a red frame.
+    @Test func gridsShowBrightness() throws {
+        let bright = Image(channels: 1, height: 4, width: 4, pixels: (0..<16).map { Float($0) * 10 + 50 })
+        var dark = bright
+        dark.pixels = bright.pixels.map { $0 * 0.6 }
+        #expect(gridRange([bright, dark]) == 0...255)
+        let png = try gridPNG([GridItem(bright), GridItem(dark)], columns: 2)
+        let path = tmp("range.png")
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try Data(png).write(to: URL(fileURLWithPath: path))
+        let g = try PNG.read(path)
+        // Each 4-pixel image is enlarged 28 times: the first pixel of each picture, at (6, 6) and
+        // (6, 6 + 112 + 6), keeps its value on the 0-255 range: 50 and 30.
+        #expect(g.channels == 1 && g[0, 6, 6] == 50 && g[0, 6, 6 + 112 + 6] == 30)
+        // Normalized values (below 0) share one range: the grid's least and largest value.
+        let normalized = [Image(channels: 1, height: 2, width: 2, pixels: [-1, 0, 1, 2]), Image(channels: 1, height: 2, width: 2, pixels: [-0.5, 0, 0.5, 1])]
+        #expect(gridRange(normalized) == -1...2)
+        // A mark makes the grid color, with a red frame; a long caption line is cut to fit.
+        let marked = try gridPNG([GridItem(bright, caption: "a caption far too long to fit\n(truth)", mark: .red)], columns: 1)
+        try Data(marked).write(to: URL(fileURLWithPath: path))
+        let m = try PNG.read(path)
+        #expect(m.channels == 3 && m[0, 4, 4] == 255 && m[1, 4, 4] == 70)
+        #expect(fitted("a caption far too long to fit", width: 118) == "a caption far.")
     }
 
     @Test func cifarBinaries() throws {

@@ -71,3 +71,19 @@ func makeREPL() -> (REPL, Captured) {
         #expect(repl.completions("wh") == ["while"])
     }
 }
+
+/// A cell shows the value of every bare expression at its top level, in order, interleaved with
+/// what it prints; nil shows nothing, and one inside a loop or an `if` is not shown. The same
+/// when the cell runs compiled and as a tree.
+@Test(arguments: [true, false]) func everyBareExpressionIsShown(compiled: Bool) throws {
+    let cap = Captured()
+    let s = Session(stdlib: [], quick: true, seed: 1) { _ in }
+    s.interp.compilesFunctions = compiled
+    s.output = { cap.out.append($0) }
+    #expect(s.evaluate("let a = 2\na\nprint(\"between\")\na * 3\nnil\nfor i in 0..<2 { i + 10 }\nif true { 99 }\n[a, a]", name: "cell"))
+    #expect(cap.out == ["2", "between", "6", "[2, 2]"])
+    // The value is still the run's last value, and an embedding without a session echoes nothing.
+    cap.out = []
+    #expect(try s.interp.run("5\n6", name: "plain")?.repr == "6")
+    #expect(cap.out.isEmpty)
+}

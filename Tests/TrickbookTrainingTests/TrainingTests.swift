@@ -79,7 +79,9 @@ func close(_ a: Float, _ b: Double, _ tol: Double = 1e-5) -> Bool { abs(Double(a
         #expect(abs(gap - log(Double(classes - 1) * (1 - epsilon) / epsilon)) < 1e-2, "gap \(gap)")
     }
 
-    /// Distillation: hard CE + T²·CE(softmax(r/T), softmax(z/T)); the teacher gets no gradient.
+    /// Distillation: hard CE + T²·KL(softmax(r/T) ‖ softmax(z/T)), which is T²·(CE − H(p)): the
+    /// cross-entropy's gradient, and 0 for a student that matches its teacher; the teacher gets
+    /// no gradient.
     @Test func distillationByHand() throws {
         let g = Generator(seed: 4)
         let teacher = try Linear(3, 4, generator: g), student = try Linear(3, 4, generator: Generator(seed: 5))
@@ -89,11 +91,30 @@ func close(_ a: Float, _ b: Double, _ tol: Double = 1e-5) -> Bool { abs(Double(a
         let z = try student(x)
         let value = try loss(z, .labels([1, 3]), inputs: x)
         let r = try withNoGrad { try teacher(x) }
-        let expected = try crossEntropy(z, labels: [1, 3]).item
-            + 400 * (try softCrossEntropy(z / 20, try (r / 20).softmax(axis: 1)).item)
-        #expect(abs(value.item - expected) < 1e-3)
+        // By hand, in Double: KL = Σ p (log p − log q) per row, averaged.
+        func softmax(_ row: [Float]) -> [Double] {
+            let m = Double(row.max() ?? 0), e = row.map { exp(Double($0) - m) }, s = e.reduce(0, +)
+            return e.map { $0 / s }
+        }
+        let zs = try (z / 20).detached().scalars, rs = try (r / 20).scalars
+        var kl = 0.0
+        for row in 0..<2 {
+            let p = softmax(Array(rs[(row * 4)..<(row * 4 + 4)])), q = softmax(Array(zs[(row * 4)..<(row * 4 + 4)]))
+            kl += zip(p, q).map { $0 * (log($0) - log($1)) }.reduce(0, +) / 2
+        }
+        let expected = Double(try crossEntropy(z, labels: [1, 3]).item) + 400 * kl
+        #expect(abs(Double(value.item) - expected) < 1e-3, "\(value.item) against \(expected)")
+        // The same gradient as the cross-entropy form, whose value is T²·H(p) more.
         try value.backward()
-        #expect(student.weight.grad != nil && teacher.weight.grad == nil && !teacher.training)
+        let viaKL = try #require(student.weight.grad).scalars
+        student.zeroGrad()
+        let ce = try crossEntropy(try student(x), labels: [1, 3]) + (try softCrossEntropy(try student(x) / 20, try (r / 20).softmax(axis: 1))) * 400
+        try ce.backward()
+        let viaCE = try #require(student.weight.grad).scalars
+        #expect(zip(viaKL, viaCE).allSatisfy { abs($0 - $1) < 1e-4 }, "\(viaKL) against \(viaCE)")
+        #expect(teacher.weight.grad == nil && !teacher.training)
+        // A student that matches its teacher has no soft loss.
+        #expect(abs(try kd.softTerm(try teacher(x), inputs: x).item) < 1e-6)
     }
 }
 
