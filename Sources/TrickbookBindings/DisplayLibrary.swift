@@ -12,12 +12,13 @@ import TrickbookTraining
 enum DisplayLibrary: Library {
     static let rows: [Row] = [
         Row(
-            "plot(data, to = nil, title = \"\", steps = nil, x = nil, y = nil, log = false, fields = nil)",
+            "plot(data, to = nil, title = \"\", steps = nil, x = nil, y = nil, log = false, log_x = false, fields = nil, by = \"epoch\")",
             doc: """
                 A line chart, as an SVG file, under a notebook cell and in the terminal, of a schedule (its rate at \
-                each step), a list of numbers, a history (each number field by epoch, from 1; `lr` only when \
-                `fields` names it), or a map of names to any of these, drawn together to compare them. `x` and \
-                `y` title the axes (each kind has its own default), `log` makes the y axis logarithmic.
+                each step), a list of numbers, a history (each number field against its `by` field, the epoch \
+                from 1 by default; `lr` only when `fields` names it), or a map of names to any of these, drawn \
+                together to compare them. `x` and `y` title the axes (each kind has its own default); `log` and \
+                `log_x` make the y and the x axis logarithmic.
                 """,
             example: "plot({\"step\": step_decay(0.1, [30, 60, 90]), \"cosine\": cosine(0.1, 120)}, steps: 120, to: \"lr.svg\")", plot),
         Row(
@@ -75,10 +76,11 @@ enum DisplayLibrary: Library {
     static func plot(_ a: Args) throws -> Value {
         let steps = try a.isNil("steps") ? nil : try a.int("steps", in: 1...TrainingLibrary.maxValues)
         let fields = try a.isNil("fields") ? nil : try a.list("fields").map(\.str)
-        var (s, axes) = try series(try a.value("data"), steps: steps, fields: fields)
+        var (s, axes) = try series(try a.value("data"), steps: steps, fields: fields, by: try a.string("by"))
         if let x = try a.stringOrNil("x") { axes.x = x }
         if let y = try a.stringOrNil("y") { axes.y = y }
         axes.logY = try a.bool("log")
+        axes.logX = try a.bool("log_x")
         return try draw(Chart.svg(s, title: try a.string("title"), axes: axes), terminal: Chart.terminal(s, axes: axes), a)
     }
 
@@ -124,13 +126,13 @@ enum DisplayLibrary: Library {
 
     /// Series from a schedule, a list of numbers, a history (a list of records) or a map of names
     /// to any of these, with the axes' titles for that kind of data.
-    static func series(_ v: Value, steps: Int?, fields: [String]?) throws -> ([Series], Axes) {
-        guard case .map(let m) = v else { return try single(v, steps: steps, fields: fields) }
+    static func series(_ v: Value, steps: Int?, fields: [String]?, by: String) throws -> ([Series], Axes) {
+        guard case .map(let m) = v else { return try single(v, steps: steps, fields: fields, by: by) }
         var out: [Series] = []
         var axes = Axes()
         for (k, item) in zip(m.keys, m.values) {
             if case .map = item { throw ScriptError("plot(): argument 'data' maps '\(k.str)' to a map: give a schedule, a list of numbers or a history") }
-            let (s, a) = try single(item, steps: steps, fields: fields)
+            let (s, a) = try single(item, steps: steps, fields: fields, by: by)
             axes = a
             out += s.map { Series(s.count == 1 ? k.str : "\(k.str) \($0.name)", $0.values, xs: $0.xs) }
         }
@@ -138,7 +140,7 @@ enum DisplayLibrary: Library {
     }
 
     /// The series of one schedule, list or history.
-    static func single(_ v: Value, steps: Int?, fields: [String]?) throws -> ([Series], Axes) {
+    static func single(_ v: Value, steps: Int?, fields: [String]?, by: String) throws -> ([Series], Axes) {
         switch v {
         case .host(let s as ScheduleBox):
             let ys = try s.schedule.values(steps ?? s.steps ?? 100).map(Double.init)
@@ -147,24 +149,24 @@ enum DisplayLibrary: Library {
             if l.items.allSatisfy({ $0.number != nil }) {
                 return ([Series("value", l.items.compactMap(\.number))], Axes(x: "position", y: "value"))
             }
-            // A history: every numeric field but the epoch, which is the x axis, and the learning
-            // rate, which is on another scale (named in `fields` to draw it).
+            // A history: every numeric field but the `by` field (the epoch), which is the x axis,
+            // and the learning rate, which is on another scale (named in `fields` to draw it).
             var keys: [String] = []
             for case .map(let m) in l.items {
-                for case .string(let k) in m.keys where !keys.contains(k) && k != "epoch" && (fields?.contains(k) ?? (k != "lr")) { keys.append(k) }
+                for case .string(let k) in m.keys where !keys.contains(k) && k != by && (fields?.contains(k) ?? (k != "lr")) { keys.append(k) }
             }
             if let fields, let missing = fields.first(where: { !keys.contains($0) }) {
                 throw ScriptError("plot(): the history has no number field '\(missing)'\(didYouMean(missing, keys))")
             }
             let records = l.items.compactMap { item -> MapRef? in if case .map(let m) = item { m } else { nil } }
-            let xs = records.enumerated().map { n, m in (try? m.get(.string("epoch")))??.number ?? Double(n + 1) }
+            let xs = records.enumerated().map { n, m in (try? m.get(.string(by)))??.number ?? Double(n + 1) }
             let series = keys.compactMap { k -> Series? in
                 var px: [Double] = [], py: [Double] = []
                 for (n, m) in records.enumerated() { if let y = (try? m.get(.string(k)))??.number { px.append(xs[n]); py.append(y) } }
                 return py.isEmpty ? nil : Series(k, py, xs: px)
             }
             let kinds = Set(keys.map { $0.contains("top") || $0.contains("acc") ? "accuracy" : $0.contains("loss") ? "loss" : $0 })
-            return (series, Axes(x: "epoch", y: kinds.count == 1 ? kinds.first ?? "" : kinds.sorted().joined(separator: " and ")))
+            return (series, Axes(x: by, y: kinds.count == 1 ? kinds.first ?? "" : kinds.sorted().joined(separator: " and ")))
         default:
             throw ScriptError("plot(): argument 'data' must be a schedule, a list of numbers, a history or a map of these, got \(v.typeName)")
         }

@@ -181,6 +181,27 @@ final class ModelBox: TypedHost {
             return .string(
                 "loaded \(r.loaded.count) tensors, \(r.missing.count) missing, \(r.unexpected.count) unexpected")
         }
+        m(
+            "state_dict()",
+            "A copy of every parameter and buffer by dotted name: what load_state_dict puts back (a learning-rate range test trains and then restores).",
+            "let saved = model.state_dict()"
+        ) { mod, _ in try tensorMap(mod.stateDict().map { ($0.0, $0.1.copy()) }) }
+        m(
+            "load_state_dict(state, strict = true)",
+            "Copies tensors by dotted name into the model's parameters and buffers (shapes must match); strict: every name on both sides.",
+            "model.load_state_dict(model.state_dict())"
+        ) { mod, a in
+            guard case .map(let m) = try a.value("state") else { throw a.fail("state", "must be a map of names to tensors, as state_dict() gives") }
+            var byName: [String: Tensor] = [:]
+            for (k, v) in zip(m.keys, m.values) {
+                guard case .string(let name) = k, case .host(let t as TensorBox) = v else {
+                    throw a.fail("state", "must map names to tensors, got \(k.repr): \(v.typeName)")
+                }
+                byName[name] = t.tensor
+            }
+            let r = try mod.load(byName, source: "load_state_dict", strict: try a.bool("strict"))
+            return .string("loaded \(r.loaded.count) tensors, \(r.missing.count) missing, \(r.unexpected.count) unexpected")
+        }
         m("named_parameters()", "Names and shapes of the parameters.", "model.named_parameters()[0]") { mod, _ in
             list(mod.namedParameters().map { list([.string($0.0), ints($0.1.shape)]) })
         }

@@ -14,11 +14,11 @@ public struct Series {
     func x(_ i: Int) -> Double { xs?[i] ?? Double(i) }
 }
 
-/// What a chart's axes say: their titles, and whether the y axis is logarithmic (for a value that
-/// spans decades: a loss scale, a learning-rate range test).
+/// What a chart's axes say: their titles, and whether each is logarithmic (for a value that spans
+/// decades: a loss scale, the learning rate of a range test).
 public struct Axes {
-    public var x: String, y: String, logY: Bool
-    public init(x: String = "", y: String = "", logY: Bool = false) { (self.x, self.y, self.logY) = (x, y, logY) }
+    public var x: String, y: String, logY: Bool, logX: Bool
+    public init(x: String = "", y: String = "", logY: Bool = false, logX: Bool = false) { (self.x, self.y, self.logY, self.logX) = (x, y, logY, logX) }
 }
 
 /// Line charts and histograms: as SVG for a file or a notebook, and as text for the terminal.
@@ -30,16 +30,16 @@ public enum Chart {
     /// axis, are left out).
     public static func svg(_ series: [Series], title: String, axes: Axes = Axes()) -> String {
         let ys = series.flatMap(\.values).filter { $0.isFinite && (!axes.logY || $0 > 0) }
-        let xs = series.flatMap { s in s.values.indices.map { s.x($0) } }.filter(\.isFinite)
-        let xr = span(xs.min() ?? 0, xs.max() ?? 1)
+        let xs = series.flatMap { s in s.values.indices.map { s.x($0) } }.filter { $0.isFinite && (!axes.logX || $0 > 0) }
+        let xr = axes.logX ? logRange(xs) : span(xs.min() ?? 0, xs.max() ?? 1)
         let yr = axes.logY ? logRange(ys) : linearRange(ys)
-        var s = frame(title: title, axes: axes, x: xr, y: yr, logY: axes.logY)
+        var s = frame(title: title, axes: axes, x: xr, y: yr)
         for (k, line) in series.enumerated() {
             let color = colors[k % colors.count]
             let pts = line.values.indices.compactMap { i -> String? in
                 let v = line.values[i], x = line.x(i)
-                guard v.isFinite, x.isFinite, !axes.logY || v > 0 else { return nil }
-                return String(format: "%.1f,%.1f", px(x, xr), py(axes.logY ? log10(v) : v, yr))
+                guard v.isFinite, x.isFinite, !axes.logY || v > 0, !axes.logX || x > 0 else { return nil }
+                return String(format: "%.1f,%.1f", px(axes.logX ? log10(x) : x, xr), py(axes.logY ? log10(v) : v, yr))
             }
             // A single point is drawn as a dot (a polyline of one point draws nothing).
             if pts.count == 1 {
@@ -60,7 +60,7 @@ public enum Chart {
         let (edges, shares) = histogram(series, bins: bins, range: range)
         let xr = span(edges.first ?? 0, edges.last ?? 1)
         let yr = span(0, max(1e-9, shares.flatMap { $0 }.max() ?? 1) * 1.05)
-        var s = frame(title: title, axes: Axes(x: x, y: "share of values"), x: xr, y: yr, logY: false)
+        var s = frame(title: title, axes: Axes(x: x, y: "share of values"), x: xr, y: yr)
         for (k, share) in shares.enumerated() {
             let color = colors[k % colors.count]
             if shares.count == 1 {
@@ -124,7 +124,7 @@ public enum Chart {
     /// Compact charts of the series for the terminal: 8 rows, up to 60 columns each.
     public static func terminal(_ series: [Series], axes: Axes = Axes()) -> String {
         guard !series.isEmpty else { return "(nothing to plot)" }
-        let head = axes.y.isEmpty && axes.x.isEmpty ? "" : "\(axes.y.isEmpty ? "value" : axes.y) against \(axes.x.isEmpty ? "position" : axes.x)\(axes.logY ? " (log scale)" : "")\n"
+        let head = axes.y.isEmpty && axes.x.isEmpty ? "" : "\(axes.y.isEmpty ? "value" : axes.y)\(axes.logY ? " (log scale)" : "") against \(axes.x.isEmpty ? "position" : axes.x)\(axes.logX ? " (log scale)" : "")\n"
         return head + series.map { dots($0.name, axes.logY ? $0.values.map { $0 > 0 ? log10($0) : .nan } : $0.values, log: axes.logY) }.joined(separator: "\n")
     }
 
@@ -194,30 +194,38 @@ public enum Chart {
         return String(format: "%.3g", v)
     }
 
+    /// Ticks of a log axis (its range in decades): whole decades, at most about six.
+    static func decades(_ r: ClosedRange<Double>) -> [Double] {
+        Array(stride(from: r.lowerBound, through: r.upperBound, by: max(1, ((r.upperBound - r.lowerBound) / 6).rounded(.up))))
+    }
+
+    /// A decade's label: 10^v written out when short, else as 1eV.
+    static func decadeLabel(_ v: Double) -> String { abs(v) <= 4 ? label(pow(10, v)) : "1e\(Int(v))" }
+
     /// The SVG's start: background, title, axes with their ticks and titles.
-    static func frame(title: String, axes: Axes, x xr: ClosedRange<Double>, y yr: ClosedRange<Double>, logY: Bool) -> String {
+    static func frame(title: String, axes: Axes, x xr: ClosedRange<Double>, y yr: ClosedRange<Double>) -> String {
         var s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width))\" height=\"\(Int(height))\" font-family=\"sans-serif\" font-size=\"12\">\n"
         s += "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"\(left)\" y=\"20\" font-size=\"15\">\(escaped(title))</text>\n"
         let x0 = left, x1 = width - right, y0 = height - bottom, y1 = top
         s += "<line x1=\"\(x0)\" y1=\"\(y0)\" x2=\"\(x1)\" y2=\"\(y0)\" stroke=\"black\"/>"
         s += "<line x1=\"\(x0)\" y1=\"\(y1)\" x2=\"\(x0)\" y2=\"\(y0)\" stroke=\"black\"/>\n"
-        let yTicks = logY ? Array(stride(from: yr.lowerBound, through: yr.upperBound, by: max(1, ((yr.upperBound - yr.lowerBound) / 6).rounded(.up)))) : ticks(yr)
-        for v in yTicks {
+        for v in axes.logY ? decades(yr) : ticks(yr) {
             let y = py(v, yr)
-            let text = logY ? (abs(v) <= 4 ? label(pow(10, v)) : "1e\(Int(v))") : label(v)
+            let text = axes.logY ? decadeLabel(v) : label(v)
             s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>", x0, y, x1, y)
             s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%@</text>\n", x0 - 6, y + 4, text)
         }
-        for v in ticks(xr) {
+        for v in axes.logX ? decades(xr) : ticks(xr) {
             let x = px(v, xr)
             s += String(format: "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"black\"/>", x, y0, x, y0 + 4)
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", x, y0 + 17, label(v))
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", x, y0 + 17, axes.logX ? decadeLabel(v) : label(v))
         }
         if !axes.x.isEmpty {
-            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", (x0 + x1) / 2, height - 10, escaped(axes.x))
+            let xTitle = axes.x + (axes.logX ? " (log scale)" : "")
+            s += String(format: "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%@</text>\n", (x0 + x1) / 2, height - 10, escaped(xTitle))
         }
         if !axes.y.isEmpty {
-            let yTitle = axes.y + (logY ? " (log scale)" : "")
+            let yTitle = axes.y + (axes.logY ? " (log scale)" : "")
             s += String(format: "<text transform=\"translate(16,%.1f) rotate(-90)\" text-anchor=\"middle\">%@</text>\n", (y0 + y1) / 2, escaped(yTitle))
         }
         return s

@@ -97,3 +97,28 @@ import TrickbookDisplay
         """, name: "t")
     #expect(out.all == ["8 true"])
 }
+
+/// The learning-rate advisor: its range test leaves the model as it was, and the rate it proposes,
+/// with its warmup and weight decay, trains a small model (the loss falls well below ln 10).
+@Test func advisedRateTrains() throws {
+    let (i, out) = session()
+    try i.run("""
+        import "train"
+        let data = fashion_mnist("test", limit: 512)
+        let plain = normalize(mean: [72.94], std: [90.02])
+        let m = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 4, seed: 1)
+        let before = m.state_dict()
+        let a = advise(m, data, batch: 64, transform: plain, steps: 60)
+        var same = true
+        let after = m.state_dict()
+        for k in before.keys() { if not allclose(before[k], after[k]) { same = false } }
+        let batches = loader(data, 64, shuffle: true, transform: plain, seed: 2)
+        let warm = a.warmup_epochs * len(batches)
+        let total = 4 * len(batches)
+        let lr = warm > 0 ? warmup(cosine(a.peak, total - warm), warm) : cosine(a.peak, total)
+        let h = fit(m, batches, sgd(m, lr, weight_decay: a.weight_decay, no_bias_decay: true), cross_entropy(), epochs: 4)
+        print(same, a.peak > 0 and a.peak < 10, a.warmup_epochs >= 0 and a.warmup_epochs <= 5, a.weight_decay, len(a.test))
+        print(h[-1].train_loss < h[0].train_loss - 0.3, a.why.starts_with("at batch 64 the smoothed loss fell fastest"))
+        """, name: "t")
+    #expect(out.all.suffix(2) == ["true true true 0.0005 60", "true true"], "\(out.all.suffix(4))")
+}

@@ -57,6 +57,9 @@ import TrickbookBindings
         ("hist([1, 2], bins: 0)", "argument 'bins' must be from 1 to 1000"),
         ("hist([1, 2], range: [3, 3])", "argument 'range' must be [lo, hi], two finite numbers with lo < hi"),
         ("show_images(zeros([2, 1, 4, 4]), range: [0, 1e300])", "argument 'range' must be [lo, hi], two finite numbers"),
+        ("model.load_state_dict({\"fc.bias\": 1})", "argument 'state' must map names to tensors, got \"fc.bias\": int"),
+        ("model.load_state_dict({\"fc.bias\": zeros([3])})", "tensor 'fc.bias' has shape [3]"),
+        ("model.load_state_dict({\"nope\": zeros([3])}, strict: true)", "does not match the model"),
     ])
     func refusedWithAClearError(source: String, message: String) throws {
         let (i, _) = session()
