@@ -1,0 +1,49 @@
+import Foundation
+import Testing
+import TrickbookBindings
+@testable import TrickbookScript
+
+/// Test-time augmentation: the views are the image, its mirror and four shifts with the edge
+/// repeated, checked against arrays worked out by hand; and `evaluate(..., tta: true)` classifies
+/// by the mean softmax over them, checked against that mean computed here.
+@Suite struct TTATests {
+    @Test func viewsByHand() throws {
+        let (i, out) = session()
+        try i.run("""
+            import "train"
+            let x = tensor([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]])
+            let v = tta_views(x, shift: 1)
+            print(len(v))
+            for t in v { print(t[0, 0].tolist()) }
+            """, name: "t")
+        #expect(out.all == [
+            "6",
+            "[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]",  // the image
+            "[[3.0, 2.0, 1.0], [6.0, 5.0, 4.0], [9.0, 8.0, 7.0]]",  // its mirror
+            "[[1.0, 1.0, 2.0], [4.0, 4.0, 5.0], [7.0, 7.0, 8.0]]",  // moved right, the left edge repeated
+            "[[2.0, 3.0, 3.0], [5.0, 6.0, 6.0], [8.0, 9.0, 9.0]]",  // moved left
+            "[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]",  // moved down
+            "[[4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [7.0, 8.0, 9.0]]",  // moved up
+        ])
+    }
+
+    @Test func evaluateAveragesTheViews() throws {
+        let (i, out) = session()
+        try i.run("""
+            import "train"
+            let data = fashion_mnist("test", limit: 64)
+            let plain = normalize(mean: [72.94], std: [90.02])
+            let m = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 4, seed: 1)
+            let r = evaluate(m, data, transform: plain, tta: true)
+            # By hand: the mean softmax over the six views, its argmax against the labels.
+            let b = next(loader(data, 64, transform: plain))
+            var p = zeros([64, 10])
+            for v in tta_views(b.images) { p = p + predict(m, v).softmax(axis: 1) }
+            let guess = (p / 6).argmax(axis: 1).tolist()
+            var right = 0
+            for k, label in enumerate(b.labels) { if guess[k] == label { right += 1 } }
+            print(r.top1 == right / 64, r.top5 >= r.top1, r.loss > 0)
+            """, name: "t")
+        #expect(out.all == ["true true true"])
+    }
+}
