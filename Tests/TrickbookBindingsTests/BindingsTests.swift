@@ -29,6 +29,18 @@ func expectError(_ i: Interpreter, _ source: String, _ message: String) throws {
     }
 }
 
+/// The lines that start a test of training on Fashion-MNIST: the stdlib's loop, `limit` test
+/// images as `data`, their normalization as `plain`, and a ResNet-20-D of width 4 as `m`.
+func smallTrainingSetup(limit: Int) -> String {
+    """
+    import "train"
+    let data = fashion_mnist("test", limit: \(limit))
+    let plain = normalize(mean: [72.94], std: [90.02])
+    let m = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 4, seed: 1)
+
+    """
+}
+
 /// Runs `source` in a new session and returns what it printed.
 func printed(_ source: String, seed: Int = 0) throws -> [String] {
     let (i, out) = session(seed: seed)

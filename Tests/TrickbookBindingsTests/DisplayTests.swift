@@ -102,11 +102,7 @@ import TrickbookDisplay
 /// with its warmup and weight decay, trains a small model (the loss falls well below ln 10).
 @Test func advisedRateTrains() throws {
     let (i, out) = session()
-    try i.run("""
-        import "train"
-        let data = fashion_mnist("test", limit: 512)
-        let plain = normalize(mean: [72.94], std: [90.02])
-        let m = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 4, seed: 1)
+    try i.run(smallTrainingSetup(limit: 512) + """
         let before = m.state_dict()
         let a = advise(m, data, batch: 64, transform: plain, steps: 60)
         var same = true

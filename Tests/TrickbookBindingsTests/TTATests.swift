@@ -29,11 +29,7 @@ import TrickbookBindings
 
     @Test func evaluateAveragesTheViews() throws {
         let (i, out) = session()
-        try i.run("""
-            import "train"
-            let data = fashion_mnist("test", limit: 64)
-            let plain = normalize(mean: [72.94], std: [90.02])
-            let m = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 4, seed: 1)
+        try i.run(smallTrainingSetup(limit: 64) + """
             let r = evaluate(m, data, transform: plain, tta: true)
             # By hand: the mean softmax over the six views, its argmax against the labels.
             let b = next(loader(data, 64, transform: plain))
