@@ -218,7 +218,7 @@ enum DisplayLibrary: Library {
             images.append(im)
             captions.append(className(d, label))
         }
-        return try grid(zip(images, captions).map { GridItem($0, caption: $1) }, columns: 8, a)
+        return try grid(zip(images, captions).map { GridItem($0, caption: $1) }, columns: 8, range: try range(a), a)
     }
 
     static func showImages(_ a: Args) throws -> Value {
@@ -240,7 +240,7 @@ enum DisplayLibrary: Library {
         let images = (0..<n).map { k in
             Image(channels: c, height: h, width: w, pixels: Array(v[(k * size)..<((k + 1) * size)]))
         }
-        return try grid(zip(images, captions).map { GridItem($0, caption: $1) }, columns: try a.int("columns", in: 1...1000), a)
+        return try grid(zip(images, captions).map { GridItem($0, caption: $1) }, columns: try a.int("columns", in: 1...1000), range: try range(a), a)
     }
 
     static func showPredictions(_ a: Args) throws -> Value {
@@ -253,7 +253,7 @@ enum DisplayLibrary: Library {
                 ? GridItem($0.image, caption: className(d, $0.predicted))
                 : GridItem($0.image, caption: "\(className(d, $0.predicted))\n(\(className(d, $0.label)))", mark: .red)
         }
-        _ = try grid(items, columns: 8, a)
+        _ = try grid(items, columns: 8, range: nil, a)
         return .int(p.filter { $0.predicted == $0.label }.count)
     }
 
@@ -261,19 +261,20 @@ enum DisplayLibrary: Library {
         d.classNames.indices.contains(k) ? d.classNames[k] : String(k)
     }
 
+    /// The `range` argument: [lo, hi] the grid maps to black and white (nil: the grid's rule).
+    static func range(_ a: Args) throws -> ClosedRange<Float>? {
+        guard !(try a.isNil("range")) else { return nil }
+        let r = try a.list("range").map { $0.number }
+        guard r.count == 2, let lo = r[0].map(Float.init), let hi = r[1].map(Float.init), lo.isFinite, hi.isFinite, lo < hi else {
+            throw a.fail("range", "must be [lo, hi], two finite numbers with lo < hi")
+        }
+        return lo...hi
+    }
+
     /// Writes the grid to the `to` argument's path and shows it under the cell, or says where it
     /// is on a terminal (nil: the picture is what a cell shows).
-    /// The range is the `range` argument when the builtin has one and it is given.
-    static func grid(_ items: [GridItem], columns: Int, _ a: Args) throws -> Value {
+    static func grid(_ items: [GridItem], columns: Int, range: ClosedRange<Float>?, _ a: Args) throws -> Value {
         let path = try a.string("to")
-        var range: ClosedRange<Float>?
-        if a.callee.params.contains(where: { $0.name == "range" }), !(try a.isNil("range")) {
-            let r = try a.list("range").map { $0.number }
-            guard r.count == 2, let lo = r[0].map(Float.init), let hi = r[1].map(Float.init), lo.isFinite, hi.isFinite, lo < hi else {
-                throw a.fail("range", "must be [lo, hi], two finite numbers with lo < hi")
-            }
-            range = lo...hi
-        }
         let png = try gridPNG(items, columns: columns, range: range, name: path)
         do { try writeAtomically(Data(png), to: path) } catch { throw ScriptError("\(a.callee.name)(): \(error)") }
         if a.interpreter.showsRichOutput {

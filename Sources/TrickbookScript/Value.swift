@@ -100,15 +100,21 @@ public final class MapRef {
 
     /// `get` of a key whose form and hash are known (a constant key, hashed once).
     @inline(__always) func get(_ form: borrowing MapKeyForm, _ hash: UInt64) -> Value? {
-        guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keys.count)) else { return nil }
-        return valueBase[i]
+        item(form, hash)?.pointee
     }
 
     /// `get`, the item copied into `dst` (a register of the VM) without a copy in between.
     @inline(__always) func copyItem(_ form: borrowing MapKeyForm, _ hash: UInt64, into dst: UnsafeMutablePointer<Value>) -> Bool {
-        guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keys.count)) else { return false }
-        if Raw.ok, !Raw.holdsObject(dst) { dst.initialize(to: valueBase[i]) } else { dst.pointee = valueBase[i] }
+        guard let p = item(form, hash) else { return false }
+        if Raw.ok, !Raw.holdsObject(dst) { dst.initialize(to: p.pointee) } else { dst.pointee = p.pointee }
         return true
+    }
+
+    /// Where the value of a key is, read through the arrays' base addresses (valid until the next
+    /// change of the map).
+    @inline(__always) private func item(_ form: borrowing MapKeyForm, _ hash: UInt64) -> UnsafePointer<Value>? {
+        guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keys.count)) else { return nil }
+        return valueBase + i
     }
 
     public func set(_ k: Value, _ v: Value) throws {
