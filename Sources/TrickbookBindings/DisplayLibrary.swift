@@ -116,11 +116,11 @@ enum DisplayLibrary: Library {
 
     /// Writes the chart to the `to` argument's path, and shows it under the cell (or its text form
     /// on a terminal).
-    static func draw(_ svg: String, terminal: String, _ a: Args) throws -> Value {
+    static func draw(_ svg: String, terminal: @autoclosure () -> String, _ a: Args) throws -> Value {
         if let path = try a.stringOrNil("to") {
             do { try writeAtomically(svg, to: path) } catch { throw ScriptError("\(a.callee.name)(): \(error)") }
         }
-        if a.interpreter.showsRichOutput { a.interpreter.show(.svg(svg)) } else { a.interpreter.output(terminal) }
+        if a.interpreter.showsRichOutput { a.interpreter.show(.svg(svg)) } else { a.interpreter.output(terminal()) }
         return .nil_
     }
 

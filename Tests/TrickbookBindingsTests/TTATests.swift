@@ -43,3 +43,16 @@ import TrickbookBindings
         #expect(out.all == ["true true true"])
     }
 }
+
+/// A shift that does not fit the images is refused with a clear message.
+@Test func ttaShiftIsChecked() throws {
+    let (i, _) = session()
+    try i.run("import \"train\"", name: "setup")
+    // Raised in the stdlib, with the cell's call in the trace.
+    do {
+        try i.run("tta_views(zeros([1, 1, 3, 3]), shift: 3)", name: "cell")
+        Issue.record("the shift was accepted")
+    } catch let e as ScriptError {
+        #expect(e.report.contains("tta_views: shift must be from 1 to 2 for images of 3x3, got 3") && e.report.contains("cell:1:1"), "\(e.report)")
+    }
+}
