@@ -7,7 +7,7 @@ import TrickbookTensor
 public enum Bindings {
     public static let libraries: [Library.Type] = [
         TensorLibrary.self, ModelLibrary.self, LayerLibrary.self, DataLibrary.self, TrainingLibrary.self,
-        DisplayLibrary.self,
+        DisplayLibrary.self, FileLibrary.self, MachineLibrary.self,
     ]
 
     /// Registers every library on a session whose random draws follow `seed`.

@@ -155,6 +155,12 @@ extension Interpreter {
         row("clock()", "Seconds since an arbitrary start, for timing.", "let start = clock(); print(\"took {clock() - start:.3f} s\")") { _ in
             .float(Double(DispatchTime.now().uptimeNanoseconds) / 1e9)
         }
+        row("param(name, default = nil)", "A notebook's parameter: the value given by `trickbook run FILE --set name=value`, else default (papermill's parameters).",
+            "let epochs = param(\"epochs\", 70)") { a in
+            let name = try a.string(0)
+            a.interpreter.parametersRead.insert(name)
+            return a.interpreter.parameters[name] ?? a[1]
+        }
         row("help(name)", "Prints what a builtin, function or object is and how to call it.", "help(range)") { a in
             a.interpreter.output(a.interpreter.help(for: a[0]))
             return .nil_

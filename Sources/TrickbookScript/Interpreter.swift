@@ -58,6 +58,10 @@ public final class Interpreter {
     var predefined: Set<String> = []
     /// What the host keeps with this session (the bindings keep the run's random generator).
     public var hostState: AnyObject?
+    /// A run's parameters (`trickbook run --set name=value`), read by `param(name, default)`; the
+    /// names read so far, so that the runner can say which were given and never used.
+    public var parameters: [String: Value] = [:]
+    public internal(set) var parametersRead: Set<String> = []
 
     var depth: Int {
         get { state.pointee.depth }

@@ -54,17 +54,22 @@ struct Run: ParsableCommand {
     @Flag(help: "Set the global 'quick' so that notebooks shrink their work.") var quick = false
     @Option(help: "Random seed (also the global 'seed').") var seed: Int = 0
     @Option(help: "Also write the run as one self-contained HTML page: every cell with its output.") var html: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("A parameter the notebook reads with param(name, default); repeatable.", valueName: "name=value"))
+    var parameters: [String] = []
 
     func run() throws {
-        let notebook: Notebook, selection: [Int]
+        let notebook: Notebook, selection: [Int], given: [String: Value]
         do {
             notebook = try Notebook.load(file)
             selection = try notebook.select(cells)
+            given = try Parameters.parse(parameters)
         } catch {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
             throw ExitCode(2)
         }
         let session = makeSession(quick: quick, seed: seed)
+        session.interp.parameters = given
+        defer { for w in Parameters.unread(in: session.interp) { FileHandle.standardError.write((w + "\n").data(using: .utf8) ?? Data()) } }
         guard let html else {
             for n in selection where !session.runCell(notebook.cells[n - 1], of: notebook) {
                 throw ExitCode(1)

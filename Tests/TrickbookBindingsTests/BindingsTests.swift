@@ -182,7 +182,7 @@ func printed(_ source: String, seed: Int = 0) throws -> [String] {
         try Data(records).write(to: URL(fileURLWithPath: dir + "/cifar/data_batch_1.bin"))
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // Relative file names in the examples, made absolute inside `dir`.
-        let file = try Regex(#""((?:pngs|cifar|[A-Za-z0-9_-]+\.(?:png|svg|md|safetensors|ckpt))[A-Za-z0-9_/.-]*)""#)
+        let file = try Regex(#""((?:pngs|cifar|[A-Za-z0-9_-]+\.(?:png|svg|md|safetensors|ckpt|json))[A-Za-z0-9_/.-]*)""#)
         func local(_ source: String) -> String {
             source.replacing(file) { "\"\(dir)/\($0.output[1].substring ?? "")\"" }
         }

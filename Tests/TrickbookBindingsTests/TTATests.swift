@@ -56,3 +56,44 @@ import TrickbookBindings
         #expect(e.report.contains("tta_views: shift must be from 1 to 2 for images of 3x3, got 3") && e.report.contains("cell:1:1"), "\(e.report)")
     }
 }
+
+/// The average of the weights (sgd(..., ema: d)): after each step every average moves to
+/// d × average + (1 - d) × weight, from the initial weights; with_ema puts the averages in the
+/// model for its call and the trained weights back after it. Checked against the formula
+/// unrolled by hand over two steps.
+@Suite struct EMATests {
+    @Test func averageByHand() throws {
+        let (i, out) = session()
+        try i.run("""
+            let train = fashion_mnist("train", limit: 16)
+            let model = resnet(20, variant: "d", in_channels: 1, classes: 10, width: 8, seed: 2)
+            let opt = sgd(model, 0.5, ema: 0.75)
+            fn copies() {
+              var m = {}
+              for k, v in model.parameters() { m[k] = v.clone() }
+              return m
+            }
+            let w0 = copies()
+            var batch = nil
+            for b in loader(train, 8, transform: normalize(mean: [72.94], std: [90.02])) { batch = b }
+            train_step(model, batch, opt, cross_entropy())
+            let w1 = copies()
+            train_step(model, batch, opt, cross_entropy())
+            let w2 = copies()
+            # d = 0.75: a1 = 0.75 w0 + 0.25 w1; a2 = 0.75 a1 + 0.25 w2
+            var worst = 0.0
+            var moved = 0.0
+            with_ema(opt, fn() {
+              for k, v in model.parameters() {
+                let by_hand = (w0[k] * 0.5625) + (w1[k] * 0.1875) + (w2[k] * 0.25)
+                worst = max(worst, (v - by_hand).abs().max().item)
+                moved = max(moved, (v - w2[k]).abs().max().item)
+              }
+            })
+            var back = 0.0
+            for k, v in model.parameters() { back = max(back, (v - w2[k]).abs().max().item) }
+            print(worst < 1e-6, moved > 1e-3, back == 0.0)
+            """, name: "t")
+        #expect(out.all.last == "true true true", "\(out.all)")
+    }
+}

@@ -4,8 +4,8 @@ import TrickbookData
 import TrickbookScript
 
 // One input is one file, read by each reader: IDX, CIFAR,
-// PNG (as an image folder), safetensors (as model weights) and a training checkpoint. Each may
-// refuse the file with an error naming it; none may crash.
+// PNG (as an image folder), safetensors (as model weights), a training checkpoint and JSON (read,
+// written back and read again). Each may refuse the file with an error naming it; none may crash.
 
 private let dir = NSTemporaryDirectory() + "trickbook-fuzz-files-\(getpid())"
 
@@ -28,13 +28,14 @@ private let session: Interpreter = {
 func fuzzFiles(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     let bytes = Data(bytes: data, count: count)
     let i = session
-    for path in ["f.bin", "png/a/x.png", "f.safetensors", "idx/f.idx"] { try? bytes.write(to: URL(fileURLWithPath: dir + "/" + path)) }
+    for path in ["f.bin", "png/a/x.png", "f.safetensors", "idx/f.idx", "f.json"] { try? bytes.write(to: URL(fileURLWithPath: dir + "/" + path)) }
     _ = try? IDX.read(dir + "/idx/f.idx")
     for script in [
         "cifar(\"\(dir)/f.bin\")[0]",
         "image_folder(\"\(dir)/png\")[0]",
         "model.load(\"\(dir)/f.safetensors\")",
         "load_checkpoint(\"\(dir)/f.safetensors\", opt)",
+        "save_json(load_json(\"\(dir)/f.json\"), \"\(dir)/g.json\")\nload_json(\"\(dir)/g.json\")",
     ] {
         _ = try? i.run(script, name: "fuzz")
     }
