@@ -32,6 +32,10 @@ enum FileLibrary: Library {
             example: "let runs = exists(\"runs.json\") ? load_json(\"runs.json\") : {}"
         ) { a in
             let path = try a.string("path")
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+                throw ScriptError("load_json(): cannot read \(path): it is a directory")
+            }
             guard let handle = FileHandle(forReadingAtPath: path) else {
                 throw ScriptError("load_json(): cannot read \(path): \(FileManager.default.fileExists(atPath: path) ? "permission denied" : "no such file")")
             }

@@ -27,6 +27,7 @@ import TrickbookBindings
         // Written through a temporary name: nothing else is left in the directory.
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["r.json"])
         try expectError(i, "load_json(\"\(dir)/none.json\")", "cannot read \(dir)/none.json: no such file")
+        try expectError(i, "load_json(\"\(dir)\")", "cannot read \(dir): it is a directory")
         try "{\"a\": [1, 2,]}".write(toFile: dir + "/bad.json", atomically: true, encoding: .utf8)
         try expectError(i, "load_json(\"\(dir)/bad.json\")", "\(dir)/bad.json:1:13: expected a value")
         try expectError(i, "save_json({\"f\": print}, \"\(dir)/f.json\")", "a function cannot be written as JSON (at [\"f\"])")
