@@ -5,19 +5,21 @@ public struct WriteError: Error, CustomStringConvertible {
 }
 
 /// The temporary name a write to `path` goes through before it is renamed into place
-/// (`path.tmp-PID`). Temporaries of the same target left by writers that died mid-way (a
-/// `kill -9` during a save) are removed first, so they do not pile up.
+/// (`path.tmp-PID-RANDOM`: two threads of one process writing the same file each rename their
+/// own). Temporaries of the same target left by writers that died mid-way (a `kill -9` during a
+/// save) are removed first, so they do not pile up.
 public func temporaryPath(for path: String) -> String {
     let url = URL(fileURLWithPath: path)
     let dir = url.deletingLastPathComponent().path, prefix = url.lastPathComponent + ".tmp-"
     if let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) {
         for name in names where name.hasPrefix(prefix) {
             // Only a writer that no longer exists: kill(pid, 0) fails with ESRCH.
-            guard let pid = Int32(name.dropFirst(prefix.count)), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            let owner = name.dropFirst(prefix.count).split(separator: "-", maxSplits: 1).first ?? ""
+            guard let pid = Int32(owner), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
             unlink((dir.isEmpty ? "." : dir) + "/" + name)
         }
     }
-    return path + ".tmp-\(getpid())"
+    return path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
 }
 
 /// Writes to a temporary name beside `path`, then renames, so that a failure never leaves half a file.

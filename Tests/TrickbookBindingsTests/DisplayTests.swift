@@ -12,8 +12,10 @@ import TrickbookDisplay
     func svg(_ source: String, file: String = "c.svg") throws -> String {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let (i, _) = session()
-        try i.run(source.replacingOccurrences(of: "OUT", with: "\"\(dir)/\(file)\""), name: "t")
-        return try String(contentsOfFile: "\(dir)/\(file)", encoding: .utf8)
+        // Each call its own file: the suite's tests run in parallel.
+        let path = "\(dir)/\(UUID().uuidString)-\(file)"
+        try i.run(source.replacingOccurrences(of: "OUT", with: "\"\(path)\""), name: "t")
+        return try String(contentsOfFile: path, encoding: .utf8)
     }
 
     @Test func axesAreTitled() throws {
