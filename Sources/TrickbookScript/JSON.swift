@@ -155,26 +155,15 @@ public enum JSON {
             p.skipSpace()
             var value: Value
             switch p.peek {
-            case UInt8(ascii: "["):
-                p.advance()
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                let isList = p.take(UInt8(ascii: "["))
+                if !isList { p.advance() }
                 guard stack.count < maxDepth else { throw p.fail("nested more than \(maxDepth) deep") }
                 p.skipSpace()
-                if p.peek == UInt8(ascii: "]") {
-                    p.advance()
-                    value = .list(ListRef([]))
+                if p.take(UInt8(ascii: isList ? "]" : "}")) {
+                    value = isList ? .list(ListRef([])) : .map(MapRef())
                 } else {
-                    stack.append(.list([]))
-                    continue
-                }
-            case UInt8(ascii: "{"):
-                p.advance()
-                guard stack.count < maxDepth else { throw p.fail("nested more than \(maxDepth) deep") }
-                p.skipSpace()
-                if p.peek == UInt8(ascii: "}") {
-                    p.advance()
-                    value = .map(MapRef())
-                } else {
-                    stack.append(.map(MapRef(), key: try p.key()))
+                    stack.append(isList ? .list([]) : .map(MapRef(), key: try p.key()))
                     continue
                 }
             default:
