@@ -3,6 +3,7 @@
 //
 // Dependencies point one way:
 //   system libraries / C shims  ->  TrickbookTensor  ->  models, data  ->  training
+//   CMPI (MPI, opened at run time)  ->  TrickbookMPI  ->  training (data parallelism)
 //   display (charts, tables), language                   (each on its own)
 //   all of the above  ->  bindings  ->  trickbook; the REPL sits on the language only,
 //   the notebook page and reports on the REPL's session
@@ -33,6 +34,9 @@ let package = Package(
         // OpenBLAS is not linked: CShims opens it at first use, after choosing OPENBLAS_CORETYPE,
         // because OpenBLAS reads that variable only when it loads.
         .target(name: "CShims", path: "Sources/CShims", cSettings: [.unsafeFlags(["-O2"])], linkerSettings: [.linkedLibrary("dl")]),
+        // MPI is not linked either: CMPI opens libmpi at run time (Open MPI's handles are the
+        // library's globals, looked up by name), so trickbook builds and runs without MPI.
+        .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CPNG", path: "Sources/System/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/System/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The stdlib and the notebook page, built into the binary (C23 #embed).
@@ -54,8 +58,11 @@ let package = Package(
         // MARK: Data: datasets and their formats
         .target(name: "TrickbookData", dependencies: ["TrickbookTensor", "TrickbookFiles", "CZlib", "CPNG"], swiftSettings: optimizedInDebug),
 
-        // MARK: Training: optimizer, schedules, losses, low precision, the training step, evaluation
-        .target(name: "TrickbookTraining", dependencies: ["TrickbookTensor", "TrickbookModels", "TrickbookData"], swiftSettings: optimizedInDebug),
+        // MARK: The processes of a data-parallel run (MPI), a world of one without it
+        .target(name: "TrickbookMPI", dependencies: ["CMPI"]),
+
+        // MARK: Training: optimizer, schedules, losses, low precision, the training step, evaluation, data parallelism
+        .target(name: "TrickbookTraining", dependencies: ["TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookMPI"], swiftSettings: optimizedInDebug),
 
         // MARK: Display: charts, tables and progress bars as text and SVG; knows nothing of tensors or the language
         .target(name: "TrickbookDisplay"),
@@ -68,7 +75,7 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]),
 
         // MARK: Bindings: the one place where the language meets the Swift objects
-        .target(name: "TrickbookBindings", dependencies: ["TrickbookScript", "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookDisplay", "TrickbookFiles"]),
+        .target(name: "TrickbookBindings", dependencies: ["TrickbookScript", "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookDisplay", "TrickbookFiles", "TrickbookMPI"]),
 
         // MARK: The REPL and the notebook runner
         .target(name: "TrickbookREPL", dependencies: ["TrickbookScript", "TrickbookFiles", "CEdit"]),
@@ -85,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "trickbook",
             dependencies: [
-                "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookScript", "TrickbookBindings", "TrickbookREPL", "TrickbookNotebook", "TrickbookAssets", "CPNG", "CZlib", "CEdit",
+                "TrickbookTensor", "TrickbookModels", "TrickbookData", "TrickbookTraining", "TrickbookScript", "TrickbookBindings", "TrickbookREPL", "TrickbookNotebook", "TrickbookAssets", "TrickbookMPI", "TrickbookFiles", "CPNG", "CZlib", "CEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -93,6 +100,8 @@ let package = Package(
         .testTarget(name: "TrickbookTensorTests", dependencies: ["TrickbookTensor"]),
         .testTarget(name: "TrickbookModelsTests", dependencies: ["TrickbookModels"]),
         .testTarget(name: "TrickbookTrainingTests", dependencies: ["TrickbookTraining", "TrickbookData"]),
+        // mpirun runs the built binary on scripts/ (read where they are, not copied).
+        .testTarget(name: "TrickbookParallelTests", dependencies: ["TrickbookModels", "TrickbookTensor"], exclude: ["scripts"]),
         .testTarget(name: "TrickbookDataTests", dependencies: ["TrickbookData", "CZlib"]),
         .testTarget(name: "TrickbookBindingsTests", dependencies: ["TrickbookBindings", "TrickbookScript", "TrickbookDisplay"]),
         .testTarget(name: "TrickbookLanguageTests", dependencies: ["TrickbookScript"], resources: [.copy("scripts")]),

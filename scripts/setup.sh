@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what trickbook needs on Debian, only when it is missing. Safe to run again.
 # Used by both Quick start commands and by CI; --tests adds what only the tests need (headless
-# Chromium, which loads the notebook page); --bench adds the peers of `bench script` (Lua 5.4).
+# Chromium, which loads the notebook page, and iproute2, whose network namespaces are the hosts of the
+# multi-host MPI test); --bench adds the peers of `bench script` (Lua 5.4).
 set -euo pipefail
 
-packages=(libopenblas-dev libdnnl-dev libedit-dev libpng-dev zlib1g-dev dataset-fashion-mnist)
-[ "${1:-}" = --tests ] && packages+=(chromium fonts-dejavu-core)
+# libopenmpi-dev (with openmpi-bin's mpirun): data-parallel runs; trickbook builds without it, but a
+# build made before it was installed has no MPI until rebuilt from clean, so it is installed first.
+packages=(libopenblas-dev libdnnl-dev libedit-dev libpng-dev zlib1g-dev dataset-fashion-mnist libopenmpi-dev)
+[ "${1:-}" = --tests ] && packages+=(chromium fonts-dejavu-core iproute2)
 [ "${1:-}" = --bench ] && packages+=(lua5.4 python3)
 
 if ! command -v swift >/dev/null 2>&1; then

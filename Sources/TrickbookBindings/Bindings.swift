@@ -7,7 +7,7 @@ import TrickbookTensor
 public enum Bindings {
     public static let libraries: [Library.Type] = [
         TensorLibrary.self, ModelLibrary.self, LayerLibrary.self, DataLibrary.self, TrainingLibrary.self,
-        DisplayLibrary.self, FileLibrary.self, MachineLibrary.self,
+        DisplayLibrary.self, FileLibrary.self, MachineLibrary.self, ParallelLibrary.self,
     ]
 
     /// Registers every library on a session whose random draws follow `seed`.
@@ -17,6 +17,7 @@ public enum Bindings {
         Interruption.install { InterruptFlag.current?.isSet ?? false }
         i.hostBytes = { Memory.tensorBytes }
         for library in libraries { i.load(library) }
+        ParallelLibrary.define(in: i)
     }
 }
 

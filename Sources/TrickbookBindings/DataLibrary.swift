@@ -1,4 +1,6 @@
+import TrickbookMPI
 import TrickbookData
+import TrickbookTraining
 import TrickbookScript
 import TrickbookTensor
 
@@ -101,11 +103,13 @@ enum DataLibrary: Library {
             doc: "Walks one image through a transform: what each step sampled.",
             example: "walk(train, 0, augment)", walk),
         Row(
-            "loader(dataset, batch, shuffle = false, transform = nil, workers = 1, seed = nil, drop_last = false)",
+            "loader(dataset, batch, shuffle = false, transform = nil, workers = 1, seed = nil, drop_last = false, shard = true)",
             doc: """
                 Batches of a dataset, shuffled per epoch by seed, augmented on worker threads (a transform \
                 written in the language too, as a copy, when it uses only functions and plain values; printing the \
-                loader says where it runs); `for b in batches` runs an epoch, next(batches) steps.
+                loader says where it runs); `for b in batches` runs an epoch, next(batches) steps. Under MPI, batch \
+                is per rank and each rank gets its share of every global batch (world_size × batch images of one \
+                permutation), unless shard is false.
                 """,
             example: "loader(train, 128, shuffle: true, transform: augment)", loader),
         Row(
@@ -216,7 +220,8 @@ enum DataLibrary: Library {
                     shuffle: try a.bool("shuffle"),
                     dropLast: try a.bool("drop_last"), transform: transform,
                     workers: workers,
-                    seed: try a.seed())))
+                    seed: try a.seed(),
+                    shard: try a.bool("shard") && DataParallel.active ? (MPI.rank, MPI.size) : (0, 1))))
     }
 }
 
@@ -259,10 +264,17 @@ final class BatchBox: TypedHost {
     let batch: Batch
     init(_ batch: Batch) { self.batch = batch }
     static let type: HostType = {
-        let t = HostType("batch", doc: "A batch: .images (a tensor [N, C, H, W]), .labels (a list), .size.")
+        let t = HostType(
+            "batch",
+            doc: """
+                A batch: .images (a tensor [N, C, H, W]), .labels (a list), .size, .indices (the images' places in \
+                the dataset), .global_size (under MPI, the global batch this is one rank's share of).
+                """)
         t.property(BatchBox.self, "images") { o in box(o.batch.images) }
         t.property(BatchBox.self, "labels") { o in ints(o.batch.labels) }
         t.property(BatchBox.self, "size") { o in .int(o.batch.labels.count) }
+        t.property(BatchBox.self, "indices") { o in ints(o.batch.indices) }
+        t.property(BatchBox.self, "global_size") { o in .int(o.batch.globalCount) }
         t.describe(BatchBox.self) { o in "batch of \(o.batch.labels.count), images \(o.batch.images.shape)" }
         return t
     }()
@@ -310,6 +322,7 @@ final class LoaderBox: TypedHost {
         t.length(LoaderBox.self) { o in o.loader.batchCount }
         t.property(LoaderBox.self, "dataset_size") { o in .int(o.loader.dataset.count) }
         t.property(LoaderBox.self, "batch_size") { o in .int(o.loader.batchSize) }
+        t.property(LoaderBox.self, "global_batch") { o in .int(o.loader.globalBatch) }
         t.property(LoaderBox.self, "epoch") { o in .int(o.loader.epoch) }
         t.iterate(LoaderBox.self) { o in
             let it = try o.loader.epochBatches()
@@ -317,7 +330,9 @@ final class LoaderBox: TypedHost {
         }
         t.next(LoaderBox.self) { o in .host(BatchBox(try o.next())) }
         t.describe(LoaderBox.self) { o in
-            "loader: \(o.loader.dataset.count) images in \(o.loader.batchCount) batches of \(o.loader.batchSize)" + (o.note.map { "; \($0)" } ?? "")
+            let l = o.loader
+            let shard = l.shard.count > 1 ? " (rank \(l.shard.rank)'s share of global batches of \(l.globalBatch))" : ""
+            return "loader: \(l.dataset.count) images in \(l.batchCount) batches of \(l.batchSize)\(shard)" + (o.note.map { "; \($0)" } ?? "")
         }
         return t
     }()

@@ -235,11 +235,12 @@ enum TrainingLibrary: Library {
         if let clip, !(clip > 0) { throw a.fail("clip_norm", "must be positive, got \(clip)") }
         let decay = try a.floatOrNil("ema")
         if let decay, !(decay > 0 && decay < 1) { throw a.fail("ema", "must be a decay between 0 and 1, got \(decay)") }
-        return .host(
-            OptimizerBox(
-                Trainer(
-                    model: model, optimizer: opt, schedule: sched ?? CurrentLR(sgd: opt), clipNorm: clip,
-                    ema: decay.map { EMA(model, decay: $0) }, lowPrecision: scaler), scheduled: sched != nil))
+        let trainer = Trainer(
+            model: model, optimizer: opt, schedule: sched ?? CurrentLR(sgd: opt), clipNorm: clip,
+            ema: decay.map { EMA(model, decay: $0) }, lowPrecision: scaler)
+        // Under MPI: the same model on every rank, rank 0's weights, gradients averaged.
+        try trainer.distribute()
+        return .host(OptimizerBox(trainer, scheduled: sched != nil))
     }
 
     static func mixedBatch(_ a: Args) throws -> Value {
@@ -262,9 +263,10 @@ enum TrainingLibrary: Library {
         guard trainer.model === model else { throw a.fail("opt", "was made by sgd() for another model") }
         trainer.loss = try criterion(a, "loss")
         let mixed = try a.hostOrNil("targets", MixedBox.self)?.mixed
-        let r = try trainer.trainStep(mixed?.images ?? batch.images, mixed.map(Targets.init) ?? .labels(batch.labels))
+        let r = try trainer.trainStep(mixed?.images ?? batch.images, mixed.map(Targets.init) ?? .labels(batch.labels),
+                                      globalCount: batch.globalCount)
         return try record([
-            "correct": .int(r.correct), "loss": fv(r.loss), "lr": fv(r.lr), "size": .int(batch.labels.count),
+            "correct": .int(r.correct), "loss": fv(r.loss), "lr": fv(r.lr), "size": .int(r.size),
             "skipped": .bool(r.skipped),
         ])
     }
@@ -280,12 +282,13 @@ enum TrainingLibrary: Library {
         defer { loader.epoch = epoch }
         let it = try loader.epochBatches()
         var used = 0
-        return .int(
-            try preciseBatchNorm(model) {
-                guard used < count, let b = try it.nextBatch() else { return nil }
-                used += 1
-                return b.images
-            })
+        let n = try preciseBatchNorm(model) {
+            guard used < count, let b = try it.nextBatch() else { return nil }
+            used += 1
+            return b.images
+        }
+        try DataParallel.broadcast(model.namedBuffers().map(\.1))  // every rank evaluates with rank 0's
+        return .int(n)
     }
 
     /// Class labels from a list of ints or a tensor [N] of whole numbers (checked, never trapping).

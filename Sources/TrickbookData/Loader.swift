@@ -6,11 +6,28 @@ public struct Batch {
     public let images: Tensor
     public let labels: [Int]
     public let indices: [Int]
+    /// The global batch's size, of which this is one rank's share (data-parallel training);
+    /// otherwise this batch's own.
+    public let globalCount: Int
+
+    public init(images: Tensor, labels: [Int], indices: [Int], globalCount: Int? = nil) {
+        self.images = images
+        self.labels = labels
+        self.indices = indices
+        self.globalCount = globalCount ?? labels.count
+    }
 }
 
 /// Batches of a dataset: shuffled per epoch by seed, optionally dropping the last partial batch,
 /// decoded and augmented on worker threads with a bounded prefetch queue. Every random draw comes
 /// from (seed, epoch, position), so the batches are the same whatever the number of workers.
+///
+/// Sharded (data-parallel training, `shard` (rank, count)): each global batch of
+/// `batchSize × count` positions of the epoch's one permutation is split into `count` disjoint
+/// consecutive shares, and this loader gives share `rank`; every image is augmented as one
+/// process would augment it at that position. So the ranks together see exactly what one process
+/// sees at the global batch size. A last global batch smaller than `count` is dropped (a rank
+/// would have no image).
 public final class Loader {
     public let dataset: any Dataset
     public let batchSize: Int
@@ -22,20 +39,34 @@ public final class Loader {
     public let seed: UInt64
     /// The next epoch `epochBatches()` will produce.
     public var epoch = 0
+    /// Which share of each global batch this loader gives: (0, 1) unless data-parallel.
+    public let shard: (rank: Int, count: Int)
+    /// The images of a full global batch: `batchSize` per rank.
+    public let globalBatch: Int
 
     public init(_ dataset: any Dataset, batchSize: Int, shuffle: Bool = false, dropLast: Bool = false, transform: (any Transform)? = nil,
-                workers: Int = 1, prefetch: Int = 4, seed: UInt64 = 0) throws {
+                workers: Int = 1, prefetch: Int = 4, seed: UInt64 = 0, shard: (rank: Int, count: Int) = (0, 1)) throws {
         guard batchSize > 0 else { throw TensorError("loader", "batch size must be positive, got \(batchSize)") }
         guard workers >= 0, prefetch >= 1 else { throw TensorError("loader", "needs workers >= 0 and prefetch >= 1") }
+        guard shard.count >= 1, (0..<shard.count).contains(shard.rank) else {
+            throw TensorError("loader", "shard \(shard.rank) of \(shard.count) does not exist")
+        }
+        let (global, overflow) = batchSize.multipliedReportingOverflow(by: shard.count)
+        guard !overflow, global <= 1 << 40 else { throw TensorError("loader", "batch size \(batchSize) on \(shard.count) ranks is too large") }
         (self.dataset, self.batchSize, self.shuffle, self.dropLast, self.transform) = (dataset, batchSize, shuffle, dropLast, transform)
         (self.workers, self.prefetch, self.seed) = (workers, prefetch, seed)
+        self.shard = shard
+        globalBatch = global
     }
 
     /// Worker threads that build batches: none when the transform must run on the session's
     /// thread (one written in the language); then the consumer builds each batch itself.
     var activeWorkers: Int { transform?.runsOnAnyThread == false ? 0 : workers }
 
-    public var batchCount: Int { dropLast ? dataset.count / batchSize : (dataset.count + batchSize - 1) / batchSize }
+    public var batchCount: Int {
+        let full = dataset.count / globalBatch, rest = dataset.count % globalBatch
+        return full + (!dropLast && rest > 0 && rest >= shard.count ? 1 : 0)
+    }
 
     /// splitmix of (seed, epoch, position): the generator of one image's augmentation.
     static func mix(_ a: UInt64, _ b: UInt64, _ c: UInt64) -> UInt64 {
@@ -50,9 +81,10 @@ public final class Loader {
         shuffle ? try permutationIndices(dataset.count, generator: Generator(seed: Loader.mix(seed, UInt64(epoch), 0xDA7A))) : Array(0..<dataset.count)
     }
 
-    /// Builds batch b of an epoch.
+    /// Builds batch b of an epoch (this rank's share of global batch b).
     func makeBatch(_ b: Int, order: [Int], epoch: Int) throws -> Batch {
-        let positions = (b * batchSize)..<min(order.count, (b + 1) * batchSize)
+        let first = b * globalBatch, m = min(order.count, first + globalBatch) - first
+        let positions = (first + shard.rank * m / shard.count)..<(first + (shard.rank + 1) * m / shard.count)
         var images: [Image] = [], labels: [Int] = []
         for p in positions {
             var (im, label) = try dataset.item(order[p])
@@ -60,7 +92,7 @@ public final class Loader {
             images.append(im)
             labels.append(label)
         }
-        return Batch(images: try stack(images), labels: labels, indices: positions.map { order[$0] })
+        return Batch(images: try stack(images), labels: labels, indices: positions.map { order[$0] }, globalCount: m)
     }
 
     /// The batches of the next epoch (and the epoch counter moves on).

@@ -27,8 +27,15 @@ public func writeAtomically(_ text: String, to path: String) throws {
     try writeAtomically(Data(text.utf8), to: path)
 }
 
-/// Writes bytes to a temporary name beside `path`, then renames.
+/// Whether this process writes files. In a data-parallel run rank 0 alone writes (checkpoints,
+/// pictures, tables, JSON): the other ranks hold the same state and would write the same files.
+public enum FileWrites {
+    public nonisolated(unsafe) static var enabled = true
+}
+
+/// Writes bytes to a temporary name beside `path`, then renames (nothing when FileWrites is off).
 public func writeAtomically(_ bytes: Data, to path: String) throws {
+    guard FileWrites.enabled else { return }
     let tmp = temporaryPath(for: path)
     do { try bytes.write(to: URL(fileURLWithPath: tmp)) } catch {
         throw WriteError(description: "cannot write \(path): \(error.localizedDescription)")

@@ -58,6 +58,9 @@ public final class BatchNorm2d: Module {
     /// The running statistics' update weight; precise BN changes it per batch to take an exact average.
     public var momentum: Float
     public let weight, bias, runningMean, runningVar, batchesTracked: Tensor
+    /// Synchronised batch norm: sums per-channel statistics over every process of a data-parallel
+    /// run (nil: this process's batch alone, as the paper trains).
+    public var synchronize: ((inout [Double]) throws -> Void)?
 
     public init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5, zeroGamma: Bool = false) throws {
         self.channels = channels
@@ -108,7 +111,7 @@ public final class BatchNorm2d: Module {
     private func normalize(_ x: Tensor, relu: Bool) throws -> Tensor {
         if training { batchesTracked.withUnsafeMutableBufferPointer { $0[0] += 1 } }
         return try x.batchNorm(weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                               training: training, momentum: momentum, eps: eps, relu: relu)
+                               training: training, momentum: momentum, eps: eps, relu: relu, across: synchronize)
     }
 }
 

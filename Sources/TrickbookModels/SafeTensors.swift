@@ -45,6 +45,7 @@ public enum SafeTensors {
                 }
             }
         }
+        guard FileWrites.enabled else { return }  // (a data-parallel run's other ranks)
         let tmp = temporaryPath(for: path)
         do {
             try data.write(to: URL(fileURLWithPath: tmp))

@@ -1,6 +1,7 @@
 import Foundation
 import TrickbookData
 import TrickbookModels
+import TrickbookMPI
 import TrickbookTensor
 
 /// Mixed-precision training on a CPU: the forward and backward passes see weights, activations
@@ -123,6 +124,9 @@ public struct StepResult {
     /// Rows whose largest logit is the target's class (for soft targets, their largest entry),
     /// counted from the step's own forward pass: the running training accuracy costs nothing.
     public let correct: Int
+    /// The images of the step. In data-parallel training the loss, `correct` and `size` are the
+    /// global batch's (every rank's), so that every rank reports what one process would.
+    public let size: Int
 }
 
 /// How many rows of `logits` [N, K] pick the target's class.
@@ -152,6 +156,11 @@ public final class Trainer {
     public var epoch = 0
     /// Random generators whose states go into checkpoints (data order, augmentation).
     public var generators: [String: Generator] = [:]
+    /// Data-parallel training: averages the gradients over the ranks (see DataParallel.swift).
+    private(set) var reducer: GradientReducer?
+    /// The model's buffers, given rank 0's values after each data-parallel step unless batch
+    /// norm is synchronised (as DDP's broadcast_buffers): evaluation and checkpoints then agree.
+    private var sharedBuffers: [Tensor] = []
 
     public init(model: Module, optimizer: SGD, schedule: any Schedule, loss: any Criterion = Loss(), clipNorm: Float? = nil,
                 ema: EMA? = nil, lowPrecision: LossScaler? = nil) {
@@ -166,17 +175,41 @@ public final class Trainer {
 
     var parameters: [Tensor] { optimizer.groups.flatMap { $0.parameters.map(\.1) } }
 
+    /// Makes this trainer data-parallel over the MPI ranks (nothing with one process): the model
+    /// is checked to be the same on every rank and given rank 0's weights; from then on each
+    /// step's gradients are averaged over the ranks, in buckets of about `bucketBytes`.
+    public func distribute(bucketBytes: Int = DataParallel.defaultBucketBytes) throws {
+        guard DataParallel.active, reducer == nil else { return }
+        try DataParallel.agree(on: model)
+        reducer = GradientReducer(parameters, bucketBytes: bucketBytes)
+        sharedBuffers = model.namedBuffers().map(\.1)
+        if let ema { for (_, p, s) in ema.shadows { copy(p, into: s) } }  // the averages start from rank 0's weights too
+    }
+
+    /// How many buckets the gradients are summed in (0: not data-parallel).
+    public var bucketCount: Int { reducer?.bucketCount ?? 0 }
+    /// Seconds this process has spent communicating gradients and buffers (0: not data-parallel).
+    public private(set) var bufferSeconds = 0.0
+    public var communicationSeconds: Double { (reducer?.communicationSeconds ?? 0) + bufferSeconds }
+
     /// The rate the next update uses: the schedule's value at the current iteration.
     public var currentLR: Float { get throws { try schedule.lr(at: step) } }
 
     /// One step: forward, loss, backward, then `update()`. A person can write the same step by
     /// hand, piece by piece (zero_grad, model(x), loss(z, y), backward, opt.step()), and get
     /// bitwise the same weights in FP32.
-    public func trainStep(_ inputs: Tensor, _ targets: Targets) throws -> StepResult {
+    /// In data-parallel training `globalCount` is the size of the global batch this rank's
+    /// `inputs` are a share of: the gradient is then the global batch's mean, whatever the shares.
+    public func trainStep(_ inputs: Tensor, _ targets: Targets, globalCount: Int? = nil) throws -> StepResult {
         let lr = try currentLR
         optimizer.lr = lr
         model.train()
         zeroGrad()
+        let n = inputs.shape.first ?? 0
+        // The ranks' gradients are averaged: a rank whose share is not 1/size of the global batch
+        // weighs its loss by how far it is off, so that the average is the global batch's mean.
+        var share: Float = 1
+        if reducer != nil, let m = globalCount, m > 0 { share = Float(MPI.size) * Float(n) / Float(m) }
         let value: Float, correct: Int
         if let scaler, scaler.format == .bfloat16, OneDNN.bf16InHardware {
             // BF16 in hardware: convolutions take BF16 copies of their inputs and weights (made by
@@ -185,7 +218,7 @@ public final class Trainer {
                 let z = try model(inputs)
                 return (z, try loss(z, targets, inputs: inputs))
             }
-            try (lossTensor * scaler.scale).backward()
+            try (lossTensor * (scaler.scale * share)).backward()
             value = lossTensor.item
             correct = try correctCount(z, targets)
         } else if let scaler {
@@ -195,7 +228,7 @@ public final class Trainer {
                     let z = try model(inputs.rounded(to: scaler.format))
                     return (z, try loss(z, targets, inputs: inputs))
                 }
-                try (l * scaler.scale).backward()
+                try (l * (scaler.scale * share)).backward()
                 return (z, l)
             }
             value = lossTensor.item
@@ -206,34 +239,52 @@ public final class Trainer {
             value = lossTensor.item
             correct = try correctCount(z, targets)
             guard value.isFinite else { throw TrainingError(description: "the loss became \(value) at step \(step)") }
-            try lossTensor.backward()
+            try (share == 1 ? lossTensor : lossTensor * share).backward()
         }
-        let applied = try update()
-        return StepResult(loss: value, lr: lr, skipped: !applied, correct: correct)
+        let (applied, global) = try update(stats: [Double(value) * Double(n), Double(correct), Double(n)])
+        guard global.count == 3, global[2] > 0 else {
+            return StepResult(loss: value, lr: lr, skipped: !applied, correct: correct, size: n)
+        }
+        return StepResult(loss: Float(global[0] / global[2]), lr: lr, skipped: !applied, correct: Int(exactly: global[1].rounded()) ?? correct,
+                          size: Int(exactly: global[2].rounded()) ?? n)
     }
 
     /// Whether any parameter the optimizer updates has a gradient (backward has run since zero_grad).
     public var hasGradients: Bool { parameters.contains { $0.grad != nil } }
 
-    /// Clears every parameter's gradient (the optimizer's `zero_grad`).
-    public func zeroGrad() { for p in parameters { p.zeroGrad() } }
+    /// Clears every parameter's gradient (the optimizer's `zero_grad`); in data-parallel training
+    /// the next backward's gradients are then summed across the ranks as they come.
+    public func zeroGrad() {
+        for p in parameters { p.zeroGrad() }
+        reducer?.arm()
+    }
 
     /// The update after backward: in low precision unscale the gradients (or skip the step on
     /// inf/NaN), clip, SGD at the schedule's rate for this iteration, weight averaging; then the
     /// schedule moves on. Returns false when low precision skipped the step.
     @discardableResult
-    public func update() throws -> Bool {
+    public func update() throws -> Bool { try update(stats: []).applied }
+
+    /// `update()`; in data-parallel training the gradients are first averaged over the ranks, and
+    /// `stats` summed over them in the same exchange (returned summed; as given with one process).
+    func update(stats: [Double]) throws -> (applied: Bool, stats: [Double]) {
         let params = parameters
         optimizer.lr = try currentLR
+        let summed = try reducer?.finish(stats: stats) ?? stats
         if let scaler, !scaler.unscale(params) {
             step += 1
-            return false
+            return (false, summed)
         }
         if let clipNorm { try clip(params, to: clipNorm) }
         try optimizer.step()
         try ema?.update()
         step += 1
-        return true
+        if reducer != nil, !DataParallel.synchronized(model) {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try DataParallel.broadcast(sharedBuffers)
+            bufferSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        }
+        return (true, summed)
     }
 
     /// Scales all gradients so that their global L2 norm is at most `maxNorm`.

@@ -4,6 +4,7 @@ import TrickbookAssets
 import TrickbookBindings
 import TrickbookData
 import TrickbookModels
+import TrickbookMPI
 import TrickbookScript
 import TrickbookTensor
 import TrickbookTraining
@@ -157,8 +158,14 @@ struct TrainBench: ParsableCommand {
     @Option(help: "Variant a, b, c or d.") var variant: String = "b"
     @Option(help: "Seconds to measure each of training and evaluation.") var seconds: Double = 10
     @Option(help: "fp32, fp16 (simulated by rounding) or bf16 (in hardware where the CPU has it: see doctor).") var precision: String = "fp32"
+    @Option(help: "Time this many training steps instead of --seconds (under mpirun: 20 unless given).") var steps: Int = 0
 
     func run() throws {
+        // Under mpirun every rank trains on a batch of its own and the gradients are averaged:
+        // images/s are the global batch's, and rank 0 alone prints.
+        try MPI.start()
+        if MPI.size > 1, MPI.rank != 0 { _ = freopen("/dev/null", "w", stdout) }
+        defer { MPI.finish() }
         var config: ResNetConfig
         let input: [Int]
         switch model {
@@ -176,7 +183,7 @@ struct TrainBench: ParsableCommand {
         let how = precision == "bf16" ? (OneDNN.bf16InHardware ? " (convolutions in BF16 on \(OneDNN.isa))" : " (simulated)") : ""
         let convs = OneDNN.enabled ? "oneDNN" : "trickbook's own kernels"
         print("\(net.typeName), batch \(batch), input \(input), \(net.parameterCount) parameters, \(precision)\(how), convolutions: \(convs)")
-        let g = Generator(seed: 1)
+        let g = Generator(seed: 1 + UInt64(MPI.rank))
         let x = try Tensor.randn([batch] + input, generator: g)
         let labels = try Tensor.randint(0, config.classes, shape: [batch], generator: g)
         let scaler: LossScaler?
@@ -187,7 +194,12 @@ struct TrainBench: ParsableCommand {
         default: throw ValidationError("--precision must be fp32, fp16 or bf16, got \(precision)")
         }
         let trainer = Trainer(model: net, optimizer: try SGD(net, lr: 0.01), schedule: ConstantLR(0.01), lowPrecision: scaler)
+        try trainer.distribute()
         let targets = Targets.labels(labels.scalars.map { Int($0) })
+        if steps > 0 || DataParallel.active {
+            try timeSteps(trainer, x, targets, steps: steps > 0 ? steps : 20)
+            return
+        }
         let train = try measure(seconds: seconds, minRuns: 3) { _ = try trainer.trainStep(x, targets) }
         net.eval()
         let evaluate = try measure(seconds: seconds, minRuns: 3) {
@@ -198,6 +210,25 @@ struct TrainBench: ParsableCommand {
         print(String(format: "train  %8.1f images/s  (%.3f s a step)", Double(batch) / train, train))
         print(String(format: "eval   %8.1f images/s  (%.3f s a batch)", Double(batch) / evaluate, evaluate))
         print(String(format: "peak memory %.2f GiB", Double(usage.ru_maxrss) / 1024 / 1024))
+    }
+
+    /// A fixed number of steps (every rank must make as many), after two to warm up: images/s
+    /// of the global batch, and the time each step spent communicating (in MPI's calls, waiting
+    /// for the other ranks included).
+    func timeSteps(_ trainer: Trainer, _ x: Tensor, _ targets: Targets, steps: Int) throws {
+        for _ in 0..<2 { _ = try trainer.trainStep(x, targets) }
+        try MPI.barrier()
+        let c0 = trainer.communicationSeconds, t0 = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<steps { _ = try trainer.trainStep(x, targets) }
+        try MPI.barrier()
+        let step = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(steps)
+        let comm = (trainer.communicationSeconds - c0) / Double(steps)
+        let ranks = MPI.size, global = batch * ranks
+        print("\(ranks) process\(ranks == 1 ? "" : "es") × \(Threads.count) thread\(Threads.count == 1 ? "" : "s"), batch \(batch) each (global \(global)), \(steps) steps, gradients in \(trainer.bucketCount) bucket\(trainer.bucketCount == 1 ? "" : "s")")
+        print(String(format: "train  %8.1f images/s  (%.3f s a step)", Double(global) / step, step))
+        if ranks > 1 {
+            print(String(format: "communication %.2f ms a step (%.1f%%), waiting for the other ranks included", comm * 1000, 100 * comm / step))
+        }
     }
 }
 

@@ -3,11 +3,12 @@ import CEdit
 import CPNG
 import CZlib
 import Foundation
+import TrickbookMPI
 import TrickbookTensor
 
 /// `trickbook doctor`: what this machine gives trickbook (BLAS kernels, oneDNN, threads, libraries, data).
 struct Doctor: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the BLAS kernels, oneDNN, threads, libraries and data trickbook will use.")
+    static let configuration = CommandConfiguration(abstract: "Show the BLAS kernels, oneDNN, threads, MPI, libraries and data trickbook will use.")
 
     func run() throws {
         let blas = BLAS.status
@@ -21,6 +22,7 @@ struct Doctor: ParsableCommand {
             print("oneDNN         none (\(OneDNN.loadError)): convolutions on trickbook's own kernels")
         }
         print("BF16           \(OneDNN.hasBF16 ? "in hardware (\(OneDNN.isa))" : "simulated: rounded to BF16 around FP32 arithmetic")")
+        print("MPI            \(MPI.status)")
         print("libpng         \(String(cString: png_get_libpng_ver(nil)))")
         print("zlib           \(String(cString: zlibVersion()))")
         print("libedit        \(LIBEDIT_MAJOR).\(LIBEDIT_MINOR)")

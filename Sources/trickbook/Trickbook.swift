@@ -67,13 +67,19 @@ struct Run: ParsableCommand {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
             throw ExitCode(2)
         }
+        do { try ParallelRun.start(notebook, seed: seed, quick: quick, cells: cells, parameters: parameters) } catch let e as ExitCode { throw e } catch {
+            FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
+            throw ExitCode(2)
+        }
         let session = makeSession(quick: quick, seed: seed)
+        ParallelRun.label(session)
         session.interp.parameters = given
         defer { for w in Parameters.unread(in: session.interp) { FileHandle.standardError.write((w + "\n").data(using: .utf8) ?? Data()) } }
         guard let html else {
             for n in selection where !session.runCell(notebook.cells[n - 1], of: notebook) {
-                throw ExitCode(1)
+                throw ExitCode(ParallelRun.failed(1))
             }
+            ParallelRun.finish()
             return
         }
         let report = Report(notebook: notebook, session: session)
@@ -87,7 +93,8 @@ struct Run: ParsableCommand {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
             throw ExitCode(2)
         }
-        if failed { throw ExitCode(1) }
+        if failed { throw ExitCode(ParallelRun.failed(1)) }
+        ParallelRun.finish()
     }
 }
 

@@ -98,6 +98,7 @@ extension Tensor {
                 try Interruption.check("backward")
                 guard let node = t.node else {
                     t.accumulateGrad(g, owned: owned)
+                    try t.afterGradient?()
                     continue
                 }
                 let inputGrads = try node.backward(g, t)

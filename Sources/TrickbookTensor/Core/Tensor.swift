@@ -25,6 +25,10 @@ public final class Tensor {
     public var requiresGrad: Bool
     /// The accumulated gradient of a leaf after `backward()`.
     public var grad: Tensor?
+    /// Called by `backward()` once this leaf's gradient of the pass has accumulated into `grad`
+    /// (PyTorch's post-accumulate-grad hook): data-parallel training starts summing a bucket of
+    /// gradients across processes while the rest of the pass still runs.
+    public var afterGradient: (() throws -> Void)?
     /// How this tensor was computed, when it was computed from tensors that require gradients.
     var node: Node?
     /// An optional name used in messages ("conv1.weight").

@@ -7,16 +7,21 @@
 // Both passes are per-channel sums and per-channel linear maps (ChannelGrid), on the input as it
 // is held: a convolution's blocked output stays blocked. With `relu` the ReLU that follows is done
 // in the same passes (out = max(0, ·); backward masks g by out > 0), bitwise as the two ops are.
+// With `across` (synchronised batch norm in data-parallel training) the per-channel sums of both
+// passes are summed over every process's batch before use, so that the statistics, and the
+// gradient through them, are those of the whole global batch.
 
 import CShims
 
 extension Tensor {
     public func batchNorm(weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
-                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false) throws -> Tensor {
+                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5, relu: Bool = false,
+                          across: ((inout [Double]) throws -> Void)? = nil) throws -> Tensor {
         guard rank == 2 || rank == 4 else {
             throw TensorError("batch_norm", "input must be [N, C] or [N, C, H, W], got shape \(fmt(shape))")
         }
-        let n = shape[0], c = shape[1], s = rank == 4 ? shape[2] * shape[3] : 1, m = n * s
+        let n = shape[0], c = shape[1], s = rank == 4 ? shape[2] * shape[3] : 1
+        var m = n * s  // values per channel: over every process's batch when synchronised
         for (t, what) in [(weight, "weight"), (bias, "bias"), (runningMean, "running_mean"), (runningVar, "running_var")] {
             if let t, t.shape != [c] {
                 throw TensorError("batch_norm", "\(what) must have shape [\(c)] for input \(fmt(shape)), got \(fmt(t.shape))")
@@ -36,7 +41,8 @@ extension Tensor {
         let px = blocked ? heldStorage.pointer : storage.pointer
         var mu = [Float](repeating: 0, count: c), istd = mu
         if training {
-            let (sum, sq) = grid.sums(px, nil, center: mu, types: layout.bf16Bit(TB_U_BF16))
+            var (sum, sq) = grid.sums(px, nil, center: mu, types: layout.bf16Bit(TB_U_BF16))
+            if let across { m = try sumAcross(across, &sum, &sq, count: m) }
             var variance = [Float](repeating: 0, count: c)
             for ch in 0..<c {
                 let mean = sum[ch] / Double(m), v = Swift.max(0, sq[ch] / Double(m) - mean * mean)
@@ -78,7 +84,12 @@ extension Tensor {
             let dxLayout = together ? x.layout : .plain
             let types = together ? g.layout.bf16Bit(TB_U_BF16) | x.layout.bf16Bit(TB_V_BF16)
                 | (relu ? y.layout.bf16Bit(TB_MASK_BF16) : 0) | dxLayout.bf16Bit(TB_OUT_BF16) : 0
-            let (sumG64, sumGXc) = grid.sums(pg, px, center: mu, mask: mask, types: types)  // Σg and Σg·(x − μ)
+            var (sumG64, sumGXc) = grid.sums(pg, px, center: mu, mask: mask, types: types)  // Σg and Σg·(x − μ)
+            var local: (Tensor, Tensor)? = nil  // γ's and β's gradients: this process's share
+            if let across, training {
+                local = (try Tensor(sumGXc.indices.map { Float(sumGXc[$0]) * istd[$0] }, shape: [c]), try Tensor(sumG64.map { Float($0) }, shape: [c]))
+                _ = try sumAcross(across, &sumG64, &sumGXc, count: 0)
+            }
             let sumG = sumG64.map { Float($0) }, sumGX = (0..<c).map { Float(sumGXc[$0]) * istd[$0] }  // Σg·x̂
             var dx: Tensor? = nil
             if x.requiresGrad {
@@ -96,9 +107,21 @@ extension Tensor {
                 dx = d
             }
             var grads: [Tensor?] = [dx]
-            if weight != nil { grads.append(try Tensor(sumGX, shape: [c])) }
-            if bias != nil { grads.append(try Tensor(sumG, shape: [c])) }
+            if weight != nil { grads.append(try local?.0 ?? Tensor(sumGX, shape: [c])) }
+            if bias != nil { grads.append(try local?.1 ?? Tensor(sumG, shape: [c])) }
             return grads
         }
     }
+}
+
+/// Sums two per-channel lists and a count across processes with `across`, in one call; returns
+/// the summed count.
+private func sumAcross(_ across: (inout [Double]) throws -> Void, _ a: inout [Double], _ b: inout [Double], count: Int) throws -> Int {
+    let c = a.count
+    var packed = a + b + [Double(count)]
+    try across(&packed)
+    guard packed.count == 2 * c + 1 else { throw TensorError("batch_norm", "a synchronised sum came back with \(packed.count) values, not \(2 * c + 1)") }
+    a = Array(packed[0..<c])
+    b = Array(packed[c..<(2 * c)])
+    return Int(exactly: packed[2 * c].rounded()) ?? count
 }
