@@ -381,7 +381,8 @@ final class OptimizerBox: TypedHost {
             "optimizer",
             doc: """
                 SGD (Nesterov by default) for one model: zero_grad(), step(), .lr, .step_count, groups(), momentum(); \
-                in low precision .loss_scale, .loss_scales (after every step), .skipped_steps, .underflow.
+                over MPI .buckets (gradient sums per step) and .buckets_in_backward (those started during backward, \
+                since made); in low precision .loss_scale, .loss_scales (after every step), .skipped_steps, .underflow.
                 """)
         t.property(
             OptimizerBox.self, "lr", get: { o in fv(o.sgd.lr) },
@@ -398,6 +399,8 @@ final class OptimizerBox: TypedHost {
             })
         t.property(OptimizerBox.self, "scheduled_lr") { o in fv(try o.trainer.currentLR) }
         t.property(OptimizerBox.self, "step_count") { o in .int(o.trainer.step) }
+        t.property(OptimizerBox.self, "buckets") { o in .int(o.trainer.bucketCount) }
+        t.property(OptimizerBox.self, "buckets_in_backward") { o in .int(o.trainer.bucketsStartedInBackward) }
         t.property(OptimizerBox.self, "param_groups") { o in
             list(
                 try o.sgd.groups.map { g in

@@ -70,12 +70,6 @@ public enum DataParallel {
         return active ? n : 0
     }
 
-    /// Whether every batch norm of `model` is synchronised (then its buffers agree by themselves).
-    static func synchronized(_ model: Module) -> Bool {
-        let layers = model.namedModules().compactMap { $0.1 as? BatchNorm2d }
-        return !layers.isEmpty && layers.allSatisfy { $0.synchronize != nil }
-    }
-
     private static func list(_ ranks: [Int]) -> String {
         ranks.count == 1 ? "\(ranks[0])" : ranks.map(String.init).joined(separator: ", ")
     }
@@ -109,6 +103,9 @@ final class GradientReducer {
     private let total: Int
     /// Seconds spent in MPI's calls (starting sums, moving them on, waiting for them), since made.
     private(set) var communicationSeconds = 0.0
+    /// Bucket sums started from backward's hooks (overlapping the rest of the pass), since made;
+    /// the others start when the optimizer steps.
+    private(set) var startedInBackward = 0
 
     init(_ params: [Tensor], bucketBytes: Int = DataParallel.defaultBucketBytes) {
         self.params = params
@@ -134,12 +131,12 @@ final class GradientReducer {
         }
         close()
         for (i, p) in params.enumerated() {
-            p.afterGradient = { [weak self] in try self?.gradientReady(i) }
+            p.addGradientHook(owner: self) { [weak self] in try self?.gradientReady(i) }
         }
     }
 
     deinit {
-        for p in params { p.afterGradient = nil }
+        for p in params { p.removeGradientHooks(owner: self) }
         buffer.deinitialize(count: max(total, 1))
         buffer.deallocate()
     }
@@ -159,7 +156,10 @@ final class GradientReducer {
         buckets[b].ready += 1
         let t0 = DispatchTime.now().uptimeNanoseconds
         defer { communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
-        while next < buckets.count, buckets[next].ready >= buckets[next].members.count { try start(next) }
+        while next < buckets.count, buckets[next].ready >= buckets[next].members.count {
+            try start(next)
+            startedInBackward += 1
+        }
         MPI.progress()
     }
 

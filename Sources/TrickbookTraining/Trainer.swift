@@ -161,6 +161,9 @@ public final class Trainer {
     /// The model's buffers, given rank 0's values after each data-parallel step unless batch
     /// norm is synchronised (as DDP's broadcast_buffers): evaluation and checkpoints then agree.
     private var sharedBuffers: [Tensor] = []
+    /// The model's batch norms, found once: when every one is synchronised (`sync_bn`, which may
+    /// come after the optimizer), their buffers agree across ranks by themselves.
+    private var batchNorms: [BatchNorm2d] = []
 
     public init(model: Module, optimizer: SGD, schedule: any Schedule, loss: any Criterion = Loss(), clipNorm: Float? = nil,
                 ema: EMA? = nil, lowPrecision: LossScaler? = nil) {
@@ -183,11 +186,14 @@ public final class Trainer {
         try DataParallel.agree(on: model)
         reducer = GradientReducer(parameters, bucketBytes: bucketBytes)
         sharedBuffers = model.namedBuffers().map(\.1)
+        batchNorms = model.namedModules().compactMap { $0.1 as? BatchNorm2d }
         if let ema { for (_, p, s) in ema.shadows { copy(p, into: s) } }  // the averages start from rank 0's weights too
     }
 
     /// How many buckets the gradients are summed in (0: not data-parallel).
     public var bucketCount: Int { reducer?.bucketCount ?? 0 }
+    /// How many bucket sums started while backward was still running, since the optimizer was made.
+    public var bucketsStartedInBackward: Int { reducer?.startedInBackward ?? 0 }
     /// Seconds this process has spent communicating gradients and buffers (0: not data-parallel).
     public private(set) var bufferSeconds = 0.0
     public var communicationSeconds: Double { (reducer?.communicationSeconds ?? 0) + bufferSeconds }
@@ -279,7 +285,8 @@ public final class Trainer {
         try optimizer.step()
         try ema?.update()
         step += 1
-        if reducer != nil, !DataParallel.synchronized(model) {
+        let buffersAgree = !batchNorms.isEmpty && batchNorms.allSatisfy { $0.synchronize != nil }
+        if reducer != nil, !buffersAgree {
             let t0 = DispatchTime.now().uptimeNanoseconds
             try DataParallel.broadcast(sharedBuffers)
             bufferSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9

@@ -86,6 +86,21 @@ struct DataParallelTests {
         print("after 20 steps: 1 process against 2 ranks \(ranks) (\(rname)); 1 process on 1 thread against 2 threads \(drift) (\(dname))")
     }
 
+    /// A second optimizer of the same model (a learning-rate search makes one) does not take the
+    /// first's gradient hooks: the one that trains starts every bucket's sum during backward,
+    /// while the second exists and after it is freed.
+    @Test func twoOptimizersOfOneModelKeepTheirOwnHooks() throws {
+        let dir = try MPIRun.directory()
+        let r = try MPIRun.run(["run", script("two-optimizers.tb")], mpi: 2, in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        let last = r.out.split(separator: "\n").last ?? ""
+        let words = last.split(separator: " ")
+        let started = try #require(words.first.flatMap { Int($0) }, "\(r.out)")
+        let all = try #require(words.count > 2 ? Int(words[2]) : nil, "\(r.out)")
+        #expect(all > 0 && started == all, "\(r.out)")
+        #expect(r.out.contains("the other optimizer started 0\n"), "\(r.out)")
+    }
+
     /// A checkpoint of 2 ranks resumes on 1 process exactly: its first step's loss is the one the
     /// 2 ranks had at that step.
     @Test func aCheckpointOfTwoRanksResumesOnOne() throws {

@@ -98,7 +98,7 @@ extension Tensor {
                 try Interruption.check("backward")
                 guard let node = t.node else {
                     t.accumulateGrad(g, owned: owned)
-                    try t.afterGradient?()
+                    for h in t.gradientHooks { try h.hook() }
                     continue
                 }
                 let inputGrads = try node.backward(g, t)

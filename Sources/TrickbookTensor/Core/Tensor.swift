@@ -25,10 +25,11 @@ public final class Tensor {
     public var requiresGrad: Bool
     /// The accumulated gradient of a leaf after `backward()`.
     public var grad: Tensor?
-    /// Called by `backward()` once this leaf's gradient of the pass has accumulated into `grad`
-    /// (PyTorch's post-accumulate-grad hook): data-parallel training starts summing a bucket of
-    /// gradients across processes while the rest of the pass still runs.
-    public var afterGradient: (() throws -> Void)?
+    /// Called by `backward()`, in the order added, once this leaf's gradient of the pass has
+    /// accumulated into `grad` (PyTorch's post-accumulate-grad hooks): data-parallel training
+    /// starts summing a bucket of gradients across processes while the rest of the pass still
+    /// runs. Each hook has an owner, so that two optimizers of one model keep their own.
+    private(set) var gradientHooks: [(owner: ObjectIdentifier, hook: () throws -> Void)] = []
     /// How this tensor was computed, when it was computed from tensors that require gradients.
     var node: Node?
     /// An optional name used in messages ("conv1.weight").
@@ -137,6 +138,18 @@ public final class Tensor {
 
     /// The same values, cut from the graph: gradients do not flow through it. Shares storage.
     public func detached() -> Tensor { Tensor(shape: shape, storage: storage) }
+
+    /// Adds a hook `backward()` calls after this leaf's gradient has accumulated (see
+    /// `gradientHooks`), kept until `removeGradientHooks(owner:)` with the same owner.
+    public func addGradientHook(owner: AnyObject, _ hook: @escaping () throws -> Void) {
+        gradientHooks.append((ObjectIdentifier(owner), hook))
+    }
+
+    /// Removes the hooks `owner` added.
+    public func removeGradientHooks(owner: AnyObject) {
+        let id = ObjectIdentifier(owner)
+        gradientHooks.removeAll { $0.owner == id }
+    }
 
     /// The label used in messages: the name if there is one, else the shape.
     var label: String { name.map { "'\($0)' \(fmt(shape))" } ?? fmt(shape) }
