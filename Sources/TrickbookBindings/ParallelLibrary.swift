@@ -48,6 +48,26 @@ enum ParallelLibrary: Library {
         ) { a in
             .int(DataParallel.synchronizeBatchNorm(try a.host("model", ModelBox.self).model, try a.bool("on")))
         },
+        Row(
+            "as_ranks(n)",
+            doc: """
+                Makes this one process compute each batch as n data-parallel ranks with synchronised batch norm do: \
+                the sums over the batch (convolution and linear weight gradients, batch norm's statistics) are taken \
+                share by share, as the loader shares a global batch out, and the shares' sums added in order. On the \
+                ranks' thread count, one process then gives bitwise the weights 2 ranks give: a check of \
+                data-parallel training that rounding cannot blur. FP32. as_ranks(1) turns it off; returns the \
+                previous n.
+                """,
+            example: "as_ranks(1)  # as_ranks(2) before training: this process computes as 2 ranks do"
+        ) { a in
+            let n = try a.int("n", in: 1...4096)
+            guard n == 1 || MPI.size == 1 else {
+                throw a.fail("n", "is for one process; under mpirun the \(MPI.size) ranks share each batch already")
+            }
+            let before = BatchShares.requested
+            BatchShares.requested = n
+            return .int(before)
+        },
     ]
     static let types: [HostType] = []
 

@@ -40,8 +40,12 @@ extension Tensor {
         let grid = ChannelGrid(n: n, c: c, s: s, blocked: blocked)
         let px = blocked ? heldStorage.pointer : storage.pointer
         var mu = [Float](repeating: 0, count: c), istd = mu
+        // In shares (BatchShares), each share's sums as a rank takes them, then their sum.
+        let shares = training ? BatchShares.of(n) : nil
+        let xPer = (blocked ? heldStorage.count : count) / Swift.max(n, 1)
         if training {
-            var (sum, sq) = grid.sums(px, nil, center: mu, types: layout.bf16Bit(TB_U_BF16))
+            var (sum, sq) = shares.map { sumsByShare($0, c: c, s: s, blocked: blocked, (UnsafePointer(px), xPer), nil, center: mu, types: layout.bf16Bit(TB_U_BF16)).total }
+                ?? grid.sums(px, nil, center: mu, types: layout.bf16Bit(TB_U_BF16))
             if let across { m = try sumAcross(across, &sum, &sq, count: m) }
             var variance = [Float](repeating: 0, count: c)
             for ch in 0..<c {
@@ -84,8 +88,21 @@ extension Tensor {
             let dxLayout = together ? x.layout : .plain
             let types = together ? g.layout.bf16Bit(TB_U_BF16) | x.layout.bf16Bit(TB_V_BF16)
                 | (relu ? y.layout.bf16Bit(TB_MASK_BF16) : 0) | dxLayout.bf16Bit(TB_OUT_BF16) : 0
-            var (sumG64, sumGXc) = grid.sums(pg, px, center: mu, mask: mask, types: types)  // Σg and Σg·(x − μ)
+            // Σg and Σg·(x − μ)
+            var (sumG64, sumGXc) = (first: [Double](), second: [Double]())
             var local: (Tensor, Tensor)? = nil  // γ's and β's gradients: this process's share
+            if let shares {
+                // Each share's sums, and its γ and β gradients added in order, as ranks add theirs.
+                func per(_ t: Tensor) -> Int { (together ? t.heldStorage.count : t.count) / n }
+                let (total, parts) = sumsByShare(shares, c: c, s: s, blocked: together, (UnsafePointer(pg), per(g)), (UnsafePointer(px), per(x)), center: mu,
+                                                 mask: mask.map { ($0, per(y)) }, types: types)
+                (sumG64, sumGXc) = total
+                let gammas = try parts.map { p in try Tensor(p.second.indices.map { Float(p.second[$0]) * istd[$0] }, shape: [c]) }
+                let betas = try parts.map { p in try Tensor(p.first.map { Float($0) }, shape: [c]) }
+                if let dg = Tensor.summingInOrder(gammas), let db = Tensor.summingInOrder(betas) { local = (dg, db) }
+            } else {
+                (sumG64, sumGXc) = grid.sums(pg, px, center: mu, mask: mask, types: types)
+            }
             if let across, training {
                 local = (try Tensor(sumGXc.indices.map { Float(sumGXc[$0]) * istd[$0] }, shape: [c]), try Tensor(sumG64.map { Float($0) }, shape: [c]))
                 _ = try sumAcross(across, &sumG64, &sumGXc, count: 0)
@@ -112,6 +129,25 @@ extension Tensor {
             return grads
         }
     }
+}
+
+/// ChannelGrid's sums over each share of a batch (BatchShares), and their totals added share by
+/// share. Each operand comes with how many Floats an image takes in it.
+private func sumsByShare(_ shares: [Range<Int>], c: Int, s: Int, blocked: Bool, _ u: (UnsafePointer<Float>, Int),
+                         _ v: (UnsafePointer<Float>, Int)?, center: [Float], mask: (UnsafePointer<Float>, Int)? = nil,
+                         types: UInt32) -> (total: (first: [Double], second: [Double]), parts: [(first: [Double], second: [Double])]) {
+    var total = (first: [Double](repeating: 0, count: c), second: [Double](repeating: 0, count: c))
+    var parts: [(first: [Double], second: [Double])] = []
+    for r in shares {
+        let grid = ChannelGrid(n: r.count, c: c, s: s, blocked: blocked), at = r.lowerBound
+        let part = grid.sums(u.0 + at * u.1, v.map { $0.0 + at * $0.1 }, center: center, mask: mask.map { $0.0 + at * $0.1 }, types: types)
+        for ch in 0..<c {
+            total.first[ch] += part.first[ch]
+            total.second[ch] += part.second[ch]
+        }
+        parts.append(part)
+    }
+    return (total, parts)
 }
 
 /// Sums two per-channel lists and a count across processes with `across`, in one call; returns

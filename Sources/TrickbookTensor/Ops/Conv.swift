@@ -174,6 +174,10 @@ extension Tensor {
                                                   needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false, low: low)
             return [dx, dw, db]
         }
+        if let shares = BatchShares.of(geo.n), !low {
+            return try conv2dInShares(shares, weight: weight, bias: bias, stride: stride, padding: padding,
+                                      dilation: dilation, groups: groups, inputs: inputs)
+        }
         // A large batch runs in slices of about 8 GFLOP (a tenth of a second here), with
         // Ctrl-C checked between them: one huge convolution must not hold the prompt for minutes.
         let flopsPerImage = 2 * Double(geo.o) * Double(geo.ohw) * Double(geo.kg)
@@ -201,6 +205,36 @@ extension Tensor {
 }
 
 extension Tensor {
+    /// conv2d as ranks take it (see BatchShares): each share of the batch forward and backward on
+    /// its own, the shares' weight and bias gradients added in order.
+    private func conv2dInShares(_ shares: [Range<Int>], weight: Tensor, bias: Tensor?, stride: (Int, Int),
+                                padding: (Int, Int), dilation: (Int, Int), groups: Int, inputs: [Tensor]) throws -> Tensor {
+        let parts = shares.map { batchSlice($0) }
+        let outs = try BatchShares.whole {
+            try withNoGrad {
+                try parts.map {
+                    try $0.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+                }
+            }
+        }
+        let x = self
+        return Tensor.joiningBatches(outs).recorded("conv2d", inputs) { g, _ in
+            var dx: [Tensor] = [], dw: [Tensor?] = [], db: [Tensor?] = []
+            for (r, part) in zip(shares, parts) {
+                let geo = try ConvGeometry(x: part.shape, weight: weight.shape, stride: stride, padding: padding,
+                                           dilation: dilation, groups: groups)
+                let (a, b, c) = try BatchShares.whole {
+                    try conv2dBackward(geo, x: part, weight: weight, gradOut: g.batchSlice(r), needX: x.requiresGrad,
+                                       needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false)
+                }
+                if let a { dx.append(a) }
+                dw.append(b)
+                db.append(c)
+            }
+            return [dx.isEmpty ? nil : Tensor.joiningBatches(dx), Tensor.summingInOrder(dw), Tensor.summingInOrder(db)]
+        }
+    }
+
     /// For inference without gradients: a convolution and the batch norm after it (running
     /// statistics: y = a·(conv + b − mean) + β, a = γ/√(var + ε)) as one oneDNN convolution, the
     /// affine map folded into its weights (w·a) and bias, and the ReLU after it applied as the

@@ -12,6 +12,10 @@ extension Tensor {
         if let bias, bias.shape != [outF] {
             throw TensorError("linear", "bias must have shape [\(outF)], got \(fmt(bias.shape))")
         }
+        let x = self
+        var inputs = [x, weight]
+        if let bias { inputs.append(bias) }
+        if rank >= 2, let shares = BatchShares.of(shape[0]) { return try linearInShares(shares, weight: weight, bias: bias, inputs: inputs) }
         let rows = count / Swift.max(inF, 1)
         try checkBLASSizes([rows, inF, outF], op: "linear", shapes: "input \(fmt(shape)) with weight \(fmt(weight.shape))")
         let out = try Tensor(uninitialized: Array(shape.dropLast()) + [outF], op: "linear")
@@ -20,24 +24,50 @@ extension Tensor {
         if let pb = bias?.storage.pointer {
             for r in 0..<rows { for j in 0..<outF { po[r * outF + j] += pb[j] } }
         }
-        let x = self
-        var inputs = [x, weight]
-        if let bias { inputs.append(bias) }
         return out.recorded("linear", inputs) { g, _ in
-            let pg = g.storage.pointer
-            var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
-            if x.requiresGrad {  // dx = g · W
-                let d = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count))
-                sgemm(m: rows, n: inF, k: outF, a: pg, lda: outF, b: weight.storage.pointer, ldb: inF, c: d.storage.pointer, ldc: inF)
-                dx = d
-            }
-            if weight.requiresGrad {  // dW = gᵀ · x
-                let d = Tensor(shape: weight.shape, storage: Storage(uninitialized: weight.count))
-                sgemm(transA: true, m: outF, n: inF, k: rows, a: pg, lda: outF, b: x.storage.pointer, ldb: inF, c: d.storage.pointer, ldc: inF)
-                dw = d
-            }
-            if bias?.requiresGrad == true { db = try g.reshaped([rows, outF]).sum(axis: 0) }
-            return bias == nil ? [dx, dw] : [dx, dw, db]
+            let grads = try linearBackward(x: x, weight: weight, gradOut: g, needX: x.requiresGrad, needW: weight.requiresGrad,
+                                           needB: bias?.requiresGrad == true)
+            return bias == nil ? [grads.0, grads.1] : [grads.0, grads.1, grads.2]
         }
     }
+
+    /// linear as ranks take it (see BatchShares): each share of the batch on its own, the shares'
+    /// weight and bias gradients added in order.
+    private func linearInShares(_ shares: [Range<Int>], weight: Tensor, bias: Tensor?, inputs: [Tensor]) throws -> Tensor {
+        let parts = shares.map { batchSlice($0) }
+        let outs = try BatchShares.whole { try withNoGrad { try parts.map { try $0.linear(weight: weight, bias: bias) } } }
+        let x = self
+        return Tensor.joiningBatches(outs).recorded("linear", inputs) { g, _ in
+            var dx: [Tensor] = [], dw: [Tensor?] = [], db: [Tensor?] = []
+            for (r, part) in zip(shares, parts) {
+                let (a, b, c) = try linearBackward(x: part, weight: weight, gradOut: g.batchSlice(r), needX: x.requiresGrad,
+                                                   needW: weight.requiresGrad, needB: bias?.requiresGrad == true)
+                if let a { dx.append(a) }
+                dw.append(b)
+                db.append(c)
+            }
+            let dxAll = dx.isEmpty ? nil : Tensor.joiningBatches(dx)
+            return bias == nil ? [dxAll, Tensor.summingInOrder(dw)] : [dxAll, Tensor.summingInOrder(dw), Tensor.summingInOrder(db)]
+        }
+    }
+}
+
+/// dx = g · W, dW = gᵀ · x, db = Σ g over the rows.
+private func linearBackward(x: Tensor, weight: Tensor, gradOut g: Tensor, needX: Bool, needW: Bool, needB: Bool) throws
+    -> (Tensor?, Tensor?, Tensor?) {
+    let inF = weight.shape[1], outF = weight.shape[0], rows = x.count / Swift.max(inF, 1)
+    let pg = g.storage.pointer
+    var dx: Tensor? = nil, dw: Tensor? = nil, db: Tensor? = nil
+    if needX {
+        let d = Tensor(shape: x.shape, storage: Storage(uninitialized: x.count))
+        sgemm(m: rows, n: inF, k: outF, a: pg, lda: outF, b: weight.storage.pointer, ldb: inF, c: d.storage.pointer, ldc: inF)
+        dx = d
+    }
+    if needW {
+        let d = Tensor(shape: weight.shape, storage: Storage(uninitialized: weight.count))
+        sgemm(transA: true, m: outF, n: inF, k: rows, a: pg, lda: outF, b: x.storage.pointer, ldb: inF, c: d.storage.pointer, ldc: inF)
+        dw = d
+    }
+    if needB { db = try g.reshaped([rows, outF]).sum(axis: 0) }
+    return (dx, dw, db)
 }
