@@ -62,7 +62,7 @@ enum ParallelLibrary: Library {
         ) { a in
             let n = try a.int("n", in: 1...4096)
             guard n == 1 || MPI.size == 1 else {
-                throw a.fail("n", "is for one process; under mpirun the \(MPI.size) ranks share each batch already")
+                throw ScriptError("as_ranks(\(n)) is for one process; under mpirun the \(MPI.size) ranks share each batch already")
             }
             let before = BatchShares.requested
             BatchShares.requested = n
@@ -71,8 +71,10 @@ enum ParallelLibrary: Library {
     ]
     static let types: [HostType] = []
 
-    /// The globals a session sees: `rank` (0 without MPI) and `world_size` (1 without MPI).
+    /// The globals a session sees: `rank` (0 without MPI) and `world_size` (1 without MPI). A new
+    /// session (a restarted kernel) computes as one process again, whatever `as_ranks` said.
     static func define(in i: Interpreter) {
+        BatchShares.requested = 1
         i.define("rank", .int(MPI.rank))
         i.define("world_size", .int(MPI.size))
     }

@@ -18,6 +18,17 @@ struct DataParallelTests {
         #expect(r.out.contains("rank 0 of 1") && r.out.contains("[1, 2.5]") && r.out.contains("\n0\n"), "\(r.out)")
     }
 
+    /// `as_ranks` makes one process compute as ranks do; under mpirun it is refused, with where.
+    @Test func asRanksIsForOneProcess() throws {
+        let dir = try MPIRun.directory()
+        let source = dir + "/as-ranks.tb"
+        try "print(as_ranks(2))\nprint(as_ranks(1))\n".write(toFile: source, atomically: true, encoding: .utf8)
+        let one = try MPIRun.run(["run", source], mpi: nil, in: dir)
+        #expect(one.status == 0 && one.out.contains("1\n2\n"), "\(one.out)\(one.err)")
+        let two = try MPIRun.run(["run", source], mpi: 2, in: dir)
+        #expect(two.status != 0 && two.err.contains("as-ranks.tb:1:7: error: as_ranks(2) is for one process"), "\(two.err)")
+    }
+
     @Test func shardsAreDisjointAndTogetherTheOneProcessBatch() throws {
         let dir = try MPIRun.directory()
         for ranks in [2, 3] {
