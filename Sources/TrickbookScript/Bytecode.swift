@@ -55,6 +55,12 @@ enum Op: UInt8 {
     /// go to c unless r[a] (sub) r[b], a comparison (an `if` or a `while` on one without a
     /// Value in between when both are ints or both floats)
     case jumpUnless
+    /// r[a] = r[b] (sub) c, `binary` with an int constant on the right written in the instruction
+    /// (`n - 1`): an int sum or difference without overflow done in place, anything else as `binary`
+    case binaryI
+    /// go to c unless r[a] (sub) b, `jumpUnless` against an int constant written in the
+    /// instruction (`n < 2`)
+    case jumpUnlessI
     /// r[a] = r[a](r[a + 1], ..., r[a + b])
     case call
     /// r[a] = global c(r[a + 1], ..., r[a + b]), the global defined when this was compiled (so
@@ -241,6 +247,8 @@ final class Chunk {
             case .jump: text += "→ \(i.a)"
             case .jumpIfFalse, .jumpIfTrue: text += "r\(i.a) → \(i.b)"
             case .jumpUnless: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) else → \(i.c)"
+            case .binaryI: text += "r\(i.a) = r\(i.b) \(BinOp.all[Int(i.sub)].rawValue) \(i.c)"
+            case .jumpUnlessI: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue) \(i.b) else → \(i.c)"
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"
             case .callGlobal: text += "r\(i.a) = \(global(i.c))(\(i.b) arguments)"
             case .callMethod, .append: text += "r\(i.a) = r\(i.a).\(constants[Int(i.c)].str)(\(i.b) arguments)"

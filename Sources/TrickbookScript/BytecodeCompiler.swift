@@ -271,6 +271,9 @@ struct BytecodeCompiler {
         let mark = top
         defer { free(to: mark) }
         if let cmp = cond as? BinaryExpr, BytecodeCompiler.comparisons.contains(cmp.op) {
+            if let n = BytecodeCompiler.immediate(cmp) {
+                return emit(Instr(.jumpUnlessI, operand(cmp.lhs), n, 0, sub: cmp.op.index), cmp)
+            }
             let a = value(cmp.lhs), b = value(cmp.rhs)
             return emit(Instr(.jumpUnless, a, b, 0, sub: cmp.op.index), cmp)
         }
@@ -302,6 +305,13 @@ struct BytecodeCompiler {
     }
 
     static let comparisons: [BinOp] = [.lt, .le, .gt, .ge, .eq, .ne]
+
+    /// The int constant on the right of `b`, when it fits an instruction (and the left is not a
+    /// constant too): `binaryI` and `jumpUnlessI` carry it.
+    static func immediate(_ b: BinaryExpr) -> Int? {
+        guard !(b.lhs is ConstExpr), let k = b.rhs as? ConstExpr, case .int(let n) = k.value, let small = Int32(exactly: n) else { return nil }
+        return Int(small)
+    }
 
     private mutating func store(_ t: Target, from r: Int, mustExist: Bool, site: Node) {
         switch t {
@@ -366,6 +376,8 @@ struct BytecodeCompiler {
             emit(Instr(.getUpvalue, dst, u.depth, u.slot), u)
         case let g as GlobalGet:
             emit(Instr(.getGlobal, dst, g.index), g)
+        case let b as BinaryExpr where (b.op == .add || b.op == .sub) && BytecodeCompiler.immediate(b) != nil:
+            emit(Instr(.binaryI, dst, operand(b.lhs), BytecodeCompiler.immediate(b) ?? 0, sub: b.op.index), b)
         case let b as BinaryExpr:
             let x = value(b.lhs), y = value(b.rhs)
             emit(Instr(.binary, dst, x, y, sub: b.op.index), b)

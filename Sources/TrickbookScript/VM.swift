@@ -197,6 +197,29 @@ extension Interpreter {
                 if raw, !Raw.holdsObject(dst), rawBinaryCall(i.sub, pa, pb, into: dst) { continue }
                 let a = pa.pointee, b = pb.pointee, op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
+            case .binaryI:
+                let pa = r + Int(i.b), dst = r + Int(i.a)
+                if raw, Raw.tag(pa) == Raw.intTag, !Raw.holdsObject(dst) {
+                    let (s, o) = i.sub == 0 ? Raw.int(pa).addingReportingOverflow(Int(i.c)) : Raw.int(pa).subtractingReportingOverflow(Int(i.c))
+                    if !o {
+                        Raw.setInt(dst, s)
+                        continue
+                    }
+                }
+                let a = pa.pointee, b = Value.int(Int(i.c)), op = BinOp.at(i.sub)
+                r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
+            case .jumpUnlessI:
+                let pa = r + Int(i.a)
+                if raw, Raw.tag(pa) == Raw.intTag, let holds = BinOp.compare(i.sub, Raw.int(pa), Int(i.b)) {
+                    if !holds { pc = Int(i.c) }
+                    continue
+                }
+                let a = pa.pointee, b = Value.int(Int(i.b)), op = BinOp.at(i.sub)
+                if let holds = quickCompare(op, a, b) {
+                    if !holds { pc = Int(i.c) }
+                } else if !(try binary(op, a, b).truth()) {
+                    pc = Int(i.c)
+                }
             case .update:
                 let pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), dst = r + Int(i.a)
                 if raw, rawBinary(i.sub, dst, pb, into: dst) { continue }
