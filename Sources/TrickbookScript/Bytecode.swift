@@ -61,6 +61,11 @@ enum Op: UInt8 {
     /// go to c unless r[a] (sub) b, `jumpUnless` against an int constant written in the
     /// instruction (`n < 2`)
     case jumpUnlessI
+    /// r[a] (sub)= b, `update` by an int constant written in the instruction (`i += 1`): an int
+    /// sum or difference without overflow done in place, anything else as `update`
+    case updateI
+    /// global a (sub)= b, `updateGlobal` by an int constant written in the instruction
+    case updateGlobalI
     /// r[a] = r[a](r[a + 1], ..., r[a + b])
     case call
     /// r[a] = global c(r[a + 1], ..., r[a + b]), the global defined when this was compiled (so
@@ -247,6 +252,8 @@ final class Chunk {
             case .jump: text += "→ \(i.a)"
             case .jumpIfFalse, .jumpIfTrue: text += "r\(i.a) → \(i.b)"
             case .jumpUnless: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) else → \(i.c)"
+            case .updateI: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue)= \(i.b)"
+            case .updateGlobalI: text += "\(global(i.a)) \(BinOp.all[Int(i.sub)].rawValue)= \(i.b)"
             case .binaryI: text += "r\(i.a) = r\(i.b) \(BinOp.all[Int(i.sub)].rawValue) \(i.c)"
             case .jumpUnlessI: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue) \(i.b) else → \(i.c)"
             case .call: text += "r\(i.a) = r\(i.a)(\(i.b) arguments)"

@@ -136,6 +136,10 @@ struct BytecodeCompiler {
             let v = expression(a.value)
             store(a.target, from: v, mustExist: !a.declares, site: a)
         case let u as CompoundAssignStmt:
+            if let n = BytecodeCompiler.immediate(u) {
+                if case .local(let slot) = u.target { emit(Instr(.updateI, slot, n, sub: u.op.index), u); break }
+                if case .global(let g) = u.target { emit(Instr(.updateGlobalI, g, n, sub: u.op.index), u); break }
+            }
             let v = value(u.value)
             switch u.target {
             case .local(let slot): emit(Instr(.update, slot, v, sub: u.op.index), u)
@@ -305,6 +309,13 @@ struct BytecodeCompiler {
     }
 
     static let comparisons: [BinOp] = [.lt, .le, .gt, .ge, .eq, .ne]
+
+    /// The int constant `u` adds or subtracts, when it fits an instruction (`updateI`).
+    static func immediate(_ u: CompoundAssignStmt) -> Int? {
+        guard u.op == .add || u.op == .sub, let k = u.value as? ConstExpr, case .int(let n) = k.value,
+              let small = Int32(exactly: n) else { return nil }
+        return Int(small)
+    }
 
     /// The int constant on the right of `b`, when it fits an instruction (and the left is not a
     /// constant too): `binaryI` and `jumpUnlessI` carry it.
