@@ -198,27 +198,11 @@ extension Interpreter {
                 let a = pa.pointee, b = pb.pointee, op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
             case .updateI:
-                let dst = r + Int(i.a)
-                if raw, Raw.tag(dst) == Raw.intTag {
-                    let (s, o) = i.sub == 0 ? Raw.int(dst).addingReportingOverflow(Int(i.b)) : Raw.int(dst).subtractingReportingOverflow(Int(i.b))
-                    if !o {
-                        Raw.setInt(dst, s)
-                        continue
-                    }
-                }
-                try updateInPlace(dst, BinOp.at(i.sub), .int(Int(i.b)))
+                try updateByInt(r + Int(i.a), i.sub, Int(i.b), raw)
             case .updateGlobalI:
                 let g = Int(i.a)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                let dst = st.pointee.globals + g
-                if raw, Raw.tag(dst) == Raw.intTag {
-                    let (s, o) = i.sub == 0 ? Raw.int(dst).addingReportingOverflow(Int(i.b)) : Raw.int(dst).subtractingReportingOverflow(Int(i.b))
-                    if !o {
-                        Raw.setInt(dst, s)
-                        continue
-                    }
-                }
-                try updateInPlace(dst, BinOp.at(i.sub), .int(Int(i.b)))
+                try updateByInt(st.pointee.globals + g, i.sub, Int(i.b), raw)
             case .binaryI:
                 let pa = r + Int(i.b), dst = r + Int(i.a)
                 if raw, Raw.tag(pa) == Raw.intTag, !Raw.holdsObject(dst) {

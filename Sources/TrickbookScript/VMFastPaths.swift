@@ -86,6 +86,19 @@
     return false
 }
 
+/// `dst (sub)= n` for an int constant n (`updateI`: sub 0 adds, 1 subtracts): an int without
+/// overflow in place, anything else as `update` does it.
+@inline(__always) func updateByInt(_ dst: UnsafeMutablePointer<Value>, _ sub: UInt8, _ n: Int, _ raw: Bool) throws {
+    if raw, Raw.tag(dst) == Raw.intTag {
+        let (s, o) = sub == 0 ? Raw.int(dst).addingReportingOverflow(n) : Raw.int(dst).subtractingReportingOverflow(n)
+        if !o {
+            Raw.setInt(dst, s)
+            return
+        }
+    }
+    try updateInPlace(dst, BinOp.at(sub), .int(n))
+}
+
 /// Comparison `op` of two ints or two floats (nil: anything else).
 @inline(__always) func rawCompare(_ op: UInt8, _ a: UnsafePointer<Value>, _ b: UnsafePointer<Value>) -> Bool? {
     let ta = Raw.tag(a), tb = Raw.tag(b)
