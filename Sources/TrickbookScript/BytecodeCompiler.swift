@@ -310,19 +310,18 @@ struct BytecodeCompiler {
 
     static let comparisons: [BinOp] = [.lt, .le, .gt, .ge, .eq, .ne]
 
-    /// The int constant `u` adds or subtracts, when it fits an instruction (`updateI`).
-    static func immediate(_ u: CompoundAssignStmt) -> Int? {
-        guard u.op == .add || u.op == .sub, let k = u.value as? ConstExpr, case .int(let n) = k.value,
-              let small = Int32(exactly: n) else { return nil }
+    /// `e` when it is an int constant small enough to be written in an instruction.
+    static func smallInt(_ e: Expr) -> Int? {
+        guard let k = e as? ConstExpr, case .int(let n) = k.value, let small = Int32(exactly: n) else { return nil }
         return Int(small)
     }
 
+    /// The int constant `u` adds or subtracts, when it fits an instruction (`updateI`).
+    static func immediate(_ u: CompoundAssignStmt) -> Int? { u.op == .add || u.op == .sub ? smallInt(u.value) : nil }
+
     /// The int constant on the right of `b`, when it fits an instruction (and the left is not a
     /// constant too): `binaryI` and `jumpUnlessI` carry it.
-    static func immediate(_ b: BinaryExpr) -> Int? {
-        guard !(b.lhs is ConstExpr), let k = b.rhs as? ConstExpr, case .int(let n) = k.value, let small = Int32(exactly: n) else { return nil }
-        return Int(small)
-    }
+    static func immediate(_ b: BinaryExpr) -> Int? { b.lhs is ConstExpr ? nil : smallInt(b.rhs) }
 
     private mutating func store(_ t: Target, from r: Int, mustExist: Bool, site: Node) {
         switch t {
@@ -387,11 +386,13 @@ struct BytecodeCompiler {
             emit(Instr(.getUpvalue, dst, u.depth, u.slot), u)
         case let g as GlobalGet:
             emit(Instr(.getGlobal, dst, g.index), g)
-        case let b as BinaryExpr where (b.op == .add || b.op == .sub) && BytecodeCompiler.immediate(b) != nil:
-            emit(Instr(.binaryI, dst, operand(b.lhs), BytecodeCompiler.immediate(b) ?? 0, sub: b.op.index), b)
         case let b as BinaryExpr:
-            let x = value(b.lhs), y = value(b.rhs)
-            emit(Instr(.binary, dst, x, y, sub: b.op.index), b)
+            if b.op == .add || b.op == .sub, let n = BytecodeCompiler.immediate(b) {
+                emit(Instr(.binaryI, dst, operand(b.lhs), n, sub: b.op.index), b)
+            } else {
+                let x = value(b.lhs), y = value(b.rhs)
+                emit(Instr(.binary, dst, x, y, sub: b.op.index), b)
+            }
         case let n as NegExpr:
             emit(Instr(.neg, dst, operand(n.operand)), n)
         case let n as NotExpr:

@@ -205,12 +205,9 @@ extension Interpreter {
                 try updateByInt(st.pointee.globals + g, i.sub, Int(i.b), raw)
             case .binaryI:
                 let pa = r + Int(i.b), dst = r + Int(i.a)
-                if raw, Raw.tag(pa) == Raw.intTag, !Raw.holdsObject(dst) {
-                    let (s, o) = i.sub == 0 ? Raw.int(pa).addingReportingOverflow(Int(i.c)) : Raw.int(pa).subtractingReportingOverflow(Int(i.c))
-                    if !o {
-                        Raw.setInt(dst, s)
-                        continue
-                    }
+                if raw, Raw.tag(pa) == Raw.intTag, !Raw.holdsObject(dst), let s = plusInt(i.sub, Raw.int(pa), Int(i.c)) {
+                    Raw.setInt(dst, s)
+                    continue
                 }
                 let a = pa.pointee, b = Value.int(Int(i.c)), op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)

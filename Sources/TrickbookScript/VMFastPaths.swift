@@ -89,14 +89,17 @@
 /// `dst (sub)= n` for an int constant n (`updateI`: sub 0 adds, 1 subtracts): an int without
 /// overflow in place, anything else as `update` does it.
 @inline(__always) func updateByInt(_ dst: UnsafeMutablePointer<Value>, _ sub: UInt8, _ n: Int, _ raw: Bool) throws {
-    if raw, Raw.tag(dst) == Raw.intTag {
-        let (s, o) = sub == 0 ? Raw.int(dst).addingReportingOverflow(n) : Raw.int(dst).subtractingReportingOverflow(n)
-        if !o {
-            Raw.setInt(dst, s)
-            return
-        }
+    if raw, Raw.tag(dst) == Raw.intTag, let s = plusInt(sub, Raw.int(dst), n) {
+        Raw.setInt(dst, s)
+        return
     }
     try updateInPlace(dst, BinOp.at(sub), .int(n))
+}
+
+/// x + n (sub 0) or x − n (sub 1), as `binaryI` and `updateI` take them; nil when it overflows.
+@inline(__always) func plusInt(_ sub: UInt8, _ x: Int, _ n: Int) -> Int? {
+    let (s, o) = sub == 0 ? x.addingReportingOverflow(n) : x.subtractingReportingOverflow(n)
+    return o ? nil : s
 }
 
 /// Comparison `op` of two ints or two floats (nil: anything else).
