@@ -53,6 +53,26 @@ extension Tensor {
 
     private func heldCount(_ l: Layout) -> Int { l == .plain ? count : heldStorage.count }
 
+    /// An op that mixes images (convolution, linear), taken share by share as ranks take it:
+    /// `forward` on each share's images (the batch whole), then, backward, `backward` on each
+    /// share's images and gradient, giving (dx, dw, db); the dx are joined, the dw and db added
+    /// in order.
+    func inShares(_ shares: [Range<Int>], op: String, inputs: [Tensor], forward: (Tensor) throws -> Tensor,
+                  backward: @escaping (Tensor, Tensor) throws -> (Tensor?, Tensor?, Tensor?)) throws -> Tensor {
+        let parts = shares.map { batchSlice($0) }
+        let outs = try BatchShares.whole { try withNoGrad { try parts.map(forward) } }
+        return Tensor.joiningBatches(outs).recorded(op, inputs) { g, _ in
+            var dx: [Tensor] = [], dw: [Tensor?] = [], db: [Tensor?] = []
+            for (r, part) in zip(shares, parts) {
+                let (a, b, c) = try BatchShares.whole { try backward(part, g.batchSlice(r)) }
+                if let a { dx.append(a) }
+                dw.append(b)
+                db.append(c)
+            }
+            return [dx.isEmpty ? nil : Tensor.joiningBatches(dx), Tensor.summingInOrder(dw), Tensor.summingInOrder(db)]
+        }
+    }
+
     /// Adds `parts` element by element, in order (the shares' sums); nil parts are skipped.
     static func summingInOrder(_ parts: [Tensor?]) -> Tensor? {
         let present = parts.compactMap { $0 }

@@ -209,29 +209,14 @@ extension Tensor {
     /// its own, the shares' weight and bias gradients added in order.
     private func conv2dInShares(_ shares: [Range<Int>], weight: Tensor, bias: Tensor?, stride: (Int, Int),
                                 padding: (Int, Int), dilation: (Int, Int), groups: Int, inputs: [Tensor]) throws -> Tensor {
-        let parts = shares.map { batchSlice($0) }
-        let outs = try BatchShares.whole {
-            try withNoGrad {
-                try parts.map {
-                    try $0.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
-                }
-            }
-        }
         let x = self
-        return Tensor.joiningBatches(outs).recorded("conv2d", inputs) { g, _ in
-            var dx: [Tensor] = [], dw: [Tensor?] = [], db: [Tensor?] = []
-            for (r, part) in zip(shares, parts) {
-                let geo = try ConvGeometry(x: part.shape, weight: weight.shape, stride: stride, padding: padding,
-                                           dilation: dilation, groups: groups)
-                let (a, b, c) = try BatchShares.whole {
-                    try conv2dBackward(geo, x: part, weight: weight, gradOut: g.batchSlice(r), needX: x.requiresGrad,
-                                       needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false)
-                }
-                if let a { dx.append(a) }
-                dw.append(b)
-                db.append(c)
-            }
-            return [dx.isEmpty ? nil : Tensor.joiningBatches(dx), Tensor.summingInOrder(dw), Tensor.summingInOrder(db)]
+        return try inShares(shares, op: "conv2d", inputs: inputs) {
+            try $0.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation, groups: groups)
+        } backward: { part, g in
+            let geo = try ConvGeometry(x: part.shape, weight: weight.shape, stride: stride, padding: padding,
+                                       dilation: dilation, groups: groups)
+            return try conv2dBackward(geo, x: part, weight: weight, gradOut: g, needX: x.requiresGrad,
+                                      needW: weight.requiresGrad, needB: bias?.requiresGrad ?? false)
         }
     }
 

@@ -34,20 +34,10 @@ extension Tensor {
     /// linear as ranks take it (see BatchShares): each share of the batch on its own, the shares'
     /// weight and bias gradients added in order.
     private func linearInShares(_ shares: [Range<Int>], weight: Tensor, bias: Tensor?, inputs: [Tensor]) throws -> Tensor {
-        let parts = shares.map { batchSlice($0) }
-        let outs = try BatchShares.whole { try withNoGrad { try parts.map { try $0.linear(weight: weight, bias: bias) } } }
         let x = self
-        return Tensor.joiningBatches(outs).recorded("linear", inputs) { g, _ in
-            var dx: [Tensor] = [], dw: [Tensor?] = [], db: [Tensor?] = []
-            for (r, part) in zip(shares, parts) {
-                let (a, b, c) = try linearBackward(x: part, weight: weight, gradOut: g.batchSlice(r), needX: x.requiresGrad,
-                                                   needW: weight.requiresGrad, needB: bias?.requiresGrad == true)
-                if let a { dx.append(a) }
-                dw.append(b)
-                db.append(c)
-            }
-            let dxAll = dx.isEmpty ? nil : Tensor.joiningBatches(dx)
-            return bias == nil ? [dxAll, Tensor.summingInOrder(dw)] : [dxAll, Tensor.summingInOrder(dw), Tensor.summingInOrder(db)]
+        return try inShares(shares, op: "linear", inputs: inputs) { try $0.linear(weight: weight, bias: bias) } backward: { part, g in
+            try linearBackward(x: part, weight: weight, gradOut: g, needX: x.requiresGrad, needW: weight.requiresGrad,
+                               needB: bias?.requiresGrad == true)
         }
     }
 }
