@@ -226,7 +226,8 @@ enum DataLibrary: Library {
 }
 
 /// A dataset.
-final class DatasetBox: TypedHost {
+final class DatasetBox: HostObject, TypedHost {
+    override var hostType: HostType { DatasetBox.type }
     let dataset: any Dataset
     init(_ dataset: any Dataset) { self.dataset = dataset }
     static let type: HostType = {
@@ -245,7 +246,8 @@ final class DatasetBox: TypedHost {
 }
 
 /// A per-image transform (one step or a composition).
-final class TransformBox: TypedHost {
+final class TransformBox: HostObject, TypedHost {
+    override var hostType: HostType { TransformBox.type }
     let transform: any Transform
     let name: String
     init(_ transform: any Transform, _ name: String) {
@@ -260,7 +262,8 @@ final class TransformBox: TypedHost {
 }
 
 /// A batch from a loader.
-final class BatchBox: TypedHost {
+final class BatchBox: HostObject, TypedHost {
+    override var hostType: HostType { BatchBox.type }
     let batch: Batch
     init(_ batch: Batch) { self.batch = batch }
     static let type: HostType = {
@@ -281,7 +284,8 @@ final class BatchBox: TypedHost {
 }
 
 /// A loader: `for b in batches` runs one epoch; next(batches) steps through epochs by hand.
-final class LoaderBox: TypedHost {
+final class LoaderBox: HostObject, TypedHost {
+    override var hostType: HostType { LoaderBox.type }
     let loader: Loader
     /// Where a transform written in the language runs, and why (nil: no such transform).
     let note: String?
@@ -339,7 +343,8 @@ final class LoaderBox: TypedHost {
 }
 
 /// A mixed batch (mixup, CutMix): images, soft targets and λ; also indexable as [images, targets, λ].
-final class MixedBox: TypedHost {
+final class MixedBox: HostObject, TypedHost {
+    override var hostType: HostType { MixedBox.type }
     let mixed: MixedBatch
     init(_ mixed: MixedBatch) { self.mixed = mixed }
     static let type: HostType = {

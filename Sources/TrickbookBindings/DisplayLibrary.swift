@@ -288,7 +288,8 @@ enum DisplayLibrary: Library {
 
 /// What table() gives: its text, printed as it is on a terminal and drawn as a table under a
 /// notebook cell, once, whether it is printed or is the cell's value.
-final class TableBox: TypedHost {
+final class TableBox: HostObject, TypedHost {
+    override var hostType: HostType { TableBox.type }
     let columns: [String], rows: [[String]], text: String
     init(columns: [String], rows: [[String]], text: String) { (self.columns, self.rows, self.text) = (columns, rows, text) }
 
@@ -303,7 +304,8 @@ final class TableBox: TypedHost {
 }
 
 /// A progress bar: redrawn in place on a terminal, a line every few seconds otherwise.
-final class Progress: TypedHost {
+final class Progress: HostObject, TypedHost {
+    override var hostType: HostType { Progress.type }
     let bar: ProgressBar
     let output: (String) -> Void
     /// A notebook's rich output: the bar is drawn under the cell instead of on the terminal.

@@ -85,7 +85,8 @@ func defaultInput(_ m: Module) -> [Int] {
 }
 
 /// A model (any Module): called on a batch it runs the forward pass in its mode.
-final class ModelBox: TypedHost {
+final class ModelBox: HostObject, TypedHost {
+    override var hostType: HostType { ModelBox.type }
     let model: Module
     init(_ model: Module) { self.model = model }
 

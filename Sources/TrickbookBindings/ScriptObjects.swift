@@ -64,7 +64,8 @@ final class ScriptModule: Module {
 }
 
 /// A tensor marked as a module's buffer (state that is saved but not trained).
-final class BufferBox: TypedHost {
+final class BufferBox: HostObject, TypedHost {
+    override var hostType: HostType { BufferBox.type }
     let tensor: Tensor
     init(_ tensor: Tensor) { self.tensor = tensor }
     static let type: HostType = {

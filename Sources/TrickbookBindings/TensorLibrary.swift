@@ -261,7 +261,8 @@ enum TensorLibrary: Library {
 func box(_ t: Tensor) -> Value { .host(TensorBox(t)) }
 
 /// A random generator a script owns.
-final class GeneratorBox: TypedHost {
+final class GeneratorBox: HostObject, TypedHost {
+    override var hostType: HostType { GeneratorBox.type }
     let generator: Generator
     init(_ generator: Generator) { self.generator = generator }
     static let type: HostType = {

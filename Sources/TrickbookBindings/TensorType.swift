@@ -3,7 +3,8 @@ import TrickbookTensor
 
 /// A tensor as the language sees it: the engine's Tensor itself, so that a parameter, its `.grad`
 /// and the model share storage.
-final class TensorBox: TypedHost {
+final class TensorBox: HostObject, TypedHost {
+    override var hostType: HostType { TensorBox.type }
     let tensor: Tensor
     init(_ tensor: Tensor) { self.tensor = tensor }
 

@@ -329,7 +329,8 @@ enum TrainingLibrary: Library {
 }
 
 /// A learning-rate schedule.
-final class ScheduleBox: TypedHost {
+final class ScheduleBox: HostObject, TypedHost {
+    override var hostType: HostType { ScheduleBox.type }
     let schedule: any Schedule
     let name: String
     /// Its length when it has one (cosine, polynomial): what plot() draws by default.
@@ -366,7 +367,8 @@ struct CurrentLR: Schedule {
 
 /// The optimizer of one model: the engine's Trainer (SGD, schedule, step count, low precision,
 /// clipping, weight averaging, checkpoints).
-final class OptimizerBox: TypedHost {
+final class OptimizerBox: HostObject, TypedHost {
+    override var hostType: HostType { OptimizerBox.type }
     let trainer: Trainer
     /// Whether the rate follows a schedule (then `opt.lr` cannot be set by hand).
     let scheduled: Bool
@@ -469,7 +471,8 @@ final class OptimizerBox: TypedHost {
 }
 
 /// A loss: called on logits and targets it gives a one-element tensor to call backward() on.
-final class LossBox: TypedHost {
+final class LossBox: HostObject, TypedHost {
+    override var hostType: HostType { LossBox.type }
     let loss: Loss
     init(_ loss: Loss) { self.loss = loss }
     static let type: HostType = {

@@ -10,7 +10,21 @@
 /// that keeps either beyond the call reads it into a property of its own, which counts it.
 public struct Args {
     public unowned(unsafe) let callee: Builtin
-    public let values: [Value]
+    /// The values, one per parameter: an array the call made, or the caller's registers (a call
+    /// from compiled code with every argument given: no array is made). Registers stay where
+    /// they are while the builtin runs, even when it calls back into scripts (those calls take
+    /// windows above the caller's).
+    private let storage: Storage
+    private enum Storage {
+        case array([Value])
+        case registers(UnsafePointer<Value>, Int)
+    }
+    public var values: [Value] {
+        switch storage {
+        case .array(let a): return a
+        case .registers(let p, let n): return Array(UnsafeBufferPointer(start: p, count: n))
+        }
+    }
     /// The object a method was called on.
     public let receiver: Value?
     /// The session, for builtins that call back into scripts or print.
@@ -18,9 +32,22 @@ public struct Args {
 
     // MARK: By name (the bindings' accessors)
 
-    /// The position of parameter `name`.
+    init(callee: Builtin, values: [Value], receiver: Value?, interpreter: Interpreter) {
+        self.callee = callee; storage = .array(values); self.receiver = receiver; self.interpreter = interpreter
+    }
+    /// The `count` registers from `registers`, one per parameter (the caller checks the count).
+    init(callee: Builtin, registers: UnsafePointer<Value>, count: Int, receiver: Value?, interpreter: Interpreter) {
+        self.callee = callee; storage = .registers(registers, count); self.receiver = receiver; self.interpreter = interpreter
+    }
+
+    /// The position of parameter `name`: found by comparing names when there are few (cheaper
+    /// than hashing the name, on every read of every builtin call).
     func slot(_ name: String) throws -> Int {
         if Builtin.recordingReads { callee.noteRead(name) }
+        let params = callee.params
+        if params.count <= 8 {
+            for i in params.indices where params[i].name == name { return i }
+        }
         guard let i = callee.slots[name] else {
             throw ScriptError("internal error: the binding of \(callee.name)() reads '\(name)', which its signature \(callee.signature) does not declare")
         }
@@ -28,7 +55,7 @@ public struct Args {
     }
 
     /// The argument given for parameter `name` (or its default).
-    public func value(_ name: String) throws -> Value { values[try slot(name)] }
+    public func value(_ name: String) throws -> Value { self[try slot(name)] }
 
     /// An error about argument `name`: "name(): argument 'p' <message>".
     public func fail(_ name: String, _ message: String) -> ScriptError {
@@ -112,51 +139,56 @@ public struct Args {
 
     // MARK: By position (the core library's accessors)
 
-    subscript(_ i: Int) -> Value { values[i] }
+    subscript(_ i: Int) -> Value {
+        switch storage {
+        case .array(let a): return a[i]
+        case .registers(let p, _): return p[i]
+        }
+    }
 
     func fail(_ i: Int, _ message: String) -> ScriptError { fail(callee.params[i].name, message) }
 
-    func isNil(_ i: Int) -> Bool { if case .nil_ = values[i] { return true }; return false }
+    func isNil(_ i: Int) -> Bool { if case .nil_ = self[i] { return true }; return false }
 
     func int(_ i: Int) throws -> Int {
-        switch values[i] {
+        switch self[i] {
         case .int(let n): return n
         case .float(let d) where d == d.rounded() && abs(d) < 9e15: return Int(d)
-        default: throw fail(i, "must be an int, got \(values[i].typeName)")
+        default: throw fail(i, "must be an int, got \(self[i].typeName)")
         }
     }
 
     func number(_ i: Int) throws -> Double {
-        guard let d = values[i].number else { throw fail(i, "must be a number, got \(values[i].typeName)") }
+        guard let d = self[i].number else { throw fail(i, "must be a number, got \(self[i].typeName)") }
         return d
     }
 
     func string(_ i: Int) throws -> String {
-        guard case .string(let s) = values[i] else { throw fail(i, "must be a string, got \(values[i].typeName)") }
+        guard case .string(let s) = self[i] else { throw fail(i, "must be a string, got \(self[i].typeName)") }
         return s
     }
 
     func bool(_ i: Int) throws -> Bool {
-        guard case .bool(let b) = values[i] else { throw fail(i, "must be true or false, got \(values[i].typeName)") }
+        guard case .bool(let b) = self[i] else { throw fail(i, "must be true or false, got \(self[i].typeName)") }
         return b
     }
 
     func callable(_ i: Int) throws -> Value {
-        switch values[i] {
-        case .function, .builtin: return values[i]
-        case .host(let o) where o.hostType.call != nil: return values[i]
-        default: throw fail(i, "must be a function, got \(values[i].typeName)")
+        switch self[i] {
+        case .function, .builtin: return self[i]
+        case .host(let o) where o.hostType.call != nil: return self[i]
+        default: throw fail(i, "must be a function, got \(self[i].typeName)")
         }
     }
 
     func list(_ i: Int) throws -> [Value] {
-        switch values[i] {
+        switch self[i] {
         case .list(let l): return l.items
         case .range(let lo, let hi, _):
             let (n, o) = hi.subtractingReportingOverflow(lo)
             try checkSize(o ? Int.max : n, "the range as a list")
             return (lo..<max(lo, hi)).map { .int($0) }
-        default: throw fail(i, "must be a list, got \(values[i].typeName)")
+        default: throw fail(i, "must be a list, got \(self[i].typeName)")
         }
     }
 

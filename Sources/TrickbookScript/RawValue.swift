@@ -4,46 +4,44 @@
 // keeps after the payload and move the payload as plain words, and take Swift's path whenever a
 // value with an object in it is read or overwritten, so no reference count is ever skipped.
 //
-// The layout is Swift's for this enum (payload cases numbered in declaration order in the tag
-// byte's high four bits, nil after them), checked once at start by `Raw.ok`: if the compiler
-// lays `Value` out otherwise, the VM takes Swift's path everywhere.
+// The layout is Swift's for this enum: a word of payload (the cases whose payload is larger are
+// `indirect`, boxed), then a tag byte numbering the payload cases in declaration order, nil after
+// them. It is checked once at start by `Raw.ok`: if the compiler lays `Value` out otherwise, the
+// VM takes Swift's path everywhere.
 
 enum Raw {
-    /// The tag byte's high four bits for each case the helpers write.
-    static let boolTag: UInt8 = 0x00, intTag: UInt8 = 0x10, floatTag: UInt8 = 0x20, nilTag: UInt8 = 0xb0
+    /// The tag byte of each case the helpers write.
+    static let boolTag: UInt8 = 0, intTag: UInt8 = 1, floatTag: UInt8 = 2, nilTag: UInt8 = 11
+    /// Where the tag byte is, after the payload word.
+    static let tagOffset = 8
 
     /// Whether `Value` is laid out as these helpers assume (checked on samples of every case).
     static let ok: Bool = {
-        func bytes(_ v: Value) -> [UInt8] { withUnsafeBytes(of: v) { Array($0.prefix(17)) } }
-        func tag(_ v: Value) -> UInt8 { bytes(v)[16] & 0xf0 }
-        guard MemoryLayout<Value>.size == 17, MemoryLayout<Value>.stride == 24 else { return false }
+        func bytes(_ v: Value) -> [UInt8] { withUnsafeBytes(of: v) { Array($0.prefix(tagOffset + 1)) } }
+        guard MemoryLayout<Value>.size == tagOffset + 1, MemoryLayout<Value>.stride == 16 else { return false }
         let x = -0x1234_5678_9abc, d = -2.75
         let int = bytes(.int(x)), float = bytes(.float(d)), yes = bytes(.bool(true)), no = bytes(.bool(false)), none = bytes(.nil_)
         let word0 = { (b: [UInt8]) in b.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) } }
-        let zeroWord1 = { (b: [UInt8]) in b[8..<16].allSatisfy { $0 == 0 } }
-        guard word0(int) == UInt64(bitPattern: Int64(x)), int[16] == intTag, zeroWord1(int),
-              word0(float) == d.bitPattern, float[16] == floatTag, zeroWord1(float),
-              word0(yes) == 1, word0(no) == 0, yes[16] == boolTag, no[16] == boolTag, zeroWord1(yes),
-              none.prefix(16).allSatisfy({ $0 == 0 }), none[16] == nilTag else { return false }
+        guard word0(int) == UInt64(bitPattern: Int64(x)), int[tagOffset] == intTag,
+              word0(float) == d.bitPattern, float[tagOffset] == floatTag,
+              word0(yes) == 1, word0(no) == 0, yes[tagOffset] == boolTag, no[tagOffset] == boolTag,
+              word0(none) == 0, none[tagOffset] == nilTag else { return false }
         // Every case with an object has a tag of its own, which `holdsObject` tells apart.
         var objects: [Value] = [.string("a string too long to be stored inline"), .string("ab"), .list(ListRef([])), .map(MapRef()),
                                 .host(LoopItems([])), .error(ErrorValue(message: "", line: 0)),
                                 .function(Function(proto: FunctionProto(name: "probe", params: [], defaults: [], file: SourceFile(name: "", text: ""),
                                                                         pos: SourcePos(line: 1, column: 1)), env: nil))]
         if let b = try? Builtin("probe()", doc: "", { _ in .nil_ }) { objects.append(.builtin(b)) }
-        let ranges: [Value] = [.range(1, 2, inclusive: false), .range(1, 2, inclusive: true)]
-        return objects.allSatisfy { holdsObject(tag: bytes($0)[16]) } && ranges.allSatisfy { !holdsObject(tag: bytes($0)[16]) }
+        objects += [.range(1, 2, inclusive: false), .range(1, 2, inclusive: true)]
+        return objects.allSatisfy { holdsObject(tag: bytes($0)[tagOffset]) }
     }()
 
-    /// Whether a value with this tag byte has an object in it: not a bool, int, float, range
-    /// (case 6) or nil.
-    @inline(__always) static func holdsObject(tag: UInt8) -> Bool {
-        let c = tag >> 4
-        return !(c <= 2 || c == 6 || c == 11)
-    }
+    /// Whether a value with this tag byte has an object in it: not a bool, int, float or nil
+    /// (a range's bounds are boxed).
+    @inline(__always) static func holdsObject(tag: UInt8) -> Bool { !(tag <= floatTag || tag == nilTag) }
 
     @inline(__always) static func tag(_ p: UnsafePointer<Value>) -> UInt8 {
-        UnsafeRawPointer(p).load(fromByteOffset: 16, as: UInt8.self)
+        UnsafeRawPointer(p).load(fromByteOffset: tagOffset, as: UInt8.self)
     }
     @inline(__always) static func holdsObject(_ p: UnsafePointer<Value>) -> Bool { holdsObject(tag: tag(p)) }
     @inline(__always) static func int(_ p: UnsafePointer<Value>) -> Int { UnsafeRawPointer(p).load(as: Int.self) }
@@ -53,8 +51,7 @@ enum Raw {
     @inline(__always) static func set(_ p: UnsafeMutablePointer<Value>, word: UInt64, tag: UInt8) {
         let m = UnsafeMutableRawPointer(p)
         m.storeBytes(of: word, as: UInt64.self)
-        m.storeBytes(of: 0, toByteOffset: 8, as: UInt64.self)
-        m.storeBytes(of: tag, toByteOffset: 16, as: UInt8.self)
+        m.storeBytes(of: tag, toByteOffset: tagOffset, as: UInt8.self)
     }
     @inline(__always) static func setInt(_ p: UnsafeMutablePointer<Value>, _ x: Int) { set(p, word: UInt64(bitPattern: Int64(x)), tag: intTag) }
     @inline(__always) static func setFloat(_ p: UnsafeMutablePointer<Value>, _ x: Double) { set(p, word: x.bitPattern, tag: floatTag) }
@@ -63,6 +60,6 @@ enum Raw {
 
     /// Copies a value without an object over one without an object (the caller checks both).
     @inline(__always) static func copy(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>) {
-        UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: 17)
+        UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: tagOffset + 1)
     }
 }

@@ -301,7 +301,7 @@ extension Interpreter {
                     r[a] = try call(r[a + 1], Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], site: cur.pointee.chunk.sites[pc - 1])
                 } else if case .builtin(let m) = r[a + 1] {
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                    r[a] = try m.body(try m.bind(Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], in: self, receiver: r[a]))
+                    r[a] = try m.body(try m.bind(registers: r + a + 2, count: n, in: self, receiver: r[a]))
                 }
             case .callMethodOn:
                 // A function the map holds is called from a register holding it (a count on it
@@ -339,14 +339,13 @@ extension Interpreter {
                     fallthrough
                 }
                 let a = Int(i.a), n = Int(i.b), name = k[Int(i.c)].str, o = r[a]
-                let args = Array(UnsafeBufferPointer(start: r + a + 1, count: n))
                 if let method = declaredMethod(o, name) {
                     // What `member` and `call` do for a method, without binding a copy of it first
                     // (the site is read only for a stop: errors are located as the loop leaves).
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                    r[a] = try method.body(try method.bind(args, [], in: self, receiver: o))
+                    r[a] = try method.body(try method.bind(registers: r + a + 1, count: n, in: self, receiver: o))
                 } else {
-                    r[a] = try call(try member(o, name), args, [], site: cur.pointee.chunk.sites[pc - 1])
+                    r[a] = try call(try member(o, name), Array(UnsafeBufferPointer(start: r + a + 1, count: n)), [], site: cur.pointee.chunk.sites[pc - 1])
                 }
             case .callGlobal:
                 if i.op == .callGlobal {  // (`callMethod` comes through here on its way to `call`)
@@ -362,9 +361,8 @@ extension Interpreter {
                     if let b = builtinAt(st.pointee.globals + g) {
                         // A builtin: called as `call` calls one, without its value in a register.
                         if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                        let args = Array(UnsafeBufferPointer(start: r + a + 1, count: Int(i.b)))
                         do {
-                            put(r + a, try b._withUnsafeGuaranteedRef { try $0.body(try $0.bind(args, [], in: self)) })
+                            put(r + a, try b._withUnsafeGuaranteedRef { try $0.body(try $0.bind(registers: r + a + 1, count: Int(i.b), in: self)) })
                         } catch { throw cur.pointee.chunk.sites[pc - 1].locate(error) }
                         continue
                     }

@@ -29,7 +29,7 @@
 @inline(__always) func holdsObject(_ p: UnsafePointer<Value>) -> Bool {
     if Raw.ok { return Raw.holdsObject(p) }
     switch p.pointee {
-    case .nil_, .bool, .int, .float, .range: return false
+    case .nil_, .bool, .int, .float: return false
     default: return true
     }
 }

@@ -130,7 +130,7 @@ final class ValueStack {
 /// (as the tree iterates them), or a host object's iterator.
 final class LoopItems: HostObject {
     static let type = HostType("loop", doc: "A for loop's items.")
-    var hostType: HostType { LoopItems.type }
+    override var hostType: HostType { LoopItems.type }
     let items: [Value]
     var index = 0
     let next: (() throws -> Value?)?

@@ -7,11 +7,13 @@ public enum Value {
     case bool(Bool)
     case int(Int)
     case float(Double)
-    case string(String)
+    /// Boxed (two words), as are a range's bounds: a value is then one word and a tag, 16 bytes in
+    /// a list or a register instead of 24.
+    indirect case string(String)
     case list(ListRef)
     case map(MapRef)
     /// Integers lo ..< hi; an inclusive range `a...b` is stored as a ..< b + 1 and remembers its form.
-    case range(Int, Int, inclusive: Bool)
+    indirect case range(Int, Int, inclusive: Bool)
     case function(Function)
     case builtin(Builtin)
     case host(HostObject)
@@ -219,9 +221,13 @@ extension Value {
 
     /// str(): strings as they are; everything else as `repr`.
     public var str: String {
-        if case .string(let s) = self { return s }
-        if case .error(let e) = self { return e.message }
-        return repr
+        switch self {
+        case .string(let s): return s
+        case .error(let e): return e.message
+        case .int(let i): return String(i)  // (numbers without repr's budget: str(i) in a loop)
+        case .float(let d): return formatFloat(d)
+        default: return repr
+        }
     }
 
     /// repr(): strings in double quotes; lists and maps show their elements by repr. A list or

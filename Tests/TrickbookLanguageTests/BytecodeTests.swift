@@ -6,8 +6,8 @@ import Testing
 final class Probe: HostObject {
     nonisolated(unsafe) static var alive = 0
     static let type = HostType("probe", doc: "Counts its instances.")
-    var hostType: HostType { Probe.type }
-    init() { Probe.alive += 1 }
+    override var hostType: HostType { Probe.type }
+    override init() { Probe.alive += 1 }
     deinit { Probe.alive -= 1 }
 }
 

@@ -7,7 +7,7 @@ import Testing
 final class Vec: HostObject {
     var x: Double, y: Double
     init(_ x: Double, _ y: Double) { self.x = x; self.y = y }
-    var hostType: HostType { Vec.type }
+    override var hostType: HostType { Vec.type }
 
     static let type: HostType = {
         let t = HostType("vec", doc: "A 2-vector.")
@@ -66,7 +66,7 @@ final class LinesBox: @unchecked Sendable { var lines: [String] = [] }
     /// The typed declarations hand each closure its receiver as the declared type; an object of
     /// another type reaching them (a binding bug) is an error, never a trapping cast.
     @Test func typedDeclarationsRefuseOtherObjects() throws {
-        final class Other: HostObject { var hostType: HostType { HostType("other", doc: "") } }
+        final class Other: HostObject { override var hostType: HostType { HostType("other", doc: "") } }
         let t = HostType("vec", doc: "A 2-vector.")
         t.property(Vec.self, "x", get: { .float($0.x) }, set: { v, value in v.x = value.number ?? 0 })
         t.length(Vec.self) { _ in 2 }
