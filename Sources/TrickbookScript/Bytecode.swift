@@ -184,6 +184,8 @@ final class Chunk {
         self.params = params
         self.onHeap = onHeap
         registers = slots
+        entry = .allocate(capacity: 1)
+        entry.initialize(to: Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self)))
     }
 
     /// Fixes the code: the compiler adds nothing after this.
@@ -201,11 +203,13 @@ final class Chunk {
         keys = .allocate(capacity: max(constants.count, 1))
         keys.initialize(from: constants.map { try? MapKeyForm($0) }.map { ($0, $0?.hash ?? 0) }, count: constants.count)
         keyCount = constants.count
-        entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
+        entry.pointee = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
     }
 
-    /// What a call of this chunk reads, as plain data: read once per call, with no reference
-    /// count on the chunk (made by `finish`).
+    /// What a call of this chunk reads, as plain data at an address of its own: a call's record
+    /// points to it (8 bytes, where a copy took 56), with no reference count on the chunk (made
+    /// by `finish`).
+    let entry: UnsafeMutablePointer<Entry>
     struct Entry {
         let code: UnsafeMutablePointer<Instr>
         let constants: UnsafeMutablePointer<Value>
@@ -216,7 +220,6 @@ final class Chunk {
         let onHeap: Bool
         let chunk: Unmanaged<Chunk>
     }
-    private(set) lazy var entry = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
 
     /// Each constant as a map key, hashed once (nil: it cannot be one): `m.name(...)` looks
     /// `name` up in a map without hashing the string at each call.
@@ -224,6 +227,7 @@ final class Chunk {
     private var keyCount = 0
 
     deinit {
+        entry.deallocate()
         keys.deinitialize(count: keyCount)
         keys.deallocate()
         instructions.deallocate()

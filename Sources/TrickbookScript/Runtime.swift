@@ -81,9 +81,9 @@ final class FunctionProto {
     /// Where its text is in `file`: from its parameters' "(" to the token after its body.
     var text: (from: SourcePos, to: SourcePos)?
     /// The body as bytecode, made at the first call; nil when it cannot be (see BytecodeCompiler).
-    var bytecode: Chunk? { didSet { entry = bytecode?.entry } }
+    var bytecode: Chunk? { didSet { entry = bytecode.map { UnsafePointer($0.entry) } } }
     /// What the VM's calls read of `bytecode`, without a reference count (`bytecode` keeps it).
-    private(set) var entry: Chunk.Entry?
+    private(set) var entry: UnsafePointer<Chunk.Entry>?
     var bytecodeTried = false
 
     init(name: String, params: [String], defaults: [Expr?], file: SourceFile, pos: SourcePos) {

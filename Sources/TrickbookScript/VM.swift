@@ -44,20 +44,20 @@ extension Interpreter {
 
     /// Registers for a call of `entry`'s chunk: a window at the top of the stack (all nil), or,
     /// when its frame may outlive it (it makes functions; a cell's top level), a new heap frame.
-    @inline(__always) private func registers(_ fn: Unmanaged<Function>, _ entry: Chunk.Entry, _ stack: ValueStack) throws
+    @inline(__always) private func registers(_ fn: Unmanaged<Function>, _ entry: UnsafePointer<Chunk.Entry>, _ stack: ValueStack) throws
         -> (regs: UnsafeMutablePointer<Value>, window: Int, frame: Unmanaged<Frame>?) {
         guard stack.callRoom else { throw ScriptError("recursion depth exceeded (\(maxDepth))") }
-        if entry.onHeap {
-            let f = Frame.make(count: entry.registers, parent: fn.takeUnretainedValue().env)
+        if entry.pointee.onHeap {
+            let f = Frame.make(count: entry.pointee.registers, parent: fn.takeUnretainedValue().env)
             return (f.slots, -1, Unmanaged.passRetained(f))
         }
-        let (start, regs) = stack.window(entry.registers)
+        let (start, regs) = stack.window(entry.pointee.registers)
         return (regs, start, nil)
     }
 
     /// The record of a call the VM is entered with, its registers made (see `registers`).
     private func entry(_ fn: Function, _ chunk: Chunk, _ stack: ValueStack) throws -> Call {
-        let f = Unmanaged.passUnretained(fn), e = chunk.entry
+        let f = Unmanaged.passUnretained(fn), e = UnsafePointer(chunk.entry)
         stack.reserve(depth: maxDepth)  // (room for the calls it will make: only while none runs)
         let (regs, window, held) = try registers(f, e, stack)
         return Call(fnRef: f, entry: e, regs: regs, window: window, top: stack.top, callerPC: -1, result: regs, frame: held)
@@ -167,8 +167,8 @@ extension Interpreter {
     private func loop(_ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) throws -> Value {
         let raw = Raw.ok
         var cur = stack.calls + (stack.callCount - 1)
-        var code = cur.pointee.entry.code
-        var k = cur.pointee.entry.constants
+        var code = cur.pointee.entry.pointee.code
+        var k = cur.pointee.entry.pointee.constants
         var r = cur.pointee.regs
         var pc = cur.pointee.pc
         defer { cur.pointee.pc = pc }
@@ -275,7 +275,7 @@ extension Interpreter {
                     put(r + a + 1, .nil_)  // a list's append: `callResolved` does it
                     continue
                 }
-                if copyMapItem(r + a, cur.pointee.entry.keys + Int(i.c), into: r + a + 1) {
+                if copyMapItem(r + a, cur.pointee.entry.pointee.keys + Int(i.c), into: r + a + 1) {
                     r[a] = .nil_
                 } else if let m = declaredMethod(r[a], k[Int(i.c)].str) {
                     r[a + 1] = .builtin(m)
@@ -317,7 +317,7 @@ extension Interpreter {
                     put(r + a, .nil_)
                     continue
                 }
-                if copyMapItem(po, cur.pointee.entry.keys + Int(i.c), into: r + a) {
+                if copyMapItem(po, cur.pointee.entry.pointee.keys + Int(i.c), into: r + a) {
                     if let (fn, callee) = compiledCallee(r + a, Int(i.b)) {
                         var h = Here(cur: cur, code: code, k: k, r: r, pc: pc)
                         try enter(fn, callee, args: r + a + 1, result: r + a, &h, stack, st)
@@ -332,7 +332,7 @@ extension Interpreter {
             case .callMethod:
                 // A function a map holds under the name (`m.name` is the key's value first, as in
                 // `member`) is called as `call` calls one: on to `call`, with it in the receiver's place.
-                if copyMapItem(r + Int(i.a), cur.pointee.entry.keys + Int(i.c), into: stack.spare) {
+                if copyMapItem(r + Int(i.a), cur.pointee.entry.pointee.keys + Int(i.c), into: stack.spare) {
                     // (through a spare register: the map may have its last count in r[a])
                     r[Int(i.a)] = stack.spare.move()
                     stack.spare.initialize(to: .nil_)
@@ -649,7 +649,7 @@ extension Interpreter {
     /// Starts a call of compiled `fn` (`callee` its chunk's entry) from compiled code: a new
     /// window (or heap frame) with the arguments at `args`, and on at its first instruction.
     @inline(__always)
-    private func enter(_ fn: Unmanaged<Function>, _ callee: Chunk.Entry, args: UnsafeMutablePointer<Value>, result: UnsafeMutablePointer<Value>,
+    private func enter(_ fn: Unmanaged<Function>, _ callee: UnsafePointer<Chunk.Entry>, args: UnsafeMutablePointer<Value>, result: UnsafeMutablePointer<Value>,
                        _ h: inout Here, _ stack: ValueStack, _ st: UnsafeMutablePointer<RuntimeState>) throws {
         if st.pointee.mustStop() {
             if st.pointee.budget < 0 { throw StepLimitExceeded() }
@@ -670,7 +670,7 @@ extension Interpreter {
         stack.calls[stack.callCount] = Call(fnRef: fn, entry: callee, regs: w, window: window, top: stack.top, callerPC: h.pc,
                                             result: result, frame: held)
         stack.callCount += 1
-        h = Here(cur: stack.calls + (stack.callCount - 1), code: callee.code, k: callee.constants, r: w, pc: 0)
+        h = Here(cur: stack.calls + (stack.callCount - 1), code: callee.pointee.code, k: callee.pointee.constants, r: w, pc: 0)
     }
 
     /// Ends the current call with `value`: on in the caller, or out of the VM (the value).
@@ -686,7 +686,7 @@ extension Interpreter {
         if let value { done.pointee.result.pointee = value }
         let cur = stack.calls + (stack.callCount - 1)
         stack.top = cur.pointee.top
-        h = Here(cur: cur, code: cur.pointee.entry.code, k: cur.pointee.entry.constants, r: cur.pointee.regs, pc: cur.pointee.pc)
+        h = Here(cur: cur, code: cur.pointee.entry.pointee.code, k: cur.pointee.entry.pointee.constants, r: cur.pointee.regs, pc: cur.pointee.pc)
         return nil
     }
 

@@ -6,9 +6,9 @@
 /// a reference count (the register keeps the function; its proto, the chunk); nil for anything
 /// else, and for a function not compiled yet (its first call compiles it). Kept out of line:
 /// a small function reads the enum's payload in place, where the VM's loop would copy it.
-@inline(__always) func compiledCallee(_ p: UnsafePointer<Value>, _ argc: Int) -> (Unmanaged<Function>, Chunk.Entry)? {
+@inline(__always) func compiledCallee(_ p: UnsafePointer<Value>, _ argc: Int) -> (Unmanaged<Function>, UnsafePointer<Chunk.Entry>)? {
     guard let f = functionAt(p) else { return nil }
-    let e: Chunk.Entry? = f._withUnsafeGuaranteedRef { f in f.paramCount == argc ? f.unownedProto.entry : nil }
+    let e: UnsafePointer<Chunk.Entry>? = f._withUnsafeGuaranteedRef { f in f.paramCount == argc ? f.unownedProto.entry : nil }
     return e.map { (f, $0) }
 }
 

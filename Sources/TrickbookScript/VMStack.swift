@@ -10,6 +10,8 @@ import Foundation
 final class ValueStack {
     static let segmentSize = 4096
     private var segments: [UnsafeMutablePointer<Value>] = []
+    /// `segments.count`, read as a plain field (the array's count was a call on every window).
+    private var segmentCount = 0
     /// The first position no running call uses (a segment's number times `segmentSize`, plus the
     /// place in it).
     var top = 0
@@ -84,9 +86,9 @@ final class ValueStack {
     /// first register. Moves `top` past it.
     @inline(__always) func window(_ count: Int) -> (start: Int, registers: UnsafeMutablePointer<Value>) {
         let start = top, size = ValueStack.segmentSize, segment = start / size
-        if start % size + count <= size, segment < segments.count {  // the usual case: room in this segment
+        if start % size + count <= size, segment < segmentCount {  // the usual case: room in this segment
             top = start + count
-            return (start, segments[segment] + start % size)
+            return (start, segments.withUnsafeBufferPointer { $0[segment] } + start % size)
         }
         return newWindow(count)
     }
@@ -100,6 +102,7 @@ final class ValueStack {
             let p = UnsafeMutablePointer<Value>.allocate(capacity: size)
             p.initialize(repeating: .nil_, count: size)
             segments.append(p)
+            segmentCount = segments.count
         }
         top = start + count
         return (start, segments[segment] + start % size)
@@ -142,7 +145,7 @@ final class LoopItems: HostObject {
 /// register that holds it, its chunk by the function), so that calls touch no reference counts.
 struct Call {
     let fnRef: Unmanaged<Function>
-    let entry: Chunk.Entry
+    let entry: UnsafePointer<Chunk.Entry>
     /// Its registers: a window of the stack, or the slots of its heap frame.
     let regs: UnsafeMutablePointer<Value>
     /// Where its window starts in the stack (-1: its registers are a heap frame's).
@@ -161,7 +164,7 @@ struct Call {
 
     /// For what is not on the hot path: errors, upvalues, tree nodes.
     var fn: Function { fnRef.takeUnretainedValue() }
-    var chunk: Chunk { entry.chunk.takeUnretainedValue() }
+    var chunk: Chunk { entry.pointee.chunk.takeUnretainedValue() }
 
     /// Lets go of what the call holds: its window's values, its frame. A heap frame's
     /// temporaries are let go first: the closures that keep the frame see only its declared
@@ -169,9 +172,9 @@ struct Call {
     /// very frame it keeps, a cycle that only the cycle collector would free.
     @inline(__always) func end(_ stack: ValueStack) {
         if window >= 0 {
-            ValueStack.clear(regs, entry.registers)
+            ValueStack.clear(regs, entry.pointee.registers)
         } else {
-            for k in entry.slots..<entry.registers { regs[k] = .nil_ }
+            for k in entry.pointee.slots..<entry.pointee.registers { regs[k] = .nil_ }
         }
         frame?.release()
     }
