@@ -154,6 +154,9 @@ enum Op: UInt8 {
     case operand
 }
 
+/// A constant as a map key, hashed once (`ok` false: it cannot be one).
+typealias ChunkKey = (form: MapKeyForm, hash: UInt64, ok: Bool)
+
 /// A function body's bytecode.
 final class Chunk {
     var code: [Instr] = []
@@ -201,7 +204,7 @@ final class Chunk {
         keys.deinitialize(count: keyCount)
         keys.deallocate()
         keys = .allocate(capacity: max(constants.count, 1))
-        keys.initialize(from: constants.map { try? MapKeyForm($0) }.map { ($0, $0?.hash ?? 0) }, count: constants.count)
+        keys.initialize(from: constants.map { c in (try? MapKeyForm(c)).map { ($0, $0.hash, true) } ?? (MapKeyForm.none, 0, false) }, count: constants.count)
         keyCount = constants.count
         entry.pointee = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
     }
@@ -213,7 +216,7 @@ final class Chunk {
     struct Entry {
         let code: UnsafeMutablePointer<Instr>
         let constants: UnsafeMutablePointer<Value>
-        let keys: UnsafeMutablePointer<(form: MapKeyForm?, hash: UInt64)>
+        let keys: UnsafeMutablePointer<ChunkKey>
         let registers: Int
         /// Its declared slots: the registers after them are temporaries.
         let slots: Int
@@ -223,7 +226,7 @@ final class Chunk {
 
     /// Each constant as a map key, hashed once (nil: it cannot be one): `m.name(...)` looks
     /// `name` up in a map without hashing the string at each call.
-    private(set) var keys = UnsafeMutablePointer<(form: MapKeyForm?, hash: UInt64)>.allocate(capacity: 1)
+    private(set) var keys = UnsafeMutablePointer<ChunkKey>.allocate(capacity: 1)
     private var keyCount = 0
 
     deinit {

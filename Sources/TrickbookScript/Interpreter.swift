@@ -83,6 +83,7 @@ public final class Interpreter {
 
     /// `interrupt`: another session's flag, to be stopped with it (a loader worker's session).
     public init(searchPath: [String] = [], interrupt: InterruptFlag = InterruptFlag()) {
+        if !rawLayoutProbed, Raw.probe { rawLayoutProbed = true }
         self.searchPath = searchPath
         self.interrupt = interrupt
         state = .allocate(capacity: 1)

@@ -11,6 +11,10 @@ struct MapKeyForm {
     let bits: UInt64
     let string: String?
 
+    /// A stand-in where a constant is no key (see `ChunkKey`): never looked up.
+    static let none = MapKeyForm(kind: 0, bits: 0, string: nil)
+    private init(kind: UInt8, bits: UInt64, string: String?) { self.kind = kind; self.bits = bits; self.string = string }
+
     @inline(__always) init(_ v: Value) throws {
         switch v {
         case .int(let i): kind = 2; bits = UInt64(bitPattern: Int64(i)); string = nil
@@ -35,7 +39,7 @@ struct MapKeyForm {
         case 2:
             if case .int(let i) = p.pointee { return bits == UInt64(bitPattern: Int64(i)) }
         case 4:
-            if case .string(let s) = p.pointee { return s == string }
+            if case .string(let s) = p.pointee, let k = string { return s == k }
             return false
         default: break
         }

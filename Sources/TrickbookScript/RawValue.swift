@@ -12,11 +12,18 @@
 enum Raw {
     /// The tag byte of each case the helpers write.
     static let boolTag: UInt8 = 0, intTag: UInt8 = 1, floatTag: UInt8 = 2, nilTag: UInt8 = 11
+    /// The tag byte of the cases whose object the VM reads in place (`object(_:tag:)`).
+    static let listTag: UInt8 = 4, mapTag: UInt8 = 5, functionTag: UInt8 = 7, builtinTag: UInt8 = 8
     /// Where the tag byte is, after the payload word.
     static let tagOffset = 8
 
-    /// Whether `Value` is laid out as these helpers assume (checked on samples of every case).
-    static let ok: Bool = {
+    /// Whether `Value` is laid out as these helpers assume: `probe`'s answer, recorded when a
+    /// session starts (false until then: Swift's path). A plain global, read with one load: the
+    /// lazy `probe` cost a `swift_once` call at every read outside the VM's loop.
+    @inline(__always) static var ok: Bool { rawLayoutProbed }
+
+    /// Checks the layout on samples of every case.
+    static let probe: Bool = {
         func bytes(_ v: Value) -> [UInt8] { withUnsafeBytes(of: v) { Array($0.prefix(tagOffset + 1)) } }
         guard MemoryLayout<Value>.size == tagOffset + 1, MemoryLayout<Value>.stride == 16 else { return false }
         let x = -0x1234_5678_9abc, d = -2.75
@@ -31,9 +38,18 @@ enum Raw {
                                 .host(LoopItems([])), .error(ErrorValue(message: "", line: 0)),
                                 .function(Function(proto: FunctionProto(name: "probe", params: [], defaults: [], file: SourceFile(name: "", text: ""),
                                                                         pos: SourcePos(line: 1, column: 1)), env: nil))]
-        if let b = try? Builtin("probe()", doc: "", { _ in .nil_ }) { objects.append(.builtin(b)) }
+        guard let b = try? Builtin("probe()", doc: "", { _ in .nil_ }) else { return false }
+        objects.append(.builtin(b))
         objects += [.range(1, 2, inclusive: false), .range(1, 2, inclusive: true)]
-        return objects.allSatisfy { holdsObject(tag: bytes($0)[tagOffset]) }
+        guard objects.allSatisfy({ holdsObject(tag: bytes($0)[tagOffset]) }) else { return false }
+        // A list, a map, a function and a builtin: the tag, and the object's address as the word.
+        let l = ListRef([]), m = MapRef(), f = Function(proto: FunctionProto(name: "probe", params: [], defaults: [], file: SourceFile(name: "", text: ""),
+                                                                                pos: SourcePos(line: 1, column: 1)), env: nil)
+        func holds(_ v: Value, _ o: AnyObject, _ tag: UInt8) -> Bool {
+            let bs = bytes(v)
+            return bs[tagOffset] == tag && word0(bs) == UInt64(UInt(bitPattern: Unmanaged.passUnretained(o).toOpaque()))
+        }
+        return holds(.list(l), l, listTag) && holds(.map(m), m, mapTag) && holds(.function(f), f, functionTag) && holds(.builtin(b), b, builtinTag)
     }()
 
     /// Whether a value with this tag byte has an object in it: not a bool, int, float or nil
@@ -45,6 +61,12 @@ enum Raw {
     }
     @inline(__always) static func holdsObject(_ p: UnsafePointer<Value>) -> Bool { holdsObject(tag: tag(p)) }
     @inline(__always) static func int(_ p: UnsafePointer<Value>) -> Int { UnsafeRawPointer(p).load(as: Int.self) }
+    /// The object of a value whose tag is `tag` (one of the object tags above), without a count:
+    /// nil for any other value. Only where `ok` holds.
+    @inline(__always) static func object<T: AnyObject>(_ p: UnsafePointer<Value>, tag: UInt8, as: T.Type) -> Unmanaged<T>? {
+        guard Raw.tag(p) == tag, let o = UnsafeRawPointer(p).load(as: UnsafeRawPointer?.self) else { return nil }
+        return Unmanaged<T>.fromOpaque(o)
+    }
     @inline(__always) static func float(_ p: UnsafePointer<Value>) -> Double { UnsafeRawPointer(p).load(as: Double.self) }
 
     /// Writes a value over one without an object (the caller checks `holdsObject`).
@@ -63,3 +85,6 @@ enum Raw {
         UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: tagOffset + 1)
     }
 }
+
+/// `Raw.probe`'s answer once a session has started.
+nonisolated(unsafe) var rawLayoutProbed = false

@@ -15,12 +15,17 @@
 /// The value of key `key` in the map `p` holds, copied into `dst` (not `p`: the map may have
 /// its last count there), without a count on the map: false when `p` holds no map, or the map
 /// no such key. The item is copied once, from the map into the register.
-@inline(__always) func copyMapItem(_ p: UnsafePointer<Value>, _ key: UnsafePointer<(form: MapKeyForm?, hash: UInt64)>, into dst: UnsafeMutablePointer<Value>) -> Bool {
-    guard let m = mapAt(p), let form = key.pointee.form else { return false }
-    return m._withUnsafeGuaranteedRef { $0.copyItem(form, key.pointee.hash, into: dst) }
+@inline(__always) func copyMapItem(_ p: UnsafePointer<Value>, _ key: UnsafePointer<ChunkKey>, into dst: UnsafeMutablePointer<Value>) -> Bool {
+    guard key.pointee.ok, let m = mapAt(p) else { return false }
+    // (the key's form borrowed where it is: a copy of it took a count on its string)
+    return m._withUnsafeGuaranteedRef { $0.copyItem(key.pointee.form, key.pointee.hash, into: dst) }
 }
 
-@inline(never) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
+@inline(__always) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
+    if Raw.ok { return Raw.object(p, tag: Raw.mapTag, as: MapRef.self) }
+    return mapAtSlow(p)
+}
+@inline(never) func mapAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
     guard case .map(let m) = p.pointee else { return nil }
     return .passUnretained(m)
 }
@@ -122,17 +127,29 @@
     }
 }
 
-@inline(never) func listAt(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
+@inline(__always) func listAt(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
+    if Raw.ok { return Raw.object(p, tag: Raw.listTag, as: ListRef.self) }
+    return listAtSlow(p)
+}
+@inline(never) func listAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
     guard case .list(let l) = p.pointee else { return nil }
     return .passUnretained(l)
 }
 
-@inline(never) func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
+@inline(__always) func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
+    if Raw.ok { return Raw.object(p, tag: Raw.builtinTag, as: Builtin.self) }
+    return builtinAtSlow(p)
+}
+@inline(never) func builtinAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
     guard case .builtin(let b) = p.pointee else { return nil }
     return .passUnretained(b)
 }
 
-@inline(never) func functionAt(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
+@inline(__always) func functionAt(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
+    if Raw.ok { return Raw.object(p, tag: Raw.functionTag, as: Function.self) }
+    return functionAtSlow(p)
+}
+@inline(never) func functionAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
     guard case .function(let f) = p.pointee else { return nil }
     return .passUnretained(f)
 }

@@ -47,13 +47,13 @@ public final class ListRef {
 
 /// A map with insertion order, shared by reference.
 public final class MapRef {
-    public private(set) var keys: [Value] = [] { didSet { keyBase = keys.withUnsafeBufferPointer { $0.baseAddress } } }
+    public private(set) var keys: [Value] = [] { didSet { keyBase = keys.withUnsafeBufferPointer { $0.baseAddress }; keyCount = keys.count } }
     private let index: MapIndex
     public private(set) var values: [Value] = [] { didSet { valueBase = values.withUnsafeBufferPointer { $0.baseAddress } } }
     /// Where the arrays keep their items, refreshed at each change: a lookup reads them there
     /// (a call of `withUnsafeBufferPointer` on the property took a count on the array for it,
     /// the largest cost of a method call on a map-held function).
-    private var keyBase: UnsafePointer<Value>?, valueBase: UnsafePointer<Value>?
+    private var keyBase: UnsafePointer<Value>?, valueBase: UnsafePointer<Value>?, keyCount = 0
 
     /// The session whose cycle collector may track this map (0: none); tracked once it holds a
     /// list, map or function (see ListRef).
@@ -115,7 +115,7 @@ public final class MapRef {
     /// Where the value of a key is, read through the arrays' base addresses (valid until the next
     /// change of the map).
     @inline(__always) private func item(_ form: borrowing MapKeyForm, _ hash: UInt64) -> UnsafePointer<Value>? {
-        guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keys.count)) else { return nil }
+        guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keyCount)) else { return nil }
         return valueBase + i
     }
 

@@ -91,7 +91,16 @@ final class Probe: HostObject {
     /// The VM's byte-level paths for numbers are on: `Value` is laid out as they assume (if a
     /// compiler lays it out otherwise, they are off and everything still works, only slower).
     @Test func valuesAreLaidOutAsTheVMReadsThem() {
-        #expect(Raw.ok)
+        _ = Interpreter()  // (a session records the probe's answer)
+        #expect(Raw.probe && Raw.ok)
+        // The objects the VM reads in place, read as Swift's enum holds them.
+        let l = ListRef([.int(1)])
+        let q = UnsafeMutablePointer<Value>.allocate(capacity: 1)
+        defer { q.deinitialize(count: 1); q.deallocate() }
+        q.initialize(to: .list(l))
+        #expect(listAt(q)?.takeUnretainedValue() === l && mapAt(q) == nil && functionAt(q) == nil && builtinAt(q) == nil)
+        q.pointee = .int(4)  // (an int whose word is not an address)
+        #expect(listAt(q) == nil && mapAt(q) == nil)
         // Written as bytes, read by Swift's enum.
         let p = UnsafeMutablePointer<Value>.allocate(capacity: 1)
         defer { p.deinitialize(count: 1); p.deallocate() }
