@@ -111,6 +111,9 @@ enum Op: UInt8 {
     /// When r[a] (sub) r[b], a comparison: the interrupt and the step limit, then go to c (the
     /// bottom of a `while` on a comparison; its stop is reported at the loop, `stopSites`)
     case loopIf
+    /// `loopIf` against an int constant written in the instruction: when r[a] (sub) b, the
+    /// interrupt and the step limit, then go to c (`while i < 100`)
+    case loopIfI
     /// r[a] = r[b] ..< r[c] (sub 1: r[b] ... r[c]), both ints
     case range
     /// r[a] = [r[b], ..., r[b + c - 1]]
@@ -282,6 +285,7 @@ final class Chunk {
             case .check: break
             case .unpack: text += "r\(i.b), r\(i.c) = r\(i.a)"
             case .loopIf: text += "\(v(i.a)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.b)) → \(i.c)"
+            case .loopIfI: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue) \(i.b) → \(i.c)"
             case .range: text += "r\(i.a) = r\(i.b) \(i.sub == 1 ? "..." : "..<") r\(i.c)"
             case .list: text += "r\(i.a) = [r\(i.b) ..< r\(i.b + i.c)]"
             case .newMap: text += "r\(i.a) = {}"

@@ -176,9 +176,14 @@ struct BytecodeCompiler {
                 loop(start: -1) { $0.statement(w.body) }
                 let test = here
                 let mark = top
-                let a = value(cmp.lhs), b = value(cmp.rhs)
+                let at: Int
+                if let n = BytecodeCompiler.immediate(cmp) {
+                    at = emit(Instr(.loopIfI, operand(cmp.lhs), n, body, sub: cmp.op.index), cmp)
+                } else {
+                    let a = value(cmp.lhs), b = value(cmp.rhs)
+                    at = emit(Instr(.loopIf, a, b, body, sub: cmp.op.index), cmp)
+                }
                 free(to: mark)
-                let at = emit(Instr(.loopIf, a, b, body, sub: cmp.op.index), cmp)
                 chunk.stopSites[at] = w
                 patch(exit, to: here)
                 patchLoopExits(continueAt: test)

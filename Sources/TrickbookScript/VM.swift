@@ -269,6 +269,22 @@ extension Interpreter {
                     }
                     pc = Int(i.c)
                 }
+            case .loopIfI:
+                let pa = r + Int(i.a)
+                let holds: Bool
+                if raw, Raw.tag(pa) == Raw.intTag, let h = BinOp.compare(i.sub, Raw.int(pa), Int(i.b)) {
+                    holds = h
+                } else {
+                    let a = pa.pointee, b = Value.int(Int(i.b)), op = BinOp.at(i.sub)
+                    if let h = quickCompare(op, a, b) { holds = h } else { holds = try binary(op, a, b).truth() }
+                }
+                if holds {
+                    if st.pointee.mustStop() {
+                        let c = cur.pointee.chunk
+                        throw (c.stopSites[pc - 1] ?? c.sites[pc - 1]).stopError()
+                    }
+                    pc = Int(i.c)
+                }
             case .method:
                 let a = Int(i.a)
                 if i.sub == 1, listAt(r + a) != nil {
