@@ -261,7 +261,7 @@ public final class Interpreter {
         depth = 0
         lastValue = .nil_
         state.pointee.budget = stepLimit ?? Int.max
-        if compilesFunctions, let chunk = BytecodeCompiler.compileTopLevel(body, slots: slots) {
+        if compilesFunctions, Raw.ok, let chunk = BytecodeCompiler.compileTopLevel(body, slots: slots) {
             try executeTopLevel(chunk, file: file)
         } else {
             let frame = Frame.make(count: slots, parent: nil)

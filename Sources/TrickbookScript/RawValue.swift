@@ -6,8 +6,8 @@
 //
 // The layout is Swift's for this enum: a word of payload (the cases whose payload is larger are
 // `indirect`, boxed), then a tag byte numbering the payload cases in declaration order, nil after
-// them. It is checked once at start by `Raw.ok`: if the compiler lays `Value` out otherwise, the
-// VM takes Swift's path everywhere.
+// them. It is checked once at start (`Raw.probe`): if the compiler lays `Value` out otherwise,
+// nothing is compiled and every function runs as a tree, so the VM itself never asks.
 
 enum Raw {
     /// The tag byte of each case the helpers write.

@@ -11,7 +11,9 @@ extension Interpreter {
     @inline(__always) func bytecode(_ proto: FunctionProto) -> Chunk? {
         if !proto.bytecodeTried {
             proto.bytecodeTried = true
-            proto.bytecode = compilesFunctions ? BytecodeCompiler.compile(proto) : nil
+            // (the VM reads numbers and objects as bytes: where `Value` is laid out otherwise,
+            // every function runs as a tree)
+            proto.bytecode = compilesFunctions && Raw.ok ? BytecodeCompiler.compile(proto) : nil
         }
         return proto.bytecode
     }
@@ -165,7 +167,6 @@ extension Interpreter {
     }
 
     private func loop(_ stack: ValueStack, _ entryCall: Int, _ st: UnsafeMutablePointer<RuntimeState>) throws -> Value {
-        let raw = Raw.ok
         var cur = stack.calls + (stack.callCount - 1)
         var code = cur.pointee.entry.pointee.code
         var k = cur.pointee.entry.pointee.constants
@@ -177,35 +178,35 @@ extension Interpreter {
             pc &+= 1
             switch i.op {
             case .loadK:
-                move(r + Int(i.a), k + Int(i.b), raw)
+                move(r + Int(i.a), k + Int(i.b))
             case .move:
-                move(r + Int(i.a), r + Int(i.b), raw)
+                move(r + Int(i.a), r + Int(i.b))
             case .getGlobal:
                 let g = Int(i.b)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                move(r + Int(i.a), st.pointee.globals + g, raw)
+                move(r + Int(i.a), st.pointee.globals + g)
             case .setGlobal:
                 let g = Int(i.b)
                 if i.c == 1, !st.pointee.defined[g] { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                if raw, st.pointee.defined[g], !Raw.holdsObject(st.pointee.globals + g), !Raw.holdsObject(r + Int(i.a)) {
+                if st.pointee.defined[g], !Raw.holdsObject(st.pointee.globals + g), !Raw.holdsObject(r + Int(i.a)) {
                     Raw.copy(st.pointee.globals + g, r + Int(i.a))  // a number over a number: nothing to retire
                 } else {
                     storeGlobal(g, r[Int(i.a)])
                 }
             case .binary:
                 let pa = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pb = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1), dst = r + Int(i.a)
-                if raw, !Raw.holdsObject(dst), rawBinaryCall(i.sub, pa, pb, into: dst) { continue }
+                if !Raw.holdsObject(dst), rawBinaryCall(i.sub, pa, pb, into: dst) { continue }
                 let a = pa.pointee, b = pb.pointee, op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
             case .updateI:
-                try updateByInt(r + Int(i.a), i.sub, Int(i.b), raw)
+                try updateByInt(r + Int(i.a), i.sub, Int(i.b))
             case .updateGlobalI:
                 let g = Int(i.a)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
-                try updateByInt(st.pointee.globals + g, i.sub, Int(i.b), raw)
+                try updateByInt(st.pointee.globals + g, i.sub, Int(i.b))
             case .binaryI:
                 let pa = r + Int(i.b), dst = r + Int(i.a)
-                if raw, Raw.tag(pa) == Raw.intTag, !Raw.holdsObject(dst), let s = plusInt(i.sub, Raw.int(pa), Int(i.c)) {
+                if Raw.tag(pa) == Raw.intTag, !Raw.holdsObject(dst), let s = plusInt(i.sub, Raw.int(pa), Int(i.c)) {
                     Raw.setInt(dst, s)
                     continue
                 }
@@ -213,7 +214,7 @@ extension Interpreter {
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
             case .jumpUnlessI:
                 let pa = r + Int(i.a)
-                if raw, Raw.tag(pa) == Raw.intTag, let holds = BinOp.compare(i.sub, Raw.int(pa), Int(i.b)) {
+                if Raw.tag(pa) == Raw.intTag, let holds = BinOp.compare(i.sub, Raw.int(pa), Int(i.b)) {
                     if !holds { pc = Int(i.c) }
                     continue
                 }
@@ -225,13 +226,13 @@ extension Interpreter {
                 }
             case .update:
                 let pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), dst = r + Int(i.a)
-                if raw, rawBinary(i.sub, dst, pb, into: dst) { continue }
+                if rawBinary(i.sub, dst, pb, into: dst) { continue }
                 try updateInPlace(dst, BinOp.at(i.sub), pb.pointee)
             case .updateGlobal:
                 let g = Int(i.a)
                 guard st.pointee.defined[g] else { throw unknownGlobal(g, at: cur.pointee.chunk.sites[pc - 1]) }
                 let pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), dst = st.pointee.globals + g
-                if raw, rawBinary(i.sub, dst, pb, into: dst) { continue }
+                if rawBinary(i.sub, dst, pb, into: dst) { continue }
                 try updateInPlace(dst, BinOp.at(i.sub), pb.pointee)
             case .jump:
                 pc = Int(i.a)
@@ -241,7 +242,7 @@ extension Interpreter {
                 if case .bool(let b) = r[Int(i.a)] { if b { pc = Int(i.b) } } else if try r[Int(i.a)].truth() { pc = Int(i.b) }
             case .jumpUnless:
                 let pa = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1), pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
-                if raw, let holds = rawCompare(i.sub, pa, pb) {
+                if let holds = rawCompare(i.sub, pa, pb) {
                     if !holds { pc = Int(i.c) }
                     continue
                 }
@@ -256,7 +257,7 @@ extension Interpreter {
             case .loopIf:
                 let pa = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1), pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
                 let holds: Bool
-                if raw, let h = rawCompare(i.sub, pa, pb) {
+                if let h = rawCompare(i.sub, pa, pb) {
                     holds = h
                 } else {
                     let a = pa.pointee, b = pb.pointee
@@ -272,7 +273,7 @@ extension Interpreter {
             case .loopIfI:
                 let pa = r + Int(i.a)
                 let holds: Bool
-                if raw, Raw.tag(pa) == Raw.intTag, let h = BinOp.compare(i.sub, Raw.int(pa), Int(i.b)) {
+                if Raw.tag(pa) == Raw.intTag, let h = BinOp.compare(i.sub, Raw.int(pa), Int(i.b)) {
                     holds = h
                 } else {
                     let a = pa.pointee, b = Value.int(Int(i.b)), op = BinOp.at(i.sub)
@@ -415,7 +416,7 @@ extension Interpreter {
                 r[a] = try call(m, [r[a + 1]], [], site: site)
             case .ret:
                 let src = i.a >= 0 ? r + Int(i.a) : k + Int(-i.a - 1)
-                if raw, stack.callCount - 1 > entryCall, !Raw.holdsObject(src), !Raw.holdsObject(cur.pointee.result) {
+                if stack.callCount - 1 > entryCall, !Raw.holdsObject(src), !Raw.holdsObject(cur.pointee.result) {
                     // A number, bool or nil back to compiled code: copied as bytes before the
                     // call's registers are let go.
                     Raw.copy(cur.pointee.result, src)
@@ -439,7 +440,7 @@ extension Interpreter {
                     guard st.pointee.defined[Int(i.b)] else { throw unknownGlobal(Int(i.b), at: cur.pointee.chunk.sites[pc - 1]) }
                     po = st.pointee.globals + Int(i.b)
                 }
-                if raw, Raw.tag(pk) == Raw.intTag, r + Int(i.a) != po, let l = listAt(po) {
+                if Raw.tag(pk) == Raw.intTag, r + Int(i.a) != po, let l = listAt(po) {
                     // A list's item at an int in range, copied in place (anything else: `indexValue`;
                     // and a store over the list's own register, which may hold its last reference).
                     let n = Raw.int(pk), dst = r + Int(i.a)
@@ -471,7 +472,7 @@ extension Interpreter {
                 try storeIndex(o, k, v)
             case .forNext:
                 let a = Int(i.a)
-                if raw, Raw.tag(r + a + 1) == Raw.intTag, Raw.tag(r + a + 2) == Raw.intTag, !Raw.holdsObject(r + Int(i.b)) {
+                if Raw.tag(r + a + 1) == Raw.intTag, Raw.tag(r + a + 2) == Raw.intTag, !Raw.holdsObject(r + Int(i.b)) {
                     // A range's next int, in place.
                     let n = Raw.int(r + a + 1)
                     guard n < Raw.int(r + a + 2) else { pc = Int(i.c); continue }
@@ -677,9 +678,8 @@ extension Interpreter {
         do { (w, window, held) = try registers(fn, callee, stack) } catch {
             throw h.cur.pointee.chunk.sites[h.pc - 1].fail("recursion depth exceeded (\(maxDepth))")
         }
-        let raw = Raw.ok
         for j in 0..<fn._withUnsafeGuaranteedRef({ $0.paramCount }) {
-            if raw, !Raw.holdsObject(args + j) { Raw.copy(w + j, args + j) } else { put(w + j, args[j]) }  // (w's registers are nil)
+            if !Raw.holdsObject(args + j) { Raw.copy(w + j, args + j) } else { put(w + j, args[j]) }  // (w's registers are nil)
         }
         st.pointee.depth += 1
         h.cur.pointee.pc = h.pc

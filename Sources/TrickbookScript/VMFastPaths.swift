@@ -21,23 +21,10 @@
     return m._withUnsafeGuaranteedRef { $0.copyItem(key.pointee.form, key.pointee.hash, into: dst) }
 }
 
-@inline(__always) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
-    if Raw.ok { return Raw.object(p, tag: Raw.mapTag, as: MapRef.self) }
-    return mapAtSlow(p)
-}
-@inline(never) func mapAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? {
-    guard case .map(let m) = p.pointee else { return nil }
-    return .passUnretained(m)
-}
+@inline(__always) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? { Raw.object(p, tag: Raw.mapTag, as: MapRef.self) }
 
 /// Whether `p` holds a value with an object in it (whose count a store over it must drop).
-@inline(__always) func holdsObject(_ p: UnsafePointer<Value>) -> Bool {
-    if Raw.ok { return Raw.holdsObject(p) }
-    switch p.pointee {
-    case .nil_, .bool, .int, .float: return false
-    default: return true
-    }
-}
+@inline(__always) func holdsObject(_ p: UnsafePointer<Value>) -> Bool { Raw.holdsObject(p) }
 
 /// `p.pointee = v`, without the call that lets go of the old value when it is a number, a bool
 /// or nil (most stores into registers).
@@ -47,8 +34,8 @@
 }
 
 /// `dst.pointee = src.pointee`: as bytes when neither holds an object.
-@inline(__always) func move(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>, _ raw: Bool) {
-    if raw, !Raw.holdsObject(dst), !Raw.holdsObject(src) { Raw.copy(dst, src) } else { dst.pointee = src.pointee }
+@inline(__always) func move(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>) {
+    if !Raw.holdsObject(dst), !Raw.holdsObject(src) { Raw.copy(dst, src) } else { dst.pointee = src.pointee }
 }
 
 /// `a (op) b` into `dst` (which holds no object) when both are ints or both floats and the
@@ -93,8 +80,8 @@
 
 /// `dst (sub)= n` for an int constant n (`updateI`: sub 0 adds, 1 subtracts): an int without
 /// overflow in place, anything else as `update` does it.
-@inline(__always) func updateByInt(_ dst: UnsafeMutablePointer<Value>, _ sub: UInt8, _ n: Int, _ raw: Bool) throws {
-    if raw, Raw.tag(dst) == Raw.intTag, let s = plusInt(sub, Raw.int(dst), n) {
+@inline(__always) func updateByInt(_ dst: UnsafeMutablePointer<Value>, _ sub: UInt8, _ n: Int) throws {
+    if Raw.tag(dst) == Raw.intTag, let s = plusInt(sub, Raw.int(dst), n) {
         Raw.setInt(dst, s)
         return
     }
@@ -127,29 +114,8 @@
     }
 }
 
-@inline(__always) func listAt(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
-    if Raw.ok { return Raw.object(p, tag: Raw.listTag, as: ListRef.self) }
-    return listAtSlow(p)
-}
-@inline(never) func listAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? {
-    guard case .list(let l) = p.pointee else { return nil }
-    return .passUnretained(l)
-}
+@inline(__always) func listAt(_ p: UnsafePointer<Value>) -> Unmanaged<ListRef>? { Raw.object(p, tag: Raw.listTag, as: ListRef.self) }
 
-@inline(__always) func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
-    if Raw.ok { return Raw.object(p, tag: Raw.builtinTag, as: Builtin.self) }
-    return builtinAtSlow(p)
-}
-@inline(never) func builtinAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? {
-    guard case .builtin(let b) = p.pointee else { return nil }
-    return .passUnretained(b)
-}
+@inline(__always) func builtinAt(_ p: UnsafePointer<Value>) -> Unmanaged<Builtin>? { Raw.object(p, tag: Raw.builtinTag, as: Builtin.self) }
 
-@inline(__always) func functionAt(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
-    if Raw.ok { return Raw.object(p, tag: Raw.functionTag, as: Function.self) }
-    return functionAtSlow(p)
-}
-@inline(never) func functionAtSlow(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? {
-    guard case .function(let f) = p.pointee else { return nil }
-    return .passUnretained(f)
-}
+@inline(__always) func functionAt(_ p: UnsafePointer<Value>) -> Unmanaged<Function>? { Raw.object(p, tag: Raw.functionTag, as: Function.self) }

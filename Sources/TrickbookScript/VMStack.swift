@@ -111,9 +111,8 @@ final class ValueStack {
     /// Sets the `count` registers of a window, from `p`, back to nil (when its call ends).
     @inline(__always) static func clear(_ p: UnsafeMutablePointer<Value>, _ count: Int) {
         var k = 0
-        let raw = Raw.ok
         while k < count {
-            if raw, !Raw.holdsObject(p + k) { Raw.setNil(p + k) } else { p[k] = .nil_ }
+            if !Raw.holdsObject(p + k) { Raw.setNil(p + k) } else { p[k] = .nil_ }
             k += 1
         }
     }

@@ -88,8 +88,8 @@ final class Probe: HostObject {
         #expect(out() == ["[[1, \"call_it\"], \"replaced\"]"], "\(out())")
     }
 
-    /// The VM's byte-level paths for numbers are on: `Value` is laid out as they assume (if a
-    /// compiler lays it out otherwise, they are off and everything still works, only slower).
+    /// `Value` is laid out as the VM reads it (if a compiler lays it out otherwise, nothing is
+    /// compiled: everything still works as trees, only slower).
     @Test func valuesAreLaidOutAsTheVMReadsThem() {
         _ = Interpreter()  // (a session records the probe's answer)
         #expect(Raw.probe && Raw.ok)
