@@ -158,7 +158,11 @@ enum Op: UInt8 {
 }
 
 /// A constant as a map key, hashed once (`ok` false: it cannot be one).
-typealias ChunkKey = (form: MapKeyForm, hash: UInt64, ok: Bool)
+struct ChunkKey {
+    let form: MapKeyForm
+    let hash: UInt64
+    let ok: Bool
+}
 
 /// A function body's bytecode.
 final class Chunk {
@@ -207,7 +211,7 @@ final class Chunk {
         keys.deinitialize(count: keyCount)
         keys.deallocate()
         keys = .allocate(capacity: max(constants.count, 1))
-        keys.initialize(from: constants.map { c in (try? MapKeyForm(c)).map { ($0, $0.hash, true) } ?? (MapKeyForm.none, 0, false) }, count: constants.count)
+        keys.initialize(from: constants.map { c in (try? MapKeyForm(c)).map { ChunkKey(form: $0, hash: $0.hash, ok: true) } ?? ChunkKey(form: .none, hash: 0, ok: false) }, count: constants.count)
         keyCount = constants.count
         entry.pointee = Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self))
     }

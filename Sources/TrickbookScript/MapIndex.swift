@@ -8,7 +8,10 @@
 struct MapKeyForm {
     /// 0 nil, 1 bool, 2 int, 3 float, 4 string
     let kind: UInt8
+    /// The key's bits; for a string, the two words of the String itself (`bits`, `bits2`): a
+    /// key held as the same bits is the same string, found without copying it out of its value.
     let bits: UInt64
+    var bits2: UInt64 = 0
     let string: String?
 
     /// A stand-in where a constant is no key (see `ChunkKey`): never looked up.
@@ -18,7 +21,9 @@ struct MapKeyForm {
     @inline(__always) init(_ v: Value) throws {
         switch v {
         case .int(let i): kind = 2; bits = UInt64(bitPattern: Int64(i)); string = nil
-        case .string(let s): kind = 4; bits = 0; string = s
+        case .string(let s):
+            kind = 4; string = s
+            (bits, bits2) = Raw.words(of: s)
         case .float(let d):
             if d == d.rounded(), abs(d) < 9e15 {
                 kind = 2; bits = UInt64(bitPattern: Int64(d))  // whole and in range: exact
@@ -32,14 +37,17 @@ struct MapKeyForm {
         }
     }
 
-    /// Whether the key at `p` is this key, read in place. A float key equals only the same
-    /// float (NaN never finds itself, as with Double's ==).
-    @inline(__always) func matches(_ p: UnsafePointer<Value>) -> Bool {
+    /// Whether the key at `p` is the key `form`, read in place. A float key equals only the same
+    /// float (NaN never finds itself, as with Double's ==). `form` is read through a pointer: its
+    /// string is copied (a count) only when the bits of the two strings differ.
+    @inline(__always) static func matches(_ form: UnsafePointer<MapKeyForm>, _ p: UnsafePointer<Value>) -> Bool {
+        let kind = form.pointee.kind, bits = form.pointee.bits
         switch kind {
         case 2:
             if case .int(let i) = p.pointee { return bits == UInt64(bitPattern: Int64(i)) }
         case 4:
-            if case .string(let s) = p.pointee, let k = string { return s == k }
+            if Raw.ok, Raw.tag(p) == Raw.stringTag, Raw.stringWords(p) == (bits, form.pointee.bits2) { return true }
+            if case .string(let s) = p.pointee, let k = form.pointee.string { return s == k }
             return false
         default: break
         }
@@ -88,7 +96,7 @@ final class MapIndex {
     deinit { slots?.deallocate() }
 
     /// The position of the key `form` (hash `hash`) among `keys`, or nil.
-    @inline(__always) func find(_ form: borrowing MapKeyForm, _ hash: UInt64, _ keys: UnsafeBufferPointer<Value>) -> Int? {
+    @inline(__always) func find(_ form: UnsafePointer<MapKeyForm>, _ hash: UInt64, _ keys: UnsafeBufferPointer<Value>) -> Int? {
         guard let slots else { return nil }
         let tag = hash >> 32
         var i = Int(truncatingIfNeeded: hash) & mask, perturb = hash
@@ -97,7 +105,7 @@ final class MapIndex {
             if s == 0 { return nil }
             if s >> 32 == tag {
                 let p = Int(truncatingIfNeeded: s & 0xffff_ffff) - 1
-                if form.matches(keys.baseAddress.unsafelyUnwrapped + p) { return p }
+                if MapKeyForm.matches(form, keys.baseAddress.unsafelyUnwrapped + p) { return p }
             }
             perturb >>= 5
             i = (i &* 5 &+ 1 &+ Int(truncatingIfNeeded: perturb)) & mask

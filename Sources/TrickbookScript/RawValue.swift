@@ -13,7 +13,9 @@ enum Raw {
     /// The tag byte of each case the helpers write.
     static let boolTag: UInt8 = 0, intTag: UInt8 = 1, floatTag: UInt8 = 2, nilTag: UInt8 = 11
     /// The tag byte of the cases whose object the VM reads in place (`object(_:tag:)`).
-    static let listTag: UInt8 = 4, mapTag: UInt8 = 5, functionTag: UInt8 = 7, builtinTag: UInt8 = 8
+    static let stringTag: UInt8 = 3, listTag: UInt8 = 4, mapTag: UInt8 = 5, functionTag: UInt8 = 7, builtinTag: UInt8 = 8
+    /// Where a string's box keeps the String, after the box's header (an `indirect` case's box).
+    static let boxPayload = 16
     /// Where the tag byte is, after the payload word.
     static let tagOffset = 8
 
@@ -49,7 +51,15 @@ enum Raw {
             let bs = bytes(v)
             return bs[tagOffset] == tag && word0(bs) == UInt64(UInt(bitPattern: Unmanaged.passUnretained(o).toOpaque()))
         }
+        // A string: its tag, and the String's two words in its box.
+        func boxes(_ s: String) -> Bool {
+            let p = UnsafeMutablePointer<Value>.allocate(capacity: 1)
+            defer { p.deinitialize(count: 1); p.deallocate() }
+            p.initialize(to: .string(s))
+            return tag(p) == stringTag && stringWords(p) == words(of: s)
+        }
         return holds(.list(l), l, listTag) && holds(.map(m), m, mapTag) && holds(.function(f), f, functionTag) && holds(.builtin(b), b, builtinTag)
+            && boxes("ab") && boxes("a string long enough to be kept out of line")
     }()
 
     /// Whether a value with this tag byte has an object in it: not a bool, int, float or nil
@@ -61,6 +71,16 @@ enum Raw {
     }
     @inline(__always) static func holdsObject(_ p: UnsafePointer<Value>) -> Bool { holdsObject(tag: tag(p)) }
     @inline(__always) static func int(_ p: UnsafePointer<Value>) -> Int { UnsafeRawPointer(p).load(as: Int.self) }
+    /// The two words of a String (its bits: two Strings with the same bits are the same string).
+    @inline(__always) static func words(of s: String) -> (UInt64, UInt64) {
+        withUnsafeBytes(of: s) { ($0.load(as: UInt64.self), $0.load(fromByteOffset: 8, as: UInt64.self)) }
+    }
+    /// The two words of the String in the box of the string value at `p` (the caller checks the tag).
+    @inline(__always) static func stringWords(_ p: UnsafePointer<Value>) -> (UInt64, UInt64) {
+        let box = UnsafeRawPointer(p).load(as: UnsafeRawPointer.self)
+        return (box.load(fromByteOffset: boxPayload, as: UInt64.self), box.load(fromByteOffset: boxPayload + 8, as: UInt64.self))
+    }
+
     /// The object of a value whose tag is `tag` (one of the object tags above), without a count:
     /// nil for any other value. Only where `ok` holds.
     @inline(__always) static func object<T: AnyObject>(_ p: UnsafePointer<Value>, tag: UInt8, as: T.Type) -> Unmanaged<T>? {

@@ -16,9 +16,10 @@
 /// its last count there), without a count on the map: false when `p` holds no map, or the map
 /// no such key. The item is copied once, from the map into the register.
 @inline(__always) func copyMapItem(_ p: UnsafePointer<Value>, _ key: UnsafePointer<ChunkKey>, into dst: UnsafeMutablePointer<Value>) -> Bool {
-    guard key.pointee.ok, let m = mapAt(p) else { return false }
-    // (the key's form borrowed where it is: a copy of it took a count on its string)
-    return m._withUnsafeGuaranteedRef { $0.copyItem(key.pointee.form, key.pointee.hash, into: dst) }
+    // (the key's form read where it is, through a pointer: a copy of it took a count on its
+    // string at every lookup)
+    guard key.pointee.ok, let m = mapAt(p), let form = key.pointer(to: \.form) else { return false }
+    return m._withUnsafeGuaranteedRef { $0.copyItem(form, key.pointee.hash, into: dst) }
 }
 
 @inline(__always) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? { Raw.object(p, tag: Raw.mapTag, as: MapRef.self) }

@@ -97,16 +97,16 @@ public final class MapRef {
 
     public func get(_ k: Value) throws -> Value? {
         let form = try MapKeyForm(k)
-        return get(form, form.hash)
+        return withUnsafePointer(to: form) { get($0, form.hash) }
     }
 
     /// `get` of a key whose form and hash are known (a constant key, hashed once).
-    @inline(__always) func get(_ form: borrowing MapKeyForm, _ hash: UInt64) -> Value? {
+    @inline(__always) func get(_ form: UnsafePointer<MapKeyForm>, _ hash: UInt64) -> Value? {
         item(form, hash)?.pointee
     }
 
     /// `get`, the item copied into `dst` (a register of the VM) without a copy in between.
-    @inline(__always) func copyItem(_ form: borrowing MapKeyForm, _ hash: UInt64, into dst: UnsafeMutablePointer<Value>) -> Bool {
+    @inline(__always) func copyItem(_ form: UnsafePointer<MapKeyForm>, _ hash: UInt64, into dst: UnsafeMutablePointer<Value>) -> Bool {
         guard let p = item(form, hash) else { return false }
         if !Raw.holdsObject(dst) { dst.initialize(to: p.pointee) } else { dst.pointee = p.pointee }
         return true
@@ -114,7 +114,7 @@ public final class MapRef {
 
     /// Where the value of a key is, read through the arrays' base addresses (valid until the next
     /// change of the map).
-    @inline(__always) private func item(_ form: borrowing MapKeyForm, _ hash: UInt64) -> UnsafePointer<Value>? {
+    @inline(__always) private func item(_ form: UnsafePointer<MapKeyForm>, _ hash: UInt64) -> UnsafePointer<Value>? {
         guard let keyBase, let valueBase, let i = index.find(form, hash, UnsafeBufferPointer(start: keyBase, count: keyCount)) else { return nil }
         return valueBase + i
     }
@@ -125,7 +125,7 @@ public final class MapRef {
             gcTracked = true
             CycleCollector.register(self, owner: gcOwner)
         }
-        if let i = keys.withUnsafeBufferPointer({ index.find(form, hash, $0) }) { values[i] = v; return }
+        if let i = withUnsafePointer(to: form, { f in keys.withUnsafeBufferPointer { index.find(f, hash, $0) } }) { values[i] = v; return }
         try checkSize(keys.count + 1, "the map")
         index.append(hash)
         keys.append(k)
@@ -135,7 +135,7 @@ public final class MapRef {
     @discardableResult
     public func remove(_ k: Value) throws -> Value? {
         let form = try MapKeyForm(k)
-        guard let i = keys.withUnsafeBufferPointer({ index.find(form, form.hash, $0) }) else { return nil }
+        guard let i = withUnsafePointer(to: form, { f in keys.withUnsafeBufferPointer { index.find(f, form.hash, $0) } }) else { return nil }
         let v = values.remove(at: i)
         keys.remove(at: i)
         index.remove(at: i)
