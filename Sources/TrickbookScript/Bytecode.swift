@@ -38,8 +38,13 @@ enum Op: UInt8 {
     case setGlobal
     /// r[a] = r[b] (sub) r[c]
     case binary
+    /// `binary` with both operands registers, and with a register and a constant (`finish`
+    /// writes these where it can: no operand is tested for being a constant)
+    case binaryRR, binaryRK
     /// r[a] = r[a] (sub) r[b], in place (`x += e`)
     case update
+    /// `update` by the constant b (`x += 0.5`)
+    case updateK
     /// global a = global a (sub) r[b], in place (an error when not defined)
     case updateGlobal
     /// r[a] = -r[b]
@@ -198,8 +203,15 @@ final class Chunk {
         entry.initialize(to: Entry(code: instructions, constants: constantValues, keys: keys, registers: registers, slots: slots, onHeap: onHeap, chunk: Unmanaged.passUnretained(self)))
     }
 
-    /// Fixes the code: the compiler adds nothing after this.
+    /// Fixes the code: the compiler adds nothing after this. A `binary` or an `update` whose
+    /// operands are known to be registers, or a register and a constant, becomes the form that
+    /// reads them without testing.
     func finish() {
+        for pc in code.indices {
+            let i = code[pc]
+            if i.op == .binary, i.b >= 0 { code[pc] = Instr(i.c >= 0 ? .binaryRR : .binaryRK, Int(i.a), Int(i.b), i.c >= 0 ? Int(i.c) : Int(-i.c - 1), sub: i.sub) }
+            if i.op == .update, i.b < 0 { code[pc] = Instr(.updateK, Int(i.a), Int(-i.b - 1), sub: i.sub) }
+        }
         instructions.deallocate()
         instructions = .allocate(capacity: max(code.count, 1))
         instructions.initialize(from: code, count: code.count)
@@ -260,6 +272,9 @@ final class Chunk {
             case .getGlobal: text += "r\(i.a) = \(global(i.b))"
             case .setGlobal: text += "\(global(i.b)) = r\(i.a)"
             case .binary: text += "r\(i.a) = \(v(i.b)) \(BinOp.all[Int(i.sub)].rawValue) \(v(i.c))"
+            case .binaryRR: text += "r\(i.a) = r\(i.b) \(BinOp.all[Int(i.sub)].rawValue) r\(i.c)"
+            case .binaryRK: text += "r\(i.a) = r\(i.b) \(BinOp.all[Int(i.sub)].rawValue) \(constants[Int(i.c)].repr)"
+            case .updateK: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue)= \(constants[Int(i.b)].repr)"
             case .update: text += "r\(i.a) \(BinOp.all[Int(i.sub)].rawValue)= \(v(i.b))"
             case .updateGlobal: text += "\(global(i.a)) \(BinOp.all[Int(i.sub)].rawValue)= \(v(i.b))"
             case .neg, .not: text += "r\(i.a) = r\(i.b)"

@@ -100,6 +100,35 @@ enum Raw {
     @inline(__always) static func setBool(_ p: UnsafeMutablePointer<Value>, _ b: Bool) { set(p, word: b ? 1 : 0, tag: boolTag) }
     @inline(__always) static func setNil(_ p: UnsafeMutablePointer<Value>) { set(p, word: 0, tag: nilTag) }
 
+    /// `dst.pointee = src.pointee` for any two values, as bytes: the new value's object (every
+    /// object case holds one pointer to a Swift object: a class instance or an `indirect` box)
+    /// counted, then the old one's let go, as Swift's assignment does, without its out-of-line
+    /// copy and destroy that switch over the cases.
+    @inline(__always) static func assign(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>) {
+        let from = UnsafeRawPointer(src), to = UnsafeMutableRawPointer(dst)
+        let word = from.load(as: UInt64.self), tag = from.load(fromByteOffset: tagOffset, as: UInt8.self)
+        let oldWord = to.load(as: UInt64.self), oldTag = to.load(fromByteOffset: tagOffset, as: UInt8.self)
+        if holdsObject(tag: tag) { retain(word) }
+        to.storeBytes(of: word, as: UInt64.self)
+        to.storeBytes(of: tag, toByteOffset: tagOffset, as: UInt8.self)
+        if holdsObject(tag: oldTag) { release(oldWord) }
+    }
+
+    /// Sets `p` to nil, letting go of its object.
+    @inline(__always) static func clear(_ p: UnsafeMutablePointer<Value>) {
+        let m = UnsafeMutableRawPointer(p)
+        let oldWord = m.load(as: UInt64.self), oldTag = m.load(fromByteOffset: tagOffset, as: UInt8.self)
+        set(p, word: 0, tag: nilTag)
+        if holdsObject(tag: oldTag) { release(oldWord) }
+    }
+
+    @inline(__always) private static func retain(_ word: UInt64) {
+        if let o = UnsafeRawPointer(bitPattern: UInt(word)) { _ = Unmanaged<AnyObject>.fromOpaque(o).retain() }
+    }
+    @inline(__always) private static func release(_ word: UInt64) {
+        if let o = UnsafeRawPointer(bitPattern: UInt(word)) { Unmanaged<AnyObject>.fromOpaque(o).release() }
+    }
+
     /// Copies a value without an object over one without an object (the caller checks both).
     @inline(__always) static func copy(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>) {
         UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: tagOffset + 1)

@@ -193,8 +193,12 @@ extension Interpreter {
                 } else {
                     storeGlobal(g, r[Int(i.a)])
                 }
-            case .binary:
-                let pa = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), pb = i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1), dst = r + Int(i.a)
+            case .binaryRR, .binaryRK, .binary:
+                // (one case for the three, the operands found by the form: three cases calling
+                // one helper measured slower, the loop's code laid out worse)
+                let pa = i.op != .binary || i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1)
+                let pb = i.op == .binaryRR ? r + Int(i.c) : i.op == .binaryRK ? k + Int(i.c) : i.c >= 0 ? r + Int(i.c) : k + Int(-i.c - 1)
+                let dst = r + Int(i.a)
                 if !Raw.holdsObject(dst), rawBinaryCall(i.sub, pa, pb, into: dst) { continue }
                 let a = pa.pointee, b = pb.pointee, op = BinOp.at(i.sub)
                 r[Int(i.a)] = try quickBinary(op, a, b) ?? binary(op, a, b)
@@ -224,6 +228,10 @@ extension Interpreter {
                 } else if !(try binary(op, a, b).truth()) {
                     pc = Int(i.c)
                 }
+            case .updateK:
+                let pb = k + Int(i.b), dst = r + Int(i.a)
+                if rawBinary(i.sub, dst, pb, into: dst) { continue }
+                try updateInPlace(dst, BinOp.at(i.sub), pb.pointee)
             case .update:
                 let pb = i.b >= 0 ? r + Int(i.b) : k + Int(-i.b - 1), dst = r + Int(i.a)
                 if rawBinary(i.sub, dst, pb, into: dst) { continue }

@@ -36,7 +36,7 @@
 
 /// `dst.pointee = src.pointee`: as bytes when neither holds an object.
 @inline(__always) func move(_ dst: UnsafeMutablePointer<Value>, _ src: UnsafePointer<Value>) {
-    if !Raw.holdsObject(dst), !Raw.holdsObject(src) { Raw.copy(dst, src) } else { dst.pointee = src.pointee }
+    if !Raw.holdsObject(dst), !Raw.holdsObject(src) { Raw.copy(dst, src) } else { Raw.assign(dst, src) }
 }
 
 /// `a (op) b` into `dst` (which holds no object) when both are ints or both floats and the

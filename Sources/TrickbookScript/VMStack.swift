@@ -112,7 +112,7 @@ final class ValueStack {
     @inline(__always) static func clear(_ p: UnsafeMutablePointer<Value>, _ count: Int) {
         var k = 0
         while k < count {
-            if !Raw.holdsObject(p + k) { Raw.setNil(p + k) } else { p[k] = .nil_ }
+            if !Raw.holdsObject(p + k) { Raw.setNil(p + k) } else { Raw.clear(p + k) }
             k += 1
         }
     }

@@ -108,7 +108,7 @@ public final class MapRef {
     /// `get`, the item copied into `dst` (a register of the VM) without a copy in between.
     @inline(__always) func copyItem(_ form: UnsafePointer<MapKeyForm>, _ hash: UInt64, into dst: UnsafeMutablePointer<Value>) -> Bool {
         guard let p = item(form, hash) else { return false }
-        if !Raw.holdsObject(dst) { dst.initialize(to: p.pointee) } else { dst.pointee = p.pointee }
+        Raw.assign(dst, p)
         return true
     }
 

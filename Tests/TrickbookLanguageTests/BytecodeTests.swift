@@ -37,7 +37,7 @@ final class Probe: HostObject {
         #expect(proto("opt")?.bytecode != nil, "defaults are evaluated by the call's binding, then the body runs compiled")
         #expect(proto("maker")?.bytecode == nil, "a default that makes a function keeps the frame: the body runs in it, as a tree")
         let text = try Interpreter().disassemble("fn add(a, b) { return a + b }\nfn mk() { return fn() => 1 }", name: "t")
-        #expect(text.contains("fn add: 2 parameters") && text.contains("binary         r2 = r0 + r1"), "\(text)")
+        #expect(text.contains("fn add: 2 parameters") && text.contains("binaryRR       r2 = r0 + r1"), "\(text)")
         #expect(text.contains("fn mk: 0 parameters, 0 slots, 1 registers in a heap frame"), "\(text)")
     }
 
