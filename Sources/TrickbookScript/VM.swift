@@ -526,6 +526,10 @@ extension Interpreter {
                     if let out = finish(value, &h, stack, entryCall, st) { return out }
                     (cur, code, k, r, pc) = (h.cur, h.code, h.k, h.r, h.pc)
                 }
+            case .keep where i.sub == 0:
+                // An expression statement's value kept as the session's last (one in a loop at
+                // a cell's top level runs every round: here, not in `cold`, and as bytes).
+                if let last = st.pointer(to: \.lastValue) { Raw.assign(last, r + Int(i.a)) }
             case .getUpvalue, .setUpvalue, .neg, .not, .unpack, .keep, .operand, .forPrep, .range, .list, .newMap, .slice, .multiIndex, .setMember, .assertFailed, .setSubscript, .member, .interpolate, .closure, .callKeywords, .raise, .eval, .tryBegin, .tryEnd:
                 try cold(i, pc, r, k, cur, stack, st)
             }
