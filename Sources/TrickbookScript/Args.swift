@@ -10,35 +10,14 @@
 /// that keeps either beyond the call reads it into a property of its own, which counts it.
 public struct Args {
     public unowned(unsafe) let callee: Builtin
-    /// The values, one per parameter: an array the call made, or the caller's registers (a call
-    /// from compiled code with every argument given: no array is made). Registers stay where
-    /// they are while the builtin runs, even when it calls back into scripts (those calls take
-    /// windows above the caller's).
-    private let storage: Storage
-    private enum Storage {
-        case array([Value])
-        case registers(UnsafePointer<Value>, Int)
-    }
-    public var values: [Value] {
-        switch storage {
-        case .array(let a): return a
-        case .registers(let p, let n): return Array(UnsafeBufferPointer(start: p, count: n))
-        }
-    }
+    /// The values, one per parameter.
+    public let values: [Value]
     /// The object a method was called on.
     public let receiver: Value?
     /// The session, for builtins that call back into scripts or print.
     public unowned(unsafe) let interpreter: Interpreter
 
     // MARK: By name (the bindings' accessors)
-
-    init(callee: Builtin, values: [Value], receiver: Value?, interpreter: Interpreter) {
-        self.callee = callee; storage = .array(values); self.receiver = receiver; self.interpreter = interpreter
-    }
-    /// The `count` registers from `registers`, one per parameter (the caller checks the count).
-    init(callee: Builtin, registers: UnsafePointer<Value>, count: Int, receiver: Value?, interpreter: Interpreter) {
-        self.callee = callee; storage = .registers(registers, count); self.receiver = receiver; self.interpreter = interpreter
-    }
 
     /// The position of parameter `name`: found by comparing names when there are few (cheaper
     /// than hashing the name, on every read of every builtin call).
@@ -139,12 +118,7 @@ public struct Args {
 
     // MARK: By position (the core library's accessors)
 
-    subscript(_ i: Int) -> Value {
-        switch storage {
-        case .array(let a): return a[i]
-        case .registers(let p, _): return p[i]
-        }
-    }
+    subscript(_ i: Int) -> Value { values[i] }
 
     func fail(_ i: Int, _ message: String) -> ScriptError { fail(callee.params[i].name, message) }
 

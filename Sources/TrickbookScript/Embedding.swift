@@ -95,15 +95,6 @@ public final class Builtin {
 
     func bound(to receiver: Value) -> Builtin { Builtin(bound: self, to: receiver) }
 
-    /// `bind` of the `count` positional arguments in the registers from `registers`: with one
-    /// for each parameter (most calls from compiled code) the builtin reads them where they are.
-    @inline(__always) func bind(registers: UnsafePointer<Value>, count: Int, in interpreter: Interpreter, receiver given: Value? = nil) throws -> Args {
-        if count == params.count, !hasVariadic {
-            return Args(callee: self, registers: registers, count: count, receiver: given ?? receiver, interpreter: interpreter)
-        }
-        return try bind(Array(UnsafeBufferPointer(start: registers, count: count)), [], in: interpreter, receiver: given)
-    }
-
     /// Matches positional and keyword arguments to the parameters, with uniform messages. A
     /// method can be given its receiver here instead of being bound to it first.
     func bind(_ positional: [Value], _ keywords: [(String, Value)], in interpreter: Interpreter, receiver given: Value? = nil) throws -> Args {

@@ -326,7 +326,7 @@ extension Interpreter {
                     r[a] = try call(r[a + 1], Array(UnsafeBufferPointer(start: r + a + 2, count: n)), [], site: cur.pointee.chunk.sites[pc - 1])
                 } else if case .builtin(let m) = r[a + 1] {
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                    r[a] = try m.body(try m.bind(registers: r + a + 2, count: n, in: self, receiver: r[a]))
+                    r[a] = try callBuiltin(m, r + a + 2, n, receiver: r[a], stack)
                 }
             case .callMethodOn:
                 // A function the map holds is called from a register holding it (a count on it
@@ -368,7 +368,7 @@ extension Interpreter {
                     // What `member` and `call` do for a method, without binding a copy of it first
                     // (the site is read only for a stop: errors are located as the loop leaves).
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
-                    r[a] = try method.body(try method.bind(registers: r + a + 1, count: n, in: self, receiver: o))
+                    r[a] = try callBuiltin(method, r + a + 1, n, receiver: o, stack)
                 } else {
                     r[a] = try call(try member(o, name), Array(UnsafeBufferPointer(start: r + a + 1, count: n)), [], site: cur.pointee.chunk.sites[pc - 1])
                 }
@@ -387,7 +387,7 @@ extension Interpreter {
                         // A builtin: called as `call` calls one, without its value in a register.
                         if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
                         do {
-                            put(r + a, try b._withUnsafeGuaranteedRef { try $0.body(try $0.bind(registers: r + a + 1, count: Int(i.b), in: self)) })
+                            put(r + a, try b._withUnsafeGuaranteedRef { try callBuiltin($0, r + a + 1, Int(i.b), receiver: nil, stack) })
                         } catch { throw cur.pointee.chunk.sites[pc - 1].locate(error) }
                         continue
                     }
@@ -662,6 +662,20 @@ extension Interpreter {
             stack.endTries(Int(i.a))
         default: break
         }
+    }
+
+    /// Calls builtin `b` with the `n` arguments in the registers from `p`: copied into the
+    /// stack's spare argument array, whose buffer is used again by the next call (a builtin
+    /// that keeps its arguments keeps the array, and the next call makes a new one).
+    @inline(__always) private func callBuiltin(_ b: Builtin, _ p: UnsafePointer<Value>, _ n: Int, receiver: Value?, _ stack: ValueStack) throws -> Value {
+        var values = stack.arguments
+        stack.arguments = []
+        values.append(contentsOf: UnsafeBufferPointer(start: p, count: n))
+        defer {
+            values.removeAll(keepingCapacity: true)
+            stack.arguments = values
+        }
+        return try b.body(try b.bind(values, [], in: self, receiver: receiver))
     }
 
     /// Where the loop is: the running call's record, its code, constants and registers, and the

@@ -36,6 +36,9 @@ final class ValueStack {
     /// The call of the innermost `try` (-1: none): what a return checks, without the array.
     private(set) var innermostTry = -1
 
+    /// An empty array whose buffer a builtin's arguments are copied into (`callBuiltin`).
+    var arguments: [Value] = []
+
     /// A register outside every window, nil between instructions: where a value goes on its
     /// way into a register that holds what it comes from.
     let spare: UnsafeMutablePointer<Value>
