@@ -310,7 +310,7 @@ extension Interpreter {
                 }
             case .callResolved:
                 let a = Int(i.a), n = Int(i.b)
-                if i.sub == 1, let l = listAt(r + a), !holdsObject(r + a + 1) {
+                if i.sub == 1, let l = listAt(r + a), !Raw.holdsObject(r + a + 1) {
                     if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
                     try append(moving: r + a + 2, to: l)
                     r[a] = .nil_

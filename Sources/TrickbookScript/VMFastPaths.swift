@@ -4,8 +4,7 @@
 
 /// The compiled function `p` holds with `argc` parameters, and its chunk's entry, read without
 /// a reference count (the register keeps the function; its proto, the chunk); nil for anything
-/// else, and for a function not compiled yet (its first call compiles it). Kept out of line:
-/// a small function reads the enum's payload in place, where the VM's loop would copy it.
+/// else, and for a function not compiled yet (its first call compiles it).
 @inline(__always) func compiledCallee(_ p: UnsafePointer<Value>, _ argc: Int) -> (Unmanaged<Function>, UnsafePointer<Chunk.Entry>)? {
     guard let f = functionAt(p) else { return nil }
     let e: UnsafePointer<Chunk.Entry>? = f._withUnsafeGuaranteedRef { f in f.paramCount == argc ? f.unownedProto.entry : nil }
@@ -24,14 +23,11 @@
 
 @inline(__always) func mapAt(_ p: UnsafePointer<Value>) -> Unmanaged<MapRef>? { Raw.object(p, tag: Raw.mapTag, as: MapRef.self) }
 
-/// Whether `p` holds a value with an object in it (whose count a store over it must drop).
-@inline(__always) func holdsObject(_ p: UnsafePointer<Value>) -> Bool { Raw.holdsObject(p) }
-
 /// `p.pointee = v`, without the call that lets go of the old value when it is a number, a bool
 /// or nil (most stores into registers).
 @inline(__always) func put(_ p: UnsafeMutablePointer<Value>, _ v: consuming Value) {
     // (`consume`: the value moves in; a copy took a count that the caller then dropped)
-    if holdsObject(p) { p.pointee = consume v } else { p.initialize(to: consume v) }
+    if Raw.holdsObject(p) { p.pointee = consume v } else { p.initialize(to: consume v) }
 }
 
 /// `dst.pointee = src.pointee`: as bytes when neither holds an object.
