@@ -386,6 +386,10 @@ extension Interpreter {
                     if let b = builtinAt(st.pointee.globals + g) {
                         // A builtin: called as `call` calls one, without its value in a register.
                         if st.pointee.mustStop() { throw cur.pointee.chunk.sites[pc - 1].stopError() }
+                        if i.b == 1, let v = b._withUnsafeGuaranteedRef({ $0.fast?(r[a + 1]) }) {
+                            put(r + a, v)  // a builtin of one value, on its fast path
+                            continue
+                        }
                         do {
                             put(r + a, try b._withUnsafeGuaranteedRef { try callBuiltin($0, r + a + 1, Int(i.b), receiver: nil, stack) })
                         } catch { throw cur.pointee.chunk.sites[pc - 1].locate(error) }
