@@ -34,7 +34,7 @@ public struct Args {
     }
 
     /// The argument given for parameter `name` (or its default).
-    public func value(_ name: String) throws -> Value { self[try slot(name)] }
+    public func value(_ name: String) throws -> Value { values[try slot(name)] }
 
     /// An error about argument `name`: "name(): argument 'p' <message>".
     public func fail(_ name: String, _ message: String) -> ScriptError {
@@ -122,47 +122,47 @@ public struct Args {
 
     func fail(_ i: Int, _ message: String) -> ScriptError { fail(callee.params[i].name, message) }
 
-    func isNil(_ i: Int) -> Bool { if case .nil_ = self[i] { return true }; return false }
+    func isNil(_ i: Int) -> Bool { if case .nil_ = values[i] { return true }; return false }
 
     func int(_ i: Int) throws -> Int {
-        switch self[i] {
+        switch values[i] {
         case .int(let n): return n
         case .float(let d) where d == d.rounded() && abs(d) < 9e15: return Int(d)
-        default: throw fail(i, "must be an int, got \(self[i].typeName)")
+        default: throw fail(i, "must be an int, got \(values[i].typeName)")
         }
     }
 
     func number(_ i: Int) throws -> Double {
-        guard let d = self[i].number else { throw fail(i, "must be a number, got \(self[i].typeName)") }
+        guard let d = values[i].number else { throw fail(i, "must be a number, got \(values[i].typeName)") }
         return d
     }
 
     func string(_ i: Int) throws -> String {
-        guard case .string(let s) = self[i] else { throw fail(i, "must be a string, got \(self[i].typeName)") }
+        guard case .string(let s) = values[i] else { throw fail(i, "must be a string, got \(values[i].typeName)") }
         return s
     }
 
     func bool(_ i: Int) throws -> Bool {
-        guard case .bool(let b) = self[i] else { throw fail(i, "must be true or false, got \(self[i].typeName)") }
+        guard case .bool(let b) = values[i] else { throw fail(i, "must be true or false, got \(values[i].typeName)") }
         return b
     }
 
     func callable(_ i: Int) throws -> Value {
-        switch self[i] {
-        case .function, .builtin: return self[i]
-        case .host(let o) where o.hostType.call != nil: return self[i]
-        default: throw fail(i, "must be a function, got \(self[i].typeName)")
+        switch values[i] {
+        case .function, .builtin: return values[i]
+        case .host(let o) where o.hostType.call != nil: return values[i]
+        default: throw fail(i, "must be a function, got \(values[i].typeName)")
         }
     }
 
     func list(_ i: Int) throws -> [Value] {
-        switch self[i] {
+        switch values[i] {
         case .list(let l): return l.items
         case .range(let lo, let hi, _):
             let (n, o) = hi.subtractingReportingOverflow(lo)
             try checkSize(o ? Int.max : n, "the range as a list")
             return (lo..<max(lo, hi)).map { .int($0) }
-        default: throw fail(i, "must be a list, got \(self[i].typeName)")
+        default: throw fail(i, "must be a list, got \(values[i].typeName)")
         }
     }
 
