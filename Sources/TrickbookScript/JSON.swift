@@ -56,7 +56,7 @@ public enum JSON {
             switch v {
             case .nil_: out += "null"
             case .bool(let b): out += b ? "true" : "false"
-            case .int(let n): out += formatInt(n)
+            case .int(let n): out += String(n)
             case .float(let d): out += number(d)
             case .string(let s): quote(s, into: &out)
             case .list(let l):

@@ -224,7 +224,7 @@ extension Value {
         switch self {
         case .string(let s): return s
         case .error(let e): return e.message
-        case .int(let i): return formatInt(i)  // (numbers without repr's budget: str(i) in a loop)
+        case .int(let i): return String(i)  // (numbers without repr's budget: str(i) in a loop)
         case .float(let d): return formatFloat(d)
         default: return repr
         }
@@ -278,7 +278,7 @@ extension Value {
         switch self {
         case .nil_: return "nil"
         case .bool(let b): return b ? "true" : "false"
-        case .int(let i): return formatInt(i)
+        case .int(let i): return String(i)
         case .float(let d): return formatFloat(d)
         case .string(let s): return quote(s)
         case .list, .map: return repr
@@ -288,22 +288,6 @@ extension Value {
         case .host(let o): return o.hostType.describe?(o) ?? "<\(o.hostType.name)>"
         case .error(let e): return "<error: \(e.message)>"
         }
-    }
-}
-
-/// An int in decimal, as `String(n)` gives it, written digit by digit into a buffer on the stack:
-/// the standard library's generic conversion took about 400 machine instructions a number
-/// (`str(i)` in a loop), this about a tenth of that.
-func formatInt(_ n: Int) -> String {
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
-        var v = n.magnitude, i = 20
-        repeat {
-            i -= 1
-            buf[i] = UInt8(truncatingIfNeeded: v % 10) &+ 48
-            v /= 10
-        } while v != 0
-        if n < 0 { i -= 1; buf[i] = 45 }  // "-"
-        return String(decoding: UnsafeBufferPointer(rebasing: buf[i...]), as: UTF8.self)
     }
 }
 

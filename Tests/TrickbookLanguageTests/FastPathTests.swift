@@ -1,21 +1,6 @@
 import Testing
 @testable import TrickbookScript
 
-/// Numbers as text: the VM's own int formatting against the standard library's.
-@Suite struct FormatTests {
-    @Test func intsAreWrittenAsStringWritesThem() {
-        var samples = [0, 1, -1, 9, 10, -10, 99, 100, 1_000_000, Int.max, Int.min, Int.max - 1, Int.min + 1]
-        var x: UInt64 = 0x9E37_79B9_7F4A_7C15
-        for _ in 0..<2000 {  // a fixed stream of numbers of every length and sign
-            x ^= x << 13; x ^= x >> 7; x ^= x << 17
-            let n = Int(truncatingIfNeeded: x) >> Int(x % 64)
-            samples.append(n)
-        }
-        for n in samples { #expect(formatInt(n) == String(n), "\(n)") }
-        #expect(Value.int(-42).str == "-42" && Value.int(7).repr == "7")
-    }
-}
-
 /// Builtins with a one-value fast path give, for every value it handles, what their body gives.
 @Suite struct FastPathTests {
     @Test func fastPathsAgreeWithTheirBodies() throws {
