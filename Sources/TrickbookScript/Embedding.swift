@@ -24,7 +24,8 @@ public final class Builtin {
     let body: (Args) throws -> Value
     /// For a builtin of one value: its result for the arguments it handles without the general
     /// binding (nil: not handled, the body runs). Compiled calls with one argument try it first,
-    /// which saves the argument array and `Args` (about half a call of `str(i)`).
+    /// which saves the argument array and `Args` (string building with `str(i)`: 2,445 machine
+    /// instructions a part before, 1,862 with it).
     let fast: ((Value) -> Value?)?
     /// For a method bound to its receiver.
     let receiver: Value?
