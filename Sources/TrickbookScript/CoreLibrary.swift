@@ -12,6 +12,17 @@ extension Interpreter {
         do { register(try Builtin(signature, doc: doc, example: example, fast: fast, body)) } catch { Interpreter.registrationErrors.append(signature) }
     }
 
+    /// A row for a builtin of one value defined for every value: `f` is its fast path and its body.
+    func total(_ signature: String, _ doc: String, _ example: String, _ f: @escaping (Value) -> Value) {
+        row(signature, doc, example, fast: f) { a in f(a[0]) }
+    }
+
+    /// A row for a function of one real number: its fast path takes an int or a float, and its
+    /// body says what else it was given.
+    func real(_ signature: String, _ doc: String, _ example: String, _ f: @escaping (Double) -> Double) {
+        row(signature, doc, example, fast: { v in v.number.map { .float(f($0)) } }) { a in .float(f(try a.number(0))) }
+    }
+
     func method(_ type: String, _ signature: String, _ doc: String, _ example: String, _ body: @escaping (Args) throws -> Value) {
         do { registerMethod(type, try Builtin(signature, doc: doc, example: example, body)) } catch { Interpreter.registrationErrors.append(signature) }
     }
@@ -24,9 +35,9 @@ extension Interpreter {
             a.interpreter.output(items.map(\.str).joined(separator: " "))
             return .nil_
         }
-        row("str(value)", "The value as text.", "str(3)  # \"3\"", fast: { .string($0.str) }) { a in .string(a[0].str) }
-        row("repr(value)", "The value as text, strings quoted.", "repr(\"hi\")  # with the quotes", fast: { .string($0.repr) }) { a in .string(a[0].repr) }
-        row("type(value)", "The name of the value's type.", "type(1.5)  # \"float\"", fast: { .string($0.typeName) }) { a in .string(a[0].typeName) }
+        total("str(value)", "The value as text.", "str(3)  # \"3\"") { .string($0.str) }
+        total("repr(value)", "The value as text, strings quoted.", "repr(\"hi\")  # with the quotes") { .string($0.repr) }
+        total("type(value)", "The name of the value's type.", "type(1.5)  # \"float\"") { .string($0.typeName) }
         row("int(value)", "Converts to an int (floats truncate toward zero, strings are parsed).", "int(\"42\") + int(3.9)  # 45") { a in
             switch a[0] {
             case .int: return a[0]
@@ -52,18 +63,17 @@ extension Interpreter {
             }
         }
         row("bool(value)", "The value's truth: nil, false, 0, empty strings and collections are false.", "bool([])  # false") { a in .bool(try a[0].truth()) }
-        row("len(value)", "The number of items of a list, string, map or range.", "len([1, 2, 3])", fast: { v in
+        let count: (Value) -> Value? = { v in  // (len's fast path, the first thing its body tries)
             switch v {
             case .list(let l): .int(l.items.count)
             case .string(let s): .int(s.count)
             case .map(let m): .int(m.count)
             default: nil
             }
-        }) { a in
+        }
+        row("len(value)", "The number of items of a list, string, map or range.", "len([1, 2, 3])", fast: count) { a in
+            if let n = count(a[0]) { return n }
             switch a[0] {
-            case .list(let l): return .int(l.items.count)
-            case .string(let s): return .int(s.count)
-            case .map(let m): return .int(m.count)
             case .range(let lo, let hi, _): return .int(max(0, hi - lo))
             case .host(let o):
                 guard let len = o.hostType.length else { throw a.fail(0, "has no length (\(o.hostType.name))") }
@@ -121,11 +131,11 @@ extension Interpreter {
             guard r.isFinite, Swift.abs(r) < 9.2e18 else { throw a.fail(0, "cannot be an int: \(formatFloat(r)) is beyond ±9.2e18") }
             return .int(Int(r))
         }
-        row("sqrt(x)", "The square root.", "sqrt(2)", fast: real { $0.squareRoot() }) { a in .float((try a.number(0)).squareRoot()) }
-        row("exp(x)", "e to the power x.", "exp(1)", fast: real(Foundation.exp)) { a in .float(Foundation.exp(try a.number(0))) }
-        row("log(x)", "The natural logarithm.", "log(10)", fast: real(Foundation.log)) { a in .float(Foundation.log(try a.number(0))) }
-        row("cos(x)", "The cosine (x in radians).", "cos(pi)", fast: real(Foundation.cos)) { a in .float(Foundation.cos(try a.number(0))) }
-        row("sin(x)", "The sine (x in radians).", "sin(pi / 2)", fast: real(Foundation.sin)) { a in .float(Foundation.sin(try a.number(0))) }
+        real("sqrt(x)", "The square root.", "sqrt(2)") { $0.squareRoot() }
+        real("exp(x)", "e to the power x.", "exp(1)", Foundation.exp)
+        real("log(x)", "The natural logarithm.", "log(10)", Foundation.log)
+        real("cos(x)", "The cosine (x in radians).", "cos(pi)", Foundation.cos)
+        real("sin(x)", "The sine (x in radians).", "sin(pi / 2)", Foundation.sin)
         define("pi", .float(Double.pi))
         predefined.insert("pi")
         row("sorted(values)", "A sorted copy of a list (numbers or strings).", "sorted([3, 1, 2])") { a in
@@ -298,11 +308,6 @@ extension Interpreter {
 /// turns the error into an interrupt).
 private func stopIfInterrupted(_ a: Args) throws {
     if a.interpreter.interrupt.isSet { throw ScriptError("interrupted") }
-}
-
-/// A one-value fast path for a function of a real number: a float result for an int or a float.
-private func real(_ f: @escaping (Double) -> Double) -> (Value) -> Value? {
-    { v in v.number.map { .float(f($0)) } }
 }
 
 /// The items' text joined by a separator, after checking the total size.
